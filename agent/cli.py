@@ -1,0 +1,91 @@
+"""Command line: parse arguments, load files, pick the reporter. No logic of its own.
+
+Each subcommand lives in ``agent/commands/<name>.py`` and exposes
+``register(subparsers) -> None``, which adds its parser and sets ``func`` to a callable
+``func(args) -> int`` (the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+
+from agent import __version__
+from agent.errors import AgentError
+
+# Order is the order shown in --help.
+COMMANDS: tuple[str, ...] = ("lab",)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+log = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="origin-agent",
+        description=(
+            "Move web origins behind a CDN edge up the TLS ladder (Flexible -> Full -> "
+            "Full (strict)) and keep them there: keys, certificates, nginx/apache TLS sites, "
+            "graceful reloads and verification, agentless over SSH."
+        ),
+        epilog="Exit codes: 0 success, 1 failure (a host failed or bad input), 2 usage error, "
+        "3 some hosts unreachable. Run 'origin-agent COMMAND --help' for details.",
+    )
+    parser.add_argument("--version", action="version", version=f"origin-agent {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="more detail on stderr (-vvv for debug); secrets are never shown",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"agent.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def _debug_log_path() -> str:
+    base = os.environ.get("ORIGIN_AGENT_LOG_DIR") or tempfile.gettempdir()
+    return os.path.join(base, f"origin-agent-debug-{os.getpid()}.log")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``origin-agent`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(func(args))
+    except AgentError as err:
+        sys.stderr.write(f"origin-agent: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("origin-agent: interrupted\n")
+        return 130
+    except Exception:  # our bug: one line, traceback to a file
+        path = _debug_log_path()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(traceback.format_exc())
+        sys.stderr.write(f"origin-agent: internal error; details in {path}\n")
+        return EXIT_FAILED

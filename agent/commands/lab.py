@@ -1,0 +1,83 @@
+"""`origin-agent lab up|status|inventory|down`: local origins to try plans on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.lab import Lab, default_dir
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "lab",
+        help="start/stop local origin hosts (sshd + nginx/apache2) to try plans on",
+        description=(
+            "A lab of N origin hosts on this machine (root needed): host K is originK at "
+            "127.0.1.K with its own sshd, web server and copy-on-write /etc, /var, /usr. "
+            "Hosts start serving plain HTTP only, like origins behind a 'Flexible' edge. "
+            f"State lives in $ORIGIN_AGENT_LAB_DIR (default {default_dir()})."
+        ),
+    )
+    parser.add_argument("--dir", type=Path, default=None, help="lab state directory")
+    lsub = parser.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    up = lsub.add_parser("up", help="start N hosts", description="Start N lab hosts.")
+    up.add_argument("count", type=int, metavar="N", help="number of hosts (1-250)")
+    up.add_argument("--apache", type=int, default=0, metavar="M",
+                    help="the last M hosts run apache2 instead of nginx")
+    up.add_argument("--bare", type=int, default=0, metavar="B",
+                    help="B hosts (before the apache ones) run no web server: bootstrap material")
+    up.set_defaults(func=_up)
+    st = lsub.add_parser("status", help="show hosts, their processes and memory")
+    st.add_argument("--json", action="store_true", help="one JSON document")
+    st.set_defaults(func=_status)
+    inv = lsub.add_parser("inventory", help="print the lab's inventory (Ansible-compatible YAML)")
+    inv.set_defaults(func=_inventory)
+    down = lsub.add_parser("down", help="stop every lab process (by recorded PID) and remove the lab")
+    down.set_defaults(func=_down)
+
+
+def _up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    lab = Lab.up(args.count, apache=args.apache, bare=args.bare, dir=args.dir)
+    elapsed = time.monotonic() - started
+    rss = sum(h.memory_kib() for h in lab.hosts)
+    print(f"lab up: {len(lab.hosts)} hosts in {elapsed:.1f} s, {rss / 1024:.0f} MiB resident")
+    for host in lab.hosts:
+        print(f"  {host.name:<10} {host.address:<12} {host.server}")
+    print(f"inventory: {lab.inventory_path}")
+    print("look around: ssh -i {} -o UserKnownHostsFile={} root@{}".format(
+        lab.key_file, lab.known_hosts, lab.hosts[0].address))
+    print("stop it:     origin-agent lab down")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    lab = Lab.load(args.dir)
+    rows = lab.status()
+    if args.json:
+        json.dump({"dir": str(lab.dir), "hosts": rows}, sys.stdout, indent=1)
+        print()
+    else:
+        print(f"{'host':<10} {'address':<12} {'server':<7} {'sshd':<5} {'web':<5} {'procs':>5} {'MiB':>6}")
+        for r in rows:
+            print(f"{r['name']!s:<10} {r['address']!s:<12} {r['server']!s:<7} "
+                  f"{'up' if r['sshd'] else 'down':<5} {'up' if r['web'] else 'down':<5} "
+                  f"{r['processes']!s:>5} {int(r['rss_kib']) / 1024:>6.1f}")  # type: ignore[call-overload]
+    return 0 if all(r["running"] for r in rows) else 1
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    sys.stdout.write(Lab.load(args.dir).inventory_text())
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    lab = Lab.load(args.dir)
+    stopped = lab.down()
+    print(f"lab down: {len(lab.hosts)} hosts, {stopped} processes stopped, {lab.dir} removed")
+    return 0

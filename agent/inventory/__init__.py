@@ -1,0 +1,1 @@
+"""Inventory: hosts, groups and variables, in Ansible's YAML and INI formats."""

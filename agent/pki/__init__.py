@@ -1,0 +1,1 @@
+"""PKI: keys, CSRs, certificate inspection, pins, and issuers. No SSH, no web servers."""

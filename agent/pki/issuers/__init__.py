@@ -1,0 +1,1 @@
+"""Issuer backends, chosen by name from :data:`agent.pki.issuers.base.REGISTRY`."""

@@ -1,0 +1,112 @@
+"""The one small interface every certificate authority backend implements.
+
+An issuer gets a CSR (never the private key; only ``selfsigned`` is handed the key) and the
+names asked for, and returns a :class:`CertBundle`. It knows nothing of SSH or web servers: the
+ACME backend publishes http-01 challenges through a :class:`ChallengePublisher` callback that the
+caller implements over its transport.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class CertBundle:
+    """What a CA returned: the leaf, the intermediates (leaf's issuer first), and the backend's
+    own id for the certificate (for revocation), all PEM text."""
+
+    cert_pem: str
+    chain_pem: str = ""
+    backend: str = ""
+    backend_id: str = ""
+
+    @property
+    def fullchain_pem(self) -> str:
+        chain = self.chain_pem.strip()
+        return self.cert_pem.strip() + "\n" + (chain + "\n" if chain else "")
+
+
+class ChallengePublisher(Protocol):
+    """Puts an ACME http-01 response where the CA will fetch it, and takes it away again."""
+
+    def publish(self, path: str, content: str) -> None:
+        """``path`` is the URL path, e.g. ``/.well-known/acme-challenge/TOKEN``."""
+        ...
+
+    def unpublish(self, path: str) -> None:
+        ...
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """One certificate to issue."""
+
+    csr_pem: str
+    names: tuple[str, ...]
+    validity: timedelta = timedelta(days=90)
+    publisher: ChallengePublisher | None = None
+    key_pem: str | None = field(default=None, repr=False)  # only for selfsigned
+
+
+class Issuer(abc.ABC):
+    """A certificate authority backend.
+
+    Subclasses set ``name`` and are built from the ``issuer:`` mapping of inventory vars with
+    :meth:`from_config`, which validates it and reads secrets from the environment or files.
+    """
+
+    name: ClassVar[str]
+    can_revoke: ClassVar[bool] = False
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: Mapping[str, Any], *, state: Any = None) -> Issuer:
+        """Build the issuer from its config mapping.
+
+        Raises:
+            IssuerError: unknown or missing key, unreadable secret.
+        """
+
+    @abc.abstractmethod
+    def issue(self, request: IssueRequest) -> CertBundle:
+        """Issue a certificate for ``request.csr_pem``.
+
+        Raises:
+            IssuerError: the CA refused (with its own message), was unreachable after retries,
+                or answered something that is not a certificate.
+        """
+
+    def revoke(self, cert_pem: str, backend_id: str = "") -> None:
+        """Revoke a certificate this backend issued.
+
+        Raises:
+            IssuerError: the backend cannot revoke, or the CA refused.
+        """
+        from agent.errors import IssuerError
+
+        raise IssuerError("this backend cannot revoke certificates", backend=self.name)
+
+
+REGISTRY: dict[str, Callable[[], type[Issuer]]] = {}
+"""Backend name -> loader of its class (lazy, so a backend's imports cost nothing unused)."""
+
+
+def _load_selfsigned() -> type[Issuer]:
+    from agent.pki.issuers.selfsigned import SelfSignedIssuer
+
+    return SelfSignedIssuer
+
+
+def _load_localca() -> type[Issuer]:
+    from agent.pki.issuers.localca import LocalCAIssuer
+
+    return LocalCAIssuer
+
+
+REGISTRY["selfsigned"] = _load_selfsigned
+REGISTRY["localca"] = _load_localca
