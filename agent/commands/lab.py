@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.lab import Lab, default_dir
+from agent.lab import Lab, default_dir, faults
 
 
 def register(sub: Any) -> None:
@@ -37,6 +37,15 @@ def register(sub: Any) -> None:
     st.set_defaults(func=_status)
     inv = lsub.add_parser("inventory", help="print the lab's inventory (Ansible-compatible YAML)")
     inv.set_defaults(func=_inventory)
+    fault = lsub.add_parser(
+        "fault", help="inject (or --undo) a reversible fault on one lab host",
+        description="Faults: " + "; ".join(f"{f.name}: {f.help}" for f in faults.FAULTS.values()),
+    )
+    fault.add_argument("host", help="lab host name, e.g. origin2")
+    fault.add_argument("fault", choices=sorted(faults.FAULTS), metavar="FAULT",
+                       help="one of: " + ", ".join(sorted(faults.FAULTS)))
+    fault.add_argument("--undo", action="store_true", help="remove the fault again")
+    fault.set_defaults(func=_fault)
     down = lsub.add_parser("down", help="stop every lab process (by recorded PID) and remove the lab")
     down.set_defaults(func=_down)
 
@@ -80,4 +89,12 @@ def _down(args: argparse.Namespace) -> int:
     lab = Lab.load(args.dir)
     stopped = lab.down()
     print(f"lab down: {len(lab.hosts)} hosts, {stopped} processes stopped, {lab.dir} removed")
+    return 0
+
+
+def _fault(args: argparse.Namespace) -> int:
+    host = Lab.load(args.dir).host(args.host)
+    fault = faults.get(args.fault)
+    (fault.undo if args.undo else fault.inject)(host)
+    print(f"{host.name}: {fault.name} {'undone' if args.undo else 'injected'}")
     return 0

@@ -168,8 +168,10 @@ class LabHost:
             return self._pidfile("/run/apache2/apache2.pid")
         return None
 
-    def start_sshd(self) -> None:
+    def start_sshd(self, wait: float = 5.0) -> None:
         self.exec(["/usr/sbin/sshd"], check=True)
+        if wait:
+            _wait_port(self.address, 22, wait, self.name)
 
     def stop_sshd(self) -> None:
         """Stop the host's sshd (a fault: the host becomes unreachable)."""
@@ -177,11 +179,13 @@ class LabHost:
         if pid:
             _terminate([pid])
 
-    def start_server(self) -> None:
+    def start_server(self, wait: float = 5.0) -> None:
         if self.server == "nginx":
             self.exec(["/usr/sbin/nginx"], check=True)
         elif self.server == "apache":
             self.exec(["/usr/sbin/apache2ctl", "start"], check=True)
+        if wait and self.server != "none":
+            _wait_port(self.address, 80, wait, self.name)
 
     def stop_server(self) -> None:
         pid = self.server_pid()
@@ -199,6 +203,18 @@ class LabHost:
             except OSError:
                 continue
         return total
+
+
+def _wait_port(address: str, port: int, timeout: float, name: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise LabError(f"nothing answers on {address}:{port}", where=name) from None
+            time.sleep(0.02)
 
 
 def _terminate(pids: Sequence[int], timeout: float = 5.0) -> None:
@@ -350,7 +366,7 @@ class Lab:
         host.mnt_ns = _mnt_ns(pid) or 0
         for step in (host.start_sshd, host.start_server):
             try:
-                step()
+                step(0)
             except subprocess.CalledProcessError as err:
                 tail = (err.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
                 raise LabError(f"{' '.join(err.cmd[6:])} failed: {' '.join(tail)}", where=host.name) from err
