@@ -162,6 +162,9 @@ undo() {  # replay journal $1 backwards
               cp -Pp "$backup" "$path.origin-agent-tmp" && mv -fT "$path.origin-agent-tmp" "$path"; fi ;;
       link) if [ "$backup" = - ]; then rm -f "$path"; else put_link "$path" "$backup"; fi ;;
       newdir) rm -rf "$path" ;;
+      dirsnap) ls -1A "$path" | while read -r entry; do
+                 grep -qxF -- "$entry" "$backup" || rm -f "$path/$entry"
+               done ;;
     esac
   done
 }
@@ -196,6 +199,9 @@ install_file() {  # payload member, destination, mode
   cp "$P/f/$1" "$2.origin-agent-tmp" && chmod "$3" "$2.origin-agent-tmp" && mv -fT "$2.origin-agent-tmp" "$2"
 }
 install_link() { backup_link "$1" && put_link "$1" "$2"; }
+snapshot_dir() {  # on undo, remove what appeared in $1 (what an enable command added)
+  N=$((N + 1)); mkdir -p "$1" && ls -1A "$1" > "$J/new/b$N" && journal dirsnap "$1" "$J/new/b$N"
+}
 fail() {  # status, message: undo everything, bring the server back
   undo "$J/new"; rm -rf "$P"
   if [ "__RELOAD_ON_FAIL__" = yes ]; then reload_or_start; fi
@@ -268,15 +274,20 @@ def _common(txn_journal: str, root: str, server: ServerCommands) -> str:
 def apply_script(txn: Transaction) -> str:
     """The shell script that applies ``txn`` with :func:`payload` on its stdin."""
     steps: list[str] = []
-    for command in txn.commands:
-        checks = " && ".join(join(c) + " >/dev/null 2>&1" for c in command.check) or "false"
-        steps.append(f"{{ {checks}; }} || {join(command.argv)} >/dev/null 2>\"$J/new/err\" "
-                     f"|| fail write_failed \"$(tail -n 1 \"$J/new/err\")\"")
     for i, f in enumerate(txn.files):
         steps.append(f"install_file {i} {shlex.quote(f.path)} {f.mode:04o} 2>\"$J/new/err\" "
                      f"|| fail write_failed \"$(tail -n 1 \"$J/new/err\")\"")
     for link in txn.links:
         steps.append(f"install_link {shlex.quote(link.path)} {shlex.quote(link.target)} 2>\"$J/new/err\" "
+                     f"|| fail write_failed \"$(tail -n 1 \"$J/new/err\")\"")
+    snapped: set[str] = set()
+    for command in txn.commands:
+        for d in command_dirs(command):
+            if d not in snapped:
+                snapped.add(d)
+                steps.append(f"snapshot_dir {shlex.quote(d)}")
+        checks = " && ".join(join(c) + " >/dev/null 2>&1" for c in command.check) or "false"
+        steps.append(f"{{ {checks}; }} || {join(command.argv)} >/dev/null 2>\"$J/new/err\" "
                      f"|| fail write_failed \"$(tail -n 1 \"$J/new/err\")\"")
     dirs = sorted({f.path.rsplit("/", 1)[0] or "/" for f in txn.files}
                   | {link.path.rsplit("/", 1)[0] or "/" for link in txn.links})
@@ -291,6 +302,18 @@ def apply_script(txn: Transaction) -> str:
         "__KEEP__": str(txn.keep_versions),
     })
     return _common(txn.journal, txn.root, txn.server) + body
+
+
+def command_dirs(command: EnableCommand) -> list[str]:
+    """Directories an enable command adds entries to, taken from its ``test -e PATH`` checks;
+    their listing is saved so that undo removes exactly what the command added."""
+    dirs: list[str] = []
+    for check in command.check:
+        if len(check) == 3 and check[0] == "test" and check[1] == "-e":
+            d = check_path(check[2], where="enable check").rsplit("/", 1)[0]
+            if d and d not in dirs:
+                dirs.append(d)
+    return dirs
 
 
 def rollback_script(name: str, server: ServerCommands, *, cert_root: str = CERT_ROOT,
