@@ -31,6 +31,8 @@ def register(sub: Any) -> None:
                     help="the last M hosts run apache2 instead of nginx")
     up.add_argument("--bare", type=int, default=0, metavar="B",
                     help="B hosts (before the apache ones) run no web server: bootstrap material")
+    up.add_argument("--first", type=int, default=1, metavar="K",
+                    help="number of the first host (originK at 127.0.1.K); default 1")
     up.set_defaults(func=_up)
     st = lsub.add_parser("status", help="show hosts, their processes and memory")
     st.add_argument("--json", action="store_true", help="one JSON document")
@@ -52,7 +54,7 @@ def register(sub: Any) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    lab = Lab.up(args.count, apache=args.apache, bare=args.bare, dir=args.dir)
+    lab = Lab.up(args.count, apache=args.apache, bare=args.bare, dir=args.dir, first=args.first)
     elapsed = time.monotonic() - started
     rss = sum(h.memory_kib() for h in lab.hosts)
     print(f"lab up: {len(lab.hosts)} hosts in {elapsed:.1f} s, {rss / 1024:.0f} MiB resident")

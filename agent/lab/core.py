@@ -265,6 +265,11 @@ class Lab:
         return str(self.dir / "known_hosts")
 
     @property
+    def ca_dir(self) -> str:
+        """The lab's own private origin CA (the inventory's default issuer)."""
+        return str(self.dir / "ca")
+
+    @property
     def inventory_path(self) -> str:
         return str(self.dir / "inventory.yml")
 
@@ -344,6 +349,9 @@ class Lab:
         for host in self.hosts:
             known.append(_prepare_host(host, pub, names, stock_nginx, dpkg_status))
         Path(self.known_hosts).write_text("".join(known))
+        from agent.pki.issuers.localca import init_ca
+
+        init_ca(self.ca_dir, name="origin-agent lab CA")
 
     def _start_host(self, host: LabHost) -> None:
         proc = subprocess.Popen(
@@ -547,6 +555,7 @@ def _inventory_yaml(lab: Lab) -> str:
                 "ansible_user": "root",
                 "ansible_ssh_private_key_file": lab.key_file,
                 "known_hosts": lab.known_hosts,
+                "issuer": {"backend": "localca", "dir": lab.ca_dir},
                 "ansible_ssh_common_args": f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes",
             },
             "children": groups,

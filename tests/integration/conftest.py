@@ -15,8 +15,9 @@ import pytest
 
 from agent.lab import Lab
 
-SESSION_FIRST = 101
-PRIVATE_FIRST = 151
+# Overridable so that two test runs on one machine can use different addresses.
+SESSION_FIRST = int(os.environ.get("ORIGIN_AGENT_TEST_LAB_FIRST", "101"))
+PRIVATE_FIRST = SESSION_FIRST + 50
 
 
 def _skip_unless_root() -> None:

@@ -160,14 +160,17 @@ def test_the_inventory_names_every_host_grouped_by_server(lab: Lab) -> None:
 def test_cli_lab_up_status_inventory_down(tmp_path: Path) -> None:
     env = dict(os.environ, ORIGIN_AGENT_LAB_DIR=str(tmp_path / "cli-lab"))
     cli = [sys.executable, "-m", "agent", "lab"]
-    up = subprocess.run([*cli, "up", "2", "--apache", "1"], env=env, capture_output=True, text=True, timeout=60)
+    from tests.integration.conftest import PRIVATE_FIRST
+
+    first = str(PRIVATE_FIRST + 40)
+    up = subprocess.run([*cli, "up", "2", "--apache", "1", "--first", first], env=env, capture_output=True, text=True, timeout=60)
     try:
         assert up.returncode == 0, up.stderr
         assert "lab up: 2 hosts" in up.stdout
         status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True, timeout=30)
         assert status.returncode == 0
-        assert "origin1" in status.stdout and "apache" in status.stdout
-        again = subprocess.run([*cli, "up", "1"], env=env, capture_output=True, text=True, timeout=30)
+        assert f"origin{first}" in status.stdout and "apache" in status.stdout
+        again = subprocess.run([*cli, "up", "1", "--first", first], env=env, capture_output=True, text=True, timeout=30)
         assert again.returncode == 1
         assert "a lab is already up" in again.stderr
         assert "Traceback" not in again.stderr

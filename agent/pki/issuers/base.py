@@ -81,6 +81,11 @@ class Issuer(abc.ABC):
                 or answered something that is not a certificate.
         """
 
+    def trust_anchors_pem(self) -> str:
+        """PEM of the root(s) an edge must trust for this CA's certificates ("" if unknown:
+        then the ``trust:`` file of the issuer config says)."""
+        return ""
+
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:
         """Revoke a certificate this backend issued.
 
@@ -110,3 +115,26 @@ def _load_localca() -> type[Issuer]:
 
 REGISTRY["selfsigned"] = _load_selfsigned
 REGISTRY["localca"] = _load_localca
+
+
+def _load_acme() -> type[Issuer]:
+    from agent.pki.issuers.acme import AcmeIssuer
+
+    return AcmeIssuer
+
+
+def _load_cfssl() -> type[Issuer]:
+    from agent.pki.issuers.cfssl import CfsslIssuer
+
+    return CfsslIssuer
+
+
+def _load_cloudflare() -> type[Issuer]:
+    from agent.pki.issuers.cloudflare import CloudflareIssuer
+
+    return CloudflareIssuer
+
+
+REGISTRY["acme"] = _load_acme
+REGISTRY["cfssl"] = _load_cfssl
+REGISTRY["cloudflare"] = _load_cloudflare
