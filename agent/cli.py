@@ -20,7 +20,7 @@ from agent import __version__
 from agent.errors import AgentError
 
 # Order is the order shown in --help.
-COMMANDS: tuple[str, ...] = ("lab", "ca")
+COMMANDS: tuple[str, ...] = ("lab", "ca", "inventory")
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -185,7 +185,25 @@ class LabHost:
         elif self.server == "apache":
             self.exec(["/usr/sbin/apache2ctl", "start"], check=True)
         if wait and self.server != "none":
-            _wait_port(self.address, 80, wait, self.name)
+            deadline = time.monotonic() + wait
+            while not self._server_settled() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            _wait_port(self.address, 80, max(0.5, deadline - time.monotonic()), self.name)
+
+    def _server_settled(self) -> bool:
+        """The master wrote its pid file and has forked its workers (signals such as a reload
+        sent earlier could be lost in start-up)."""
+        pid = self.server_pid()
+        if pid is None:
+            return False
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return False
+        return bool(children)
+
+    def server_settled(self) -> bool:
+        return self._server_settled()
 
     def stop_server(self) -> None:
         pid = self.server_pid()
@@ -381,6 +399,11 @@ class Lab:
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
+        unsettled = [h for h in self.hosts if h.server != "none"]
+        while unsettled and time.monotonic() < deadline:
+            unsettled = [h for h in unsettled if not h.server_settled()]
+            if unsettled:
+                time.sleep(0.02)
         pending = [(h, p) for h in self.hosts for p in ((22, 80) if h.server != "none" else (22,))]
         while pending and time.monotonic() < deadline:
             still = []

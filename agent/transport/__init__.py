@@ -1,9 +1,10 @@
 """Transport layer: run commands and move files on a host. Knows nothing of certificates.
 
 :func:`connect` turns a :class:`~agent.inventory.model.ConnectionSpec` into an open
-:class:`~agent.transport.base.Connection`: ``connection: local`` (or an ``address`` of
-``localhost`` with no other way to reach it) gives a :class:`~agent.transport.local.LocalConnection`,
-anything else an SSH connection (paramiko), opened once and reused for the whole run.
+:class:`~agent.transport.base.Connection`: ``connection: local``, or a host named ``localhost``
+whose address is ``localhost`` (Ansible's implicit localhost), gives a
+:class:`~agent.transport.local.LocalConnection`; anything else an SSH connection (paramiko),
+opened once and reused for the whole run.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def connect(spec: ConnectionSpec, *, accept_new_host_keys: bool = False) -> Conn
         ConnectError: the host cannot be reached or authenticated.
         HostKeyError: its host key is unknown (and not accepted) or has changed.
     """
-    if spec.connection == "local":
+    if spec.connection == "local" or (spec.name == spec.address == "localhost"):
         from agent.transport.local import LocalConnection
 
         return LocalConnection(spec.name, become_user=spec.become_user)
