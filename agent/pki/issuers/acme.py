@@ -1,0 +1,371 @@
+"""ACME (RFC 8555) backend on certbot's ``acme`` library, answering http-01 challenges through
+the caller's :class:`~agent.pki.issuers.base.ChallengePublisher`.
+
+Config (the ``issuer:`` mapping)::
+
+    backend: acme
+    directory: https://acme.example/dir   # required
+    email: ops@example.com                # account contact (optional)
+    ca_bundle: PATH                       # TLS trust for the ACME server (default: system)
+    eab_kid: KID                          # external account binding, with one of:
+    eab_hmac_key_env: VAR                 #   base64url HMAC key in an environment variable
+    eab_hmac_key_file: PATH               #   or in a file
+    key_type: ec-p256                     # account key: ec-p256 (default), ec-p384, rsa-2048
+    timeout: 120                          # seconds for validation + finalization
+    retries: 3 / backoff: 1.0             # when the server is unreachable
+
+The account key is made once per directory URL and kept through an :class:`AcmeAccountStore`
+(the local state); without one it lives only as long as the issuer object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar, cast, runtime_checkable
+
+import requests
+from acme import challenges, errors, messages
+from acme import client as acme_client
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy.errors import DeserializationError
+from josepy.jwa import ES256, ES384, RS256, JWASignature
+from josepy.jwk import JWK, JWKEC, JWKRSA
+
+from agent.errors import AgentError, IssuerError
+from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.http import (
+    RetryPolicy,
+    check_certificate,
+    check_file,
+    check_keys,
+    check_url,
+    csr_names,
+    load_secret,
+    opt_str,
+    snippet,
+    with_retries,
+)
+from agent.pki.secret import Secret
+from agent.state.records import AcmeAccount
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BACKEND = "acme"
+ACCEPTED = ("directory", "email", "ca_bundle", "eab_kid", "eab_hmac_key_env", "eab_hmac_key_file",
+            "key_type", "timeout", "retries", "backoff")
+KeyType = Literal["ec-p256", "ec-p384", "rsa-2048"]
+KEY_TYPES: tuple[KeyType, ...] = ("ec-p256", "ec-p384", "rsa-2048")
+
+
+@runtime_checkable
+class AcmeAccountStore(Protocol):
+    """What this backend needs from the local state (:class:`agent.state.store.Store` has it):
+    one account per directory URL."""
+
+    def acme_account(self, directory_url: str) -> AcmeAccount | None:
+        """The account saved for ``directory_url``, or None."""
+        ...
+
+    def save_acme_account(self, account: AcmeAccount) -> None:
+        """Keep (or replace) the account; the store keeps the key private (0600)."""
+        ...
+
+
+class MemoryAccountStore:
+    """An :class:`AcmeAccountStore` in memory (tests, or no state configured)."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, AcmeAccount] = {}
+
+    def acme_account(self, directory_url: str) -> AcmeAccount | None:
+        return self._accounts.get(directory_url)
+
+    def save_acme_account(self, account: AcmeAccount) -> None:
+        self._accounts[account.directory_url] = account
+
+
+@dataclass(frozen=True)
+class AcmeConfig:
+    """Validated ACME settings."""
+
+    directory: str
+    email: str = ""
+    ca_bundle: str | None = None
+    eab_kid: str = ""
+    eab_hmac_key: Secret | None = field(default=None, repr=False)
+    key_type: KeyType = "ec-p256"
+    timeout: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> AcmeConfig:
+        """Validate an ``issuer:`` mapping.
+
+        Raises:
+            IssuerError: unknown/missing key, inline secret, bad URL or value, unreadable file.
+        """
+        check_keys(config, backend=BACKEND, accepted=ACCEPTED, required=("directory",))
+        directory = check_url(opt_str(config, "directory", backend=BACKEND), key="directory",
+                              backend=BACKEND)
+        email = opt_str(config, "email", backend=BACKEND)
+        if email and ("@" not in email or " " in email or "," in email):
+            raise IssuerError(f"email {email!r} is not an e-mail address", backend=BACKEND)
+        bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
+        if bundle:
+            check_file(bundle, key="ca_bundle", backend=BACKEND)
+        kid = opt_str(config, "eab_kid", backend=BACKEND)
+        hmac_key = load_secret(config, backend=BACKEND, env_key="eab_hmac_key_env",
+                               file_key="eab_hmac_key_file", what="EAB HMAC key")
+        if bool(kid) != (hmac_key is not None):
+            raise IssuerError("external account binding needs both eab_kid and an EAB HMAC key",
+                              backend=BACKEND)
+        key_type = opt_str(config, "key_type", backend=BACKEND, default="ec-p256")
+        if key_type not in KEY_TYPES:
+            raise IssuerError(f"key_type {key_type!r} is not one of " + ", ".join(KEY_TYPES),
+                              backend=BACKEND)
+        timeout = config.get("timeout", 120)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
+            raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
+        return cls(directory=directory, email=email, ca_bundle=bundle, eab_kid=kid,
+                   eab_hmac_key=hmac_key, key_type=key_type,
+                   timeout=float(timeout), retry=RetryPolicy.from_config(config, backend=BACKEND))
+
+
+def new_account_key(key_type: KeyType) -> JWK:
+    """A fresh account key."""
+    if key_type == "rsa-2048":
+        return JWKRSA(key=rsa.generate_private_key(65537, 2048))
+    curve = ec.SECP384R1() if key_type == "ec-p384" else ec.SECP256R1()
+    return JWKEC(key=ec.generate_private_key(curve))
+
+
+def _jws_alg(jwk: JWK) -> JWASignature:
+    if isinstance(jwk, JWKRSA):
+        return RS256
+    key = cast(ec.EllipticCurvePrivateKey, jwk.key)
+    return ES384 if key.curve.name == "secp384r1" else ES256
+
+
+def _load_account_key(key_pem: str) -> JWK:
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise IssuerError("the stored ACME account key is unreadable", backend=BACKEND,
+                          hint="remove the account from the state to register a new one"
+                          ) from None
+    if isinstance(key, rsa.RSAPrivateKey):
+        return JWKRSA(key=key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return JWKEC(key=key)
+    raise IssuerError("the stored ACME account key is neither RSA nor EC", backend=BACKEND)
+
+
+def _has(directory: messages.Directory, key: str) -> bool:
+    try:
+        directory[key]
+    except KeyError:
+        return False
+    return True
+
+
+def describe_acme_error(err: Exception) -> str:
+    """One line for what went wrong, from the CA's own problem documents where present."""
+    if isinstance(err, messages.Error):
+        kind = (err.typ or "").rsplit(":", 1)[-1]
+        text = err.detail or err.description or kind or "error"
+        return f"{text} ({kind})" if kind and kind not in text else text
+    if isinstance(err, errors.ValidationError):
+        parts = []
+        for authzr in err.failed_authzrs:
+            for chall in authzr.body.challenges:
+                if chall.error is not None:
+                    parts.append(f"{authzr.body.identifier.value}: "
+                                 f"{describe_acme_error(chall.error)}")
+        return "challenge validation failed: " + ("; ".join(parts) or "authorization invalid")
+    if isinstance(err, errors.IssuanceError):
+        return "issuance failed: " + describe_acme_error(err.error)
+    if isinstance(err, errors.ClientError) and err.args:
+        first = err.args[0]
+        resp = first[0] if isinstance(first, tuple) and first else first
+        if isinstance(resp, requests.Response):
+            return f"unexpected HTTP {resp.status_code} answer: {snippet(resp.content)!r}"
+    if isinstance(err, requests.exceptions.JSONDecodeError | DeserializationError | TypeError):
+        return f"malformed answer ({snippet(str(err))})"
+    return snippet(str(err), 200) or type(err).__name__
+
+
+class AcmeIssuer(Issuer):
+    """Issues through an ACME CA with http-01; revocation is signed by the account key."""
+
+    name = BACKEND
+    can_revoke = True
+
+    def __init__(self, config: AcmeConfig, store: AcmeAccountStore | None = None) -> None:
+        self.config = config
+        self.store: AcmeAccountStore = store if store is not None else MemoryAccountStore()
+        self._local = threading.local()  # one protocol client per thread (nonces are not
+        self._lock = threading.Lock()     # shareable); the account is made once, under the lock
+
+    def __repr__(self) -> str:
+        return f"AcmeIssuer(directory={self.config.directory!r})"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, state: Any = None) -> AcmeIssuer:
+        parsed = AcmeConfig.parse(config)
+        if state is not None and not isinstance(state, AcmeAccountStore):
+            raise TypeError("state must implement acme_account/save_acme_account")
+        if state is None:
+            log.info("no state store: the ACME account key is not kept after this run")
+        return cls(parsed, state)
+
+    def close(self) -> None:
+        """Close this thread's HTTP session."""
+        client: acme_client.ClientV2 | None = getattr(self._local, "client", None)
+        if client is not None:
+            client.net.session.close()
+            self._local.client = None
+
+    def _step(self, what: str, call: Callable[[], T], *, retry: bool = True) -> T:
+        """Run one protocol step: retry connection failures (unless the step must not be
+        repeated), map every failure to IssuerError."""
+        policy = self.config.retry if retry else RetryPolicy(attempts=1)
+        try:
+            return with_retries(call, policy=policy, backend=BACKEND, what=what)
+        except AgentError:
+            raise
+        except (errors.Error, messages.Error, requests.RequestException,
+                DeserializationError, ValueError, KeyError, TypeError) as err:
+            if isinstance(err, errors.TimeoutError):
+                raise IssuerError(f"{what}: no result within {self.config.timeout:g}s",
+                                  backend=BACKEND) from err
+            hint = ("the CA fetches http://NAME/.well-known/acme-challenge/TOKEN on port 80"
+                    if isinstance(err, errors.ValidationError) else "")
+            raise IssuerError(f"{what}: {describe_acme_error(err)}", backend=BACKEND,
+                              hint=hint) from err
+
+    def _connect(self) -> tuple[acme_client.ClientV2, JWK]:
+        """This thread's client and account key: fetch the directory, make sure the account
+        exists (made once, kept in the store)."""
+        client: acme_client.ClientV2 | None = getattr(self._local, "client", None)
+        if client is not None:
+            return client, self._local.jwk
+        with self._lock:
+            client, jwk = self._new_client()
+        self._local.client, self._local.jwk = client, jwk
+        return client, jwk
+
+    def _new_client(self) -> tuple[acme_client.ClientV2, JWK]:
+        stored = self.store.acme_account(self.config.directory)
+        jwk = (_load_account_key(stored.account_key.reveal()) if stored
+               else new_account_key(self.config.key_type))
+        net = acme_client.ClientNetwork(
+            jwk, alg=_jws_alg(jwk), verify_ssl=cast(bool, self.config.ca_bundle or True),
+            user_agent="origin-agent", timeout=int(min(self.config.timeout, 60)))
+        directory = self._step("directory", lambda: acme_client.ClientV2.get_directory(
+            self.config.directory, net))
+        missing = [k for k in ("newNonce", "newAccount", "newOrder") if not _has(directory, k)]
+        if missing:
+            raise IssuerError(f"directory: {self.config.directory} is not an ACME directory "
+                              f"(no {', '.join(missing)})", backend=BACKEND)
+        client = acme_client.ClientV2(directory, net)
+        eab = None
+        if self.config.eab_hmac_key is not None:
+            eab = messages.ExternalAccountBinding.from_data(
+                account_public_key=jwk.public_key(), kid=self.config.eab_kid,
+                hmac_key=self.config.eab_hmac_key.reveal(), directory=directory)
+        registration = messages.NewRegistration.from_data(
+            email=self.config.email or None, terms_of_service_agreed=True,
+            external_account_binding=eab)
+
+        def register() -> str:
+            try:
+                return str(client.new_account(registration).uri)
+            except errors.ConflictError as existing:  # this key already has an account
+                url = str(existing.location)
+                net.account = messages.RegistrationResource(body=messages.Registration(),
+                                                            uri=url)
+                return url
+
+        url = self._step("account", register)
+        if stored is None or stored.account_url != url:
+            key_pem = cast(Any, jwk.key).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()).decode()
+            self.store.save_acme_account(AcmeAccount(
+                directory_url=self.config.directory, account_key=Secret(key_pem),
+                account_url=url, created_at=dt.datetime.now(dt.UTC), email=self.config.email))
+        return client, jwk
+
+    def issue(self, request: IssueRequest) -> CertBundle:
+        """Order, answer http-01 through ``request.publisher``, finalize with our CSR.
+
+        Raises:
+            IssuerError: no publisher, names differ from the CSR, no http-01 offered (wildcards),
+                the CA refused or validation failed (the CA's own detail), timeout, unreachable.
+        """
+        if sorted(n.lower() for n in csr_names(request.csr_pem, backend=BACKEND)) != sorted(
+                n.lower() for n in request.names):
+            raise IssuerError("the CSR's names differ from the names requested",
+                              backend=BACKEND)
+        if request.publisher is None:
+            raise IssuerError("ACME http-01 needs a challenge publisher", backend=BACKEND)
+        client, jwk = self._connect()
+        order = self._step("new order", lambda: client.new_order(request.csr_pem.encode()))
+        published: list[str] = []
+        try:
+            for authz in order.authorizations:
+                name = ("*." if authz.body.wildcard else "") + authz.body.identifier.value
+                if authz.body.status == messages.STATUS_VALID:
+                    continue  # reused authorization
+                if authz.body.status != messages.STATUS_PENDING:
+                    raise IssuerError(f"authorization for {name} is {authz.body.status}",
+                                      backend=BACKEND)
+                chb = next((c for c in authz.body.challenges
+                            if isinstance(c.chall, challenges.HTTP01)), None)
+                if chb is None:
+                    raise IssuerError(f"the CA offers no http-01 challenge for {name}",
+                                      backend=BACKEND, hint="wildcard names need dns-01")
+                response, validation = chb.response_and_validation(jwk)
+                path = cast(challenges.HTTP01, chb.chall).path
+                request.publisher.publish(path, validation)
+                published.append(path)
+                self._answer(client, chb, response, name)
+            deadline = dt.datetime.now() + dt.timedelta(seconds=self.config.timeout)
+            done = self._step("finalize", lambda: client.poll_and_finalize(order, deadline),
+                              retry=False)
+        finally:
+            for path in published:
+                try:
+                    request.publisher.unpublish(path)
+                except Exception as err:  # never hide the primary outcome
+                    log.warning("could not remove challenge %s: %s", path, err)
+        leaf, chain = check_certificate(done.fullchain_pem, csr_pem=request.csr_pem,
+                                        names=request.names, backend=BACKEND)
+        return CertBundle(cert_pem=leaf, chain_pem=chain, backend=BACKEND,
+                          backend_id=str(done.body.certificate or ""))
+
+    def _answer(self, client: acme_client.ClientV2, chb: messages.ChallengeBody,
+                response: challenges.ChallengeResponse, name: str) -> None:
+        self._step(f"answer challenge for {name}",
+                   lambda: client.answer_challenge(chb, response))
+
+    def revoke(self, cert_pem: str, backend_id: str = "") -> None:
+        """Revoke ``cert_pem`` (reason unspecified), signed by the account key.
+
+        Raises:
+            IssuerError: not a certificate, the CA refused, or unreachable.
+        """
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        except ValueError:
+            raise IssuerError("revoke: not a PEM certificate", backend=BACKEND) from None
+        client, _ = self._connect()
+        self._step("revoke", lambda: client.revoke(cert, 0))
+

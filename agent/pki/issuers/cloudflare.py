@@ -1,0 +1,319 @@
+"""Cloudflare Origin CA backend, plus the few v4 API calls the agent needs (zone SSL mode).
+
+Config (the ``issuer:`` mapping)::
+
+    backend: cloudflare
+    token_env: CF_API_TOKEN           # API token (Authorization: Bearer), or token_file: PATH,
+                                      # or the legacy Origin CA key: origin_ca_key_env / _file
+    base_url: https://api.cloudflare.com/client/v4
+    request_type: origin-ecc          # origin-ecc | origin-rsa; default: from the CSR's key
+    requested_validity: 90            # days: 7, 30, 90, 365, 730, 1095, 5475 (default: the
+                                      # smallest of those covering the requested validity)
+    zone_id: ...                      # for listing certificates
+    ca_bundle: PATH                   # TLS trust for base_url (default: system)
+    timeout: 30 / retries: 3 / backoff: 1.0
+
+The Origin CA signs directly with its root, which only Cloudflare's edge trusts: the bundle has no
+chain. Error 1100 ("Failed to write certificate to Database") is retried like HTTP 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from agent.errors import IssuerError
+from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.http import (
+    RetryPolicy,
+    check_certificate,
+    check_file,
+    check_keys,
+    check_url,
+    load_secret,
+    opt_str,
+    request_json,
+)
+from agent.pki.secret import Secret
+
+log = logging.getLogger(__name__)
+
+BACKEND = "cloudflare"
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
+REQUEST_TYPES = ("origin-ecc", "origin-rsa")
+SSL_MODES = ("off", "flexible", "full", "strict", "origin_pull")
+TRANSIENT_CODES = frozenset({1100})
+MAX_PAGES = 200
+ACCEPTED = ("base_url", "token_env", "token_file", "origin_ca_key_env", "origin_ca_key_file",
+            "request_type", "requested_validity", "zone_id", "ca_bundle", "timeout", "retries",
+            "backoff")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _error_codes(body: Any) -> set[int]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return {e["code"] for e in errors or []
+            if isinstance(e, dict) and isinstance(e.get("code"), int)}
+
+
+def validity_days(days: float) -> int:
+    """The smallest Origin CA validity choice covering ``days`` (5475 at most)."""
+    return next((v for v in VALIDITIES if v >= days), VALIDITIES[-1])
+
+
+class CloudflareClient:
+    """Minimal Cloudflare v4 API client: envelope parsing, auth headers, bounded retries."""
+
+    def __init__(self, base_url: str, *, credential: Secret, service_key: bool = False,
+                 ca_bundle: str | None = None, timeout: float = 30.0,
+                 retry: RetryPolicy | None = None, session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credential = credential
+        self._service_key = service_key
+        self.ca_bundle = ca_bundle
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        return f"CloudflareClient(base_url={self.base_url!r}, credential=****)"
+
+    def _headers(self) -> dict[str, str]:
+        if self._service_key:
+            auth = {"X-Auth-User-Service-Key": self._credential.reveal()}
+        else:
+            auth = {"Authorization": "Bearer " + self._credential.reveal()}
+        return {**auth, "Accept": "application/json", "User-Agent": "origin-agent"}
+
+    def call(self, method: str, path: str, what: str, *, body: Any = None,
+             params: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Send one request; return ``(result, result_info)`` of a successful envelope.
+
+        Raises:
+            IssuerError: Cloudflare refused (its codes and messages), unreachable, or the
+                answer is not a v4 envelope.
+        """
+        url = self.base_url + path + (("?" + urlencode(params)) if params else "")
+        status, answer = request_json(
+            self._session, method, url, backend=BACKEND, what=what, policy=self.retry,
+            timeout=self.timeout, verify=self.ca_bundle or True, headers=self._headers(),
+            json_body=body,
+            is_transient=lambda _status, got: bool(_error_codes(got) & TRANSIENT_CODES),
+        )
+        if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
+            raise IssuerError(f"{what}: HTTP {status} answer is not a Cloudflare API envelope",
+                              backend=BACKEND)
+        if not answer["success"] or not 200 <= status < 300:
+            errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
+            text = "; ".join(f"{e.get('message', '?')} (code {e.get('code', '?')})"
+                             for e in errors) or "no error message"
+            raise IssuerError(f"{what}: Cloudflare refused (HTTP {status}): {text}",
+                              backend=BACKEND)
+        info = answer.get("result_info")
+        return answer.get("result"), info if isinstance(info, dict) else {}
+
+    @staticmethod
+    def _segment(value: str, what: str) -> str:
+        if not isinstance(value, str) or not _ID.match(value):
+            raise IssuerError(f"invalid {what} {value!r}", backend=BACKEND)
+        return quote(value, safe="")
+
+    def create_certificate(self, csr_pem: str, hostnames: list[str], request_type: str,
+                           requested_validity: int) -> dict[str, Any]:
+        """``POST /certificates``; the result object (``id``, ``certificate``, ...)."""
+        result, _ = self.call("POST", "/certificates", "create certificate", body={
+            "csr": csr_pem, "hostnames": hostnames, "request_type": request_type,
+            "requested_validity": requested_validity})
+        if not isinstance(result, dict):
+            raise IssuerError("create certificate: answer has no result object", backend=BACKEND)
+        return result
+
+    def list_certificates(self, zone_id: str) -> list[dict[str, Any]]:
+        """``GET /certificates?zone_id=``, every page (bounded)."""
+        zone = self._segment(zone_id, "zone_id")
+        rows: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            result, info = self.call("GET", "/certificates", "list certificates",
+                                     params={"zone_id": zone, "page": page, "per_page": 50})
+            rows += [r for r in result or [] if isinstance(r, dict)]
+            if page >= int(info.get("total_pages") or 1):
+                break
+        return rows
+
+    def get_certificate(self, certificate_id: str) -> dict[str, Any]:
+        """``GET /certificates/{id}``."""
+        cid = self._segment(certificate_id, "certificate id")
+        result, _ = self.call("GET", f"/certificates/{cid}", "get certificate")
+        return result if isinstance(result, dict) else {}
+
+    def revoke_certificate(self, certificate_id: str) -> dict[str, Any]:
+        """``DELETE /certificates/{id}``; ``{id, revoked_at}``."""
+        cid = self._segment(certificate_id, "certificate id")
+        result, _ = self.call("DELETE", f"/certificates/{cid}", "revoke certificate")
+        return result if isinstance(result, dict) else {}
+
+    def get_ssl_mode(self, zone_id: str) -> str:
+        """The zone's SSL/TLS encryption mode (``off``, ``flexible``, ``full``, ``strict``...)."""
+        zone = self._segment(zone_id, "zone_id")
+        result, _ = self.call("GET", f"/zones/{zone}/settings/ssl", "get SSL mode")
+        return str(result.get("value")) if isinstance(result, dict) else ""
+
+    def set_ssl_mode(self, zone_id: str, mode: str) -> str:
+        """``PATCH /zones/{zone_id}/settings/ssl``; returns the mode now in force."""
+        if mode not in SSL_MODES:
+            raise IssuerError(f"unknown SSL mode {mode!r} (one of {', '.join(SSL_MODES)})",
+                              backend=BACKEND)
+        zone = self._segment(zone_id, "zone_id")
+        result, _ = self.call("PATCH", f"/zones/{zone}/settings/ssl", "set SSL mode",
+                              body={"value": mode})
+        return str(result.get("value")) if isinstance(result, dict) else ""
+
+
+@dataclass(frozen=True)
+class CloudflareConfig:
+    """Validated Cloudflare Origin CA settings."""
+
+    credential: Secret = field(repr=False)
+    service_key: bool = False
+    base_url: str = DEFAULT_BASE_URL
+    request_type: str = ""
+    requested_validity: int = 0
+    zone_id: str = ""
+    ca_bundle: str | None = None
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> CloudflareConfig:
+        """Validate an ``issuer:`` mapping.
+
+        Raises:
+            IssuerError: unknown key, inline secret, no or two credentials, bad value.
+        """
+        check_keys(config, backend=BACKEND, accepted=ACCEPTED)
+        token = load_secret(config, backend=BACKEND, env_key="token_env", file_key="token_file",
+                            what="API token")
+        service = load_secret(config, backend=BACKEND, env_key="origin_ca_key_env",
+                              file_key="origin_ca_key_file", what="Origin CA key")
+        if token is not None and service is not None:
+            raise IssuerError("give either an API token or an Origin CA key, not both",
+                              backend=BACKEND)
+        credential = token or service
+        if credential is None:
+            raise IssuerError("no credential", backend=BACKEND,
+                              hint="set token_env or token_file (an API token with "
+                                   "Zone > SSL and Certificates > Edit)")
+        if service is not None:
+            log.warning("the Origin CA key (X-Auth-User-Service-Key) is deprecated by "
+                        "Cloudflare; use an API token")
+        base_url = check_url(opt_str(config, "base_url", backend=BACKEND,
+                                     default=DEFAULT_BASE_URL), key="base_url", backend=BACKEND)
+        request_type = opt_str(config, "request_type", backend=BACKEND)
+        if request_type and request_type not in REQUEST_TYPES:
+            raise IssuerError(f"request_type {request_type!r} is not one of "
+                              + ", ".join(REQUEST_TYPES), backend=BACKEND)
+        validity = config.get("requested_validity", 0)
+        if validity and (isinstance(validity, bool) or validity not in VALIDITIES):
+            raise IssuerError(f"requested_validity {validity!r} is not one of "
+                              + ", ".join(map(str, VALIDITIES)), backend=BACKEND)
+        zone_id = opt_str(config, "zone_id", backend=BACKEND)
+        if zone_id and not _ID.match(zone_id):
+            raise IssuerError(f"invalid zone_id {zone_id!r}", backend=BACKEND)
+        bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
+        if bundle:
+            check_file(bundle, key="ca_bundle", backend=BACKEND)
+        timeout = config.get("timeout", 30)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
+            raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
+        return cls(credential=credential, service_key=service is not None, base_url=base_url,
+                   request_type=request_type, requested_validity=int(validity or 0),
+                   zone_id=zone_id, ca_bundle=bundle, timeout=float(timeout),
+                   retry=RetryPolicy.from_config(config, backend=BACKEND))
+
+
+class CloudflareIssuer(Issuer):
+    """Issues Origin CA certificates (trusted by Cloudflare's edge only)."""
+
+    name = BACKEND
+    can_revoke = True
+
+    def __init__(self, config: CloudflareConfig, session: requests.Session | None = None) -> None:
+        self.config = config
+        self.client = CloudflareClient(
+            config.base_url, credential=config.credential, service_key=config.service_key,
+            ca_bundle=config.ca_bundle, timeout=config.timeout, retry=config.retry,
+            session=session)
+
+    def __repr__(self) -> str:
+        return f"CloudflareIssuer(base_url={self.config.base_url!r})"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, state: Any = None) -> CloudflareIssuer:
+        return cls(CloudflareConfig.parse(config))
+
+    def _request_type(self, csr_pem: str) -> str:
+        try:
+            key = x509.load_pem_x509_csr(csr_pem.encode()).public_key()
+        except ValueError:
+            raise IssuerError("the CSR is not a PEM certificate request",
+                              backend=BACKEND) from None
+        derived = "origin-ecc" if isinstance(key, ec.EllipticCurvePublicKey) else \
+            "origin-rsa" if isinstance(key, rsa.RSAPublicKey) else ""
+        if not derived and not self.config.request_type:
+            raise IssuerError("the Origin CA signs RSA or EC keys only", backend=BACKEND)
+        if self.config.request_type and derived and derived != self.config.request_type:
+            log.warning("request_type %s with a CSR suited to %s", self.config.request_type,
+                        derived)
+        return self.config.request_type or derived
+
+    def issue(self, request: IssueRequest) -> CertBundle:
+        """Send the CSR and names to the Origin CA.
+
+        Raises:
+            IssuerError: Cloudflare refused (its message and code), was unreachable after
+                retries, or answered something that is not a certificate for this CSR.
+        """
+        days = self.config.requested_validity or validity_days(
+            math.ceil(request.validity.total_seconds() / 86400))
+        result = self.client.create_certificate(
+            request.csr_pem, list(request.names), self._request_type(request.csr_pem), days)
+        leaf, chain = check_certificate(str(result.get("certificate", "")),
+                                        csr_pem=request.csr_pem, names=request.names,
+                                        backend=BACKEND)
+        cert_id = str(result.get("id") or x509.load_pem_x509_certificate(
+            leaf.encode()).serial_number)
+        return CertBundle(cert_pem=leaf, chain_pem=chain, backend=BACKEND, backend_id=cert_id)
+
+    def certificates(self) -> list[dict[str, Any]]:
+        """The zone's unrevoked Origin CA certificates (``zone_id`` from the config).
+
+        Raises:
+            IssuerError: no zone_id configured, Cloudflare refused, or unreachable.
+        """
+        if not self.config.zone_id:
+            raise IssuerError("listing certificates needs zone_id", backend=BACKEND)
+        return self.client.list_certificates(self.config.zone_id)
+
+    def revoke(self, cert_pem: str, backend_id: str = "") -> None:
+        """Revoke by Origin CA id (the serial number when ``backend_id`` is empty).
+
+        Raises:
+            IssuerError: Cloudflare refused, or unreachable.
+        """
+        cert_id = backend_id
+        if not cert_id:
+            try:
+                cert_id = str(x509.load_pem_x509_certificate(cert_pem.encode()).serial_number)
+            except ValueError:
+                raise IssuerError("revoke: not a PEM certificate", backend=BACKEND) from None
+        self.client.revoke_certificate(cert_id)

@@ -1,0 +1,1 @@
+"""Faithful emulators of remote services the tests cannot reach (Cloudflare)."""
