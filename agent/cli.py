@@ -20,7 +20,10 @@ from agent import __version__
 from agent.errors import AgentError
 
 # Order is the order shown in --help.
-COMMANDS: tuple[str, ...] = ("lab", "ca", "inventory")
+COMMANDS: tuple[str, ...] = ("run", "rotate", "bootstrap", "status", "inventory", "ca", "lab")
+
+# Commands that share one module (it registers all of them).
+_MODULES = {"rotate": "jobs", "bootstrap": "jobs"}
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -53,8 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="more detail on stderr (-vvv for debug); secrets are never shown",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    registered: set[str] = set()
     for name in COMMANDS:
-        module = importlib.import_module(f"agent.commands.{name}")
+        module_name = _MODULES.get(name, name)
+        if module_name in registered:
+            continue
+        registered.add(module_name)
+        module = importlib.import_module(f"agent.commands.{module_name}")
         module.register(sub)
     return parser
 

@@ -569,6 +569,7 @@ def _inventory_yaml(lab: Lab) -> str:
         assert isinstance(hosts, dict)
         hosts[host.name] = {
             "ansible_host": host.address,
+            "web_server": "apache" if host.server == "apache" else "nginx",
             "listen_address": host.address,
             "tls_names": [f"{host.name}.{files.DOMAIN}"],
         }

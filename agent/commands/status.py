@@ -1,0 +1,86 @@
+"""`origin-agent status`: the fleet as the edge sees it. Reads, never changes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.commands.inventory import add_inventory_args, load_from_args
+from agent.errors import UsageError
+from agent.jobs import status, status_render
+from agent.modules.tls import services
+
+EXIT_THRESHOLD = 4
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "status",
+        help="fleet report: served certificate, expiry, issuer, pin, SSL mode each origin is ready for",
+        description=(
+            "Handshake with every origin (SNI for each of its tls_names, at its listen_address or "
+            "address) and judge what it serves the way the edge would: Flexible (no TLS), Full "
+            "(any certificate), Full (pinned) (self-signed but the pin matches tls_pins), Full "
+            "(strict) (valid, names match, chains to the issuer's root or --trust). Reads the "
+            "local state to tell certificates this tool issued. Changes nothing. Rows are sorted "
+            "most urgent first."
+        ),
+        epilog=f"Exit codes: 0 fine, 1 bad input, {EXIT_THRESHOLD} a --fail-within or --require-mode "
+        "threshold was crossed (for cron and monitors).",
+    )
+    add_inventory_args(parser)
+    parser.add_argument("pattern", nargs="?", default="all", help="hosts (pattern), default all")
+    parser.add_argument("-l", "--limit", metavar="PATTERN", help="further limit the hosts")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON document with every row")
+    parser.add_argument("--html", metavar="FILE", type=Path, help="also write a one-page HTML report")
+    parser.add_argument("--fail-within", type=int, metavar="DAYS",
+                        help=f"exit {EXIT_THRESHOLD} if any certificate expires within DAYS (or none is served)")
+    parser.add_argument("--require-mode", choices=("flexible", "full", "full_pinned", "strict"),
+                        help=f"exit {EXIT_THRESHOLD} if any origin is not ready for this mode")
+    parser.add_argument("--trust", type=Path, action="append", default=[], metavar="PEM",
+                        help="extra trust anchors (CA bundle), besides each host's issuer root")
+    parser.add_argument("-f", "--forks", type=int, default=20, metavar="N", help="parallel probes")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per handshake")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="local state (default $ORIGIN_AGENT_STATE_DIR or ~/.local/state/origin-agent)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.inventory:
+        raise UsageError("status needs an inventory", where="status", hint="use -i FILE")
+    inventory = load_from_args(args)
+    services.configure(state_dir=args.state_dir, base_dir=_base_dir(args.inventory))
+    hosts = inventory.select(args.pattern, limit=args.limit)
+    extra = ""
+    for path in args.trust:
+        try:
+            extra += path.read_text() + "\n"
+        except OSError as err:
+            raise UsageError(f"cannot read {path}: {err.strerror}", where="--trust") from err
+    now = datetime.now(UTC)
+    rows = status.collect(hosts, now=now, extra_trust=extra, forks=args.forks, timeout=args.timeout)
+    if args.json:
+        sys.stdout.write(status_render.to_json(rows, now))
+    else:
+        sys.stdout.write(status_render.table(rows))
+    if args.html:
+        args.html.write_text(status_render.to_html(rows, now))
+        if not args.json:
+            print(f"report written to {args.html}")
+    problems = status.failing(rows, fail_within=args.fail_within, require_mode=args.require_mode)
+    for line in problems:
+        sys.stderr.write(f"origin-agent: {line}\n")
+    return EXIT_THRESHOLD if problems else 0
+
+
+def _base_dir(sources: list[str]) -> str:
+    first = next((s for s in sources if os.path.exists(s)), None)
+    if first is None:
+        return "."
+    return str(Path(first).resolve().parent if os.path.isfile(first) else Path(first).resolve())

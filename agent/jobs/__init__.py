@@ -1,0 +1,1 @@
+"""The jobs users come for: status, pins, promote, bootstrap and rotate."""

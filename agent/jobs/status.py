@@ -1,0 +1,145 @@
+"""``origin-agent status``: what every origin serves, judged as the edge would judge it.
+
+It reads the origins live (one TLS handshake per name, from the controller, no SSH) and the
+local state (what was issued), and changes nothing. One row per host and certificate name,
+sorted by urgency: the lowest SSL mode first, then the fewest days left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from agent.errors import AgentError
+from agent.inventory import Host, connection_spec
+from agent.modules.tls import services
+from agent.pki.inspect import inspect_certificate
+from agent.pki.modes import MODES, evaluate
+from agent.pki.probe import probe, probe_http
+
+MODE_LABELS = {"off": "Off", "flexible": "Flexible", "full": "Full", "full_pinned": "Full (pinned)",
+               "strict": "Full (strict)"}
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One host and certificate name. Times are ISO 8601 UTC in the JSON output."""
+
+    host: str
+    name: str
+    address: str
+    port: int
+    mode: str
+    reasons: tuple[str, ...] = ()
+    server: str = ""
+    names: tuple[str, ...] = ()
+    issuer: str = ""
+    serial: str = ""
+    not_after: datetime | None = None
+    days_left: int | None = None
+    pin: str = ""
+    fingerprint: str = ""
+    client_cert_required: bool = False
+    backend: str = ""
+    recorded: bool = False  # the served certificate is one the local state recorded
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mode_label(self) -> str:
+        return MODE_LABELS.get(self.mode, self.mode)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["not_after"] = self.not_after.isoformat() if self.not_after else None
+        data["mode_label"] = self.mode_label
+        data["reasons"] = list(self.reasons)
+        data["names"] = list(self.names)
+        data.pop("extra")
+        return data
+
+
+def urgency(row: StatusRow) -> tuple[int, int, str, str]:
+    days = row.days_left if row.days_left is not None else -10**6
+    return (MODES.index(row.mode) if row.mode in MODES else 0, days, row.host, row.name)
+
+
+def _server_from_header(value: str) -> str:
+    low = value.lower()
+    return "nginx" if "nginx" in low else "apache" if "apache" in low else value
+
+
+def host_rows(host: Host, *, now: datetime, extra_trust: str = "", timeout: float = 5.0,
+              recorded: Mapping[tuple[str, str], set[str]] | None = None) -> list[StatusRow]:
+    """Probe every TLS name of ``host`` and judge it. Never raises for what the origin does."""
+    names = [str(n) for n in (host.vars.get("tls_names") or [])] or [host.name]
+    try:
+        spec = connection_spec(host)
+        default_address = spec.address
+    except AgentError:
+        default_address = str(host.vars.get("ansible_host") or host.name)
+    address = str(host.vars.get("listen_address") or default_address)
+    port = int(host.vars.get("https_port") or 443)
+    http_port = int(host.vars.get("http_port") or 80)
+    trust, backend, trust_problem = extra_trust, "", ""
+    config = host.vars.get("issuer")
+    if isinstance(config, Mapping):
+        backend = str(config.get("backend") or "")
+        try:
+            trust = (trust + "\n" + services.trust_anchors(config, services.issuer(config, where=host.name))).strip()
+        except AgentError as err:
+            trust_problem = f"trust anchors unavailable: {err}"
+    pins = [str(p) for p in (host.vars.get("tls_pins") or [])]
+    rows: list[StatusRow] = []
+    http = probe_http(address, http_port, names[0], timeout=timeout)
+    for name in names:
+        served = probe(address, port, name, timeout=timeout)
+        verdict = evaluate(served, names=[name], trust_anchors_pem=trust, pins=pins, now=now,
+                           http_available=http.status is not None)
+        reasons = tuple(verdict.reasons) + ((trust_problem,) if trust_problem and verdict.mode != "strict" else ())
+        row = StatusRow(host=host.name, name=name, address=address, port=port, mode=verdict.mode,
+                        reasons=reasons, client_cert_required=verdict.client_cert_required,
+                        backend=backend, server=_server_from_header(getattr(http, "server", "") or ""))
+        if served.leaf_der:
+            info = inspect_certificate(served.certificates[0])
+            fingerprint = hashlib.sha256(served.leaf_der).hexdigest()
+            days = int((info.not_after - now).total_seconds() // 86400)
+            row = StatusRow(**{**asdict(row), "names": info.names, "issuer": info.issuer, "serial": info.serial,
+                               "not_after": info.not_after, "days_left": days, "pin": info.pin_sha256,
+                               "fingerprint": fingerprint,
+                               "recorded": fingerprint in (recorded or {}).get((host.name, name), set())})
+        rows.append(row)
+    return rows
+
+
+def collect(hosts: Sequence[Host], *, now: datetime, extra_trust: str = "", forks: int = 20,
+            timeout: float = 5.0, use_state: bool = True) -> list[StatusRow]:
+    """Rows for every host, probed in parallel, sorted by urgency."""
+    recorded: dict[tuple[str, str], set[str]] = {}
+    if use_state:
+        try:
+            for cert in services.store().certificates():
+                recorded.setdefault((cert.host, cert.name), set()).add(cert.fingerprint)
+        except AgentError:
+            recorded = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1))) as pool:
+        results = list(pool.map(
+            lambda h: host_rows(h, now=now, extra_trust=extra_trust, timeout=timeout, recorded=recorded),
+            hosts))
+    return sorted((row for rows in results for row in rows), key=urgency)
+
+
+def failing(rows: Sequence[StatusRow], *, fail_within: int | None, require_mode: str | None) -> list[str]:
+    """One line per row that breaks ``--fail-within`` / ``--require-mode``."""
+    problems: list[str] = []
+    for row in rows:
+        if fail_within is not None and (row.days_left is None or row.days_left < fail_within):
+            left = "no certificate" if row.days_left is None else f"{row.days_left} days left"
+            problems.append(f"{row.host}: {row.name}: {left} (limit {fail_within})")
+        if require_mode and MODES.index(row.mode) < MODES.index(require_mode):
+            problems.append(f"{row.host}: {row.name}: ready for {row.mode_label}, not "
+                            f"{MODE_LABELS[require_mode]}: {'; '.join(row.reasons) or 'no TLS'}")
+    return problems

@@ -1,0 +1,45 @@
+"""Module name (the key used in plans) -> where its class lives.
+
+Entries are ``"package.module:ClassName"`` strings loaded on first use, so a module's imports
+(cryptography, an issuer backend...) cost nothing when a plan does not use it. To add a module,
+add one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from agent.modules.base import Module
+
+REGISTRY: dict[str, str] = {
+    "command": "agent.modules.command:CommandModule",
+    "shell": "agent.modules.command:ShellModule",
+    "copy": "agent.modules.copy:CopyModule",
+    "template": "agent.modules.copy:TemplateModule",
+    "file": "agent.modules.file:FileModule",
+    "package": "agent.modules.package:PackageModule",
+    "service": "agent.modules.service:ServiceModule",
+    "tls_origin": "agent.modules.tls.origin:TlsOriginModule",
+}
+
+_loaded: dict[str, type[Module]] = {}
+
+
+def names() -> list[str]:
+    """Every module name a plan may use."""
+    return sorted(REGISTRY)
+
+
+def get(name: str) -> type[Module]:
+    """The module class registered as ``name``.
+
+    Raises:
+        KeyError: no module has that name.
+    """
+    cls = _loaded.get(name)
+    if cls is None:
+        target = REGISTRY[name]
+        module_path, _, attr = target.partition(":")
+        cls = getattr(importlib.import_module(module_path), attr)
+        _loaded[name] = cls
+    return cls

@@ -1,0 +1,108 @@
+"""Run-wide services the TLS modules share between hosts: issuers (one per distinct config,
+so an ACME account or a CA key is loaded once) and the local state store.
+
+The CLI calls :func:`configure` before a run; tests may too. Everything is lazy and
+thread-safe (one worker thread per host).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agent.errors import IssuerError
+from agent.pki.issuers.base import REGISTRY, Issuer
+
+_lock = threading.Lock()
+_issuers: dict[str, Issuer] = {}
+_store: Any = None
+_state_dir: str | None = None
+_base_dir: str = "."
+
+
+def configure(*, state_dir: str | None = None, base_dir: str | None = None) -> None:
+    """Where the local state lives, and the directory relative paths in issuer configs are
+    resolved against (the inventory's). Resets cached issuers and the store."""
+    global _store, _state_dir, _base_dir
+    with _lock:
+        if _store is not None:
+            _store.close()
+        _store = None
+        _issuers.clear()
+        _state_dir = state_dir
+        if base_dir is not None:
+            _base_dir = base_dir
+
+
+def store() -> Any:
+    """The local state store (:class:`agent.state.store.Store`), opened on first use."""
+    global _store
+    with _lock:
+        if _store is None:
+            from agent.state.store import Store
+
+            _store = Store(_state_dir)
+        return _store
+
+
+def issuer_id(config: Mapping[str, Any]) -> str:
+    """A stable id of an issuer config (secrets are only ever named, so none is hashed)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _resolve(config: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(config)
+    for key in ("dir", "ca_bundle", "trust", "token_file", "auth_key_file", "eab_hmac_key_file",
+                "origin_ca_key_file"):
+        value = out.get(key)
+        if isinstance(value, str) and value and not value.startswith("/"):
+            out[key] = str((Path(_base_dir) / value).resolve())
+    return out
+
+
+def issuer(config: Any, *, where: str) -> Issuer:
+    """The issuer for an ``issuer:`` mapping, built once per distinct config.
+
+    Raises:
+        IssuerError: not a mapping, no or unknown backend, or the backend refused the config.
+    """
+    if not isinstance(config, Mapping) or not isinstance(config.get("backend"), str):
+        raise IssuerError(f"{where}: 'issuer' must be a mapping with a 'backend' key",
+                          backend="?", hint=f"backends: {', '.join(sorted(REGISTRY))}")
+    backend = config["backend"]
+    if backend not in REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(backend, list(REGISTRY), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"backends: {', '.join(sorted(REGISTRY))}"
+        raise IssuerError(f"unknown issuer backend {backend!r}", backend=backend, hint=hint)
+    resolved = _resolve(config)
+    key = issuer_id(resolved)
+    with _lock:
+        found = _issuers.get(key)
+    if found is not None:
+        return found
+    cls = REGISTRY[backend]()
+    built = cls.from_config({k: v for k, v in resolved.items() if k != "trust"},
+                            state=store())
+    with _lock:
+        return _issuers.setdefault(key, built)
+
+
+def trust_anchors(config: Mapping[str, Any], built: Issuer) -> str:
+    """PEM of the roots an edge would trust for this issuer: ``trust:`` in the config (a file),
+    else what the backend knows (the local CA's root...), else empty."""
+    trust = _resolve(config).get("trust")
+    if isinstance(trust, str) and trust:
+        try:
+            return Path(trust).read_text()
+        except OSError as err:
+            raise IssuerError(f"cannot read trust anchors {trust}: {err.strerror}",
+                              backend=str(config.get("backend"))) from err
+    getter = getattr(built, "trust_anchors_pem", None)
+    return str(getter()) if callable(getter) else ""

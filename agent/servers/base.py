@@ -1,0 +1,303 @@
+"""The :class:`ServerAdapter` interface: what a web server needs for one TLS site.
+
+An adapter returns text (rendered configs) and argv lists (config test, reload, start, enable)
+and never runs anything: the caller runs the argv through its transport. Paths are Debian's by
+default; each one can be overridden from inventory vars (``server_paths: {conf_dir: ...}``),
+and paths not given follow ``conf_dir``.
+
+Order of a deployment (each step a normal file change or argv for the caller):
+1. the policy file (:meth:`ServerAdapter.render_policy` at ``paths.policy_file``), 2. the site
+file (:meth:`ServerAdapter.render_site` at :meth:`ServerAdapter.site_path`), 3. the main config
+(:meth:`ServerAdapter.edit_main_config` of ``main_config_path``; it may include the policy
+file, so that must exist first), 4. :meth:`ServerAdapter.enable_steps` (``a2enconf`` needs the
+policy file), 5. :meth:`ServerAdapter.test_argv`, 6. :meth:`ServerAdapter.reload_argv`, then
+probe (:mod:`agent.pki.probe`, :func:`agent.pki.modes.deployment_problems`).
+
+Templates come from ``templates/<server>/`` at the repository root (``TEMPLATES_DIR``).
+
+Detection is a fact like any other: :func:`detect_argv` lists which of the servers' binaries
+and config directories exist, :func:`parse_detect` turns that listing into server names.
+"""
+
+from __future__ import annotations
+
+import abc
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import jinja2
+
+from agent.errors import ServerConfigError, SourcePos, ValidationError
+from agent.servers.site import SiteSpec
+from agent.transport.quote import check_path
+
+ServerName = Literal["nginx", "apache"]
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+POLICY_NAME = "origin-agent-tls"
+SYSTEMD_PROBE_ARGV: tuple[str, ...] = ("test", "-d", "/run/systemd/system")
+"""Exit 0 where systemd is PID 1 (``sd_booted()``'s test)."""
+
+_DEFAULTS: dict[str, dict[str, str]] = {
+    "nginx": {
+        "binary": "/usr/sbin/nginx",
+        "ctl": "",
+        "conf_dir": "/etc/nginx",
+        "main_config": "{conf_dir}/nginx.conf",
+        "ports_config": "",
+        "sites_available": "{conf_dir}/sites-available",
+        "sites_enabled": "{conf_dir}/sites-enabled",
+        "policy_file": "{conf_dir}/conf.d/" + POLICY_NAME + ".conf",
+        "tools_dir": "/usr/sbin",
+    },
+    "apache": {
+        "binary": "/usr/sbin/apache2",
+        "ctl": "/usr/sbin/apache2ctl",
+        "conf_dir": "/etc/apache2",
+        "main_config": "{conf_dir}/apache2.conf",
+        "ports_config": "{conf_dir}/ports.conf",
+        "sites_available": "{conf_dir}/sites-available",
+        "sites_enabled": "{conf_dir}/sites-enabled",
+        "policy_file": "{conf_dir}/conf-available/" + POLICY_NAME + ".conf",
+        "tools_dir": "/usr/sbin",
+    },
+}
+_SERVICES = {"nginx": "nginx", "apache": "apache2"}
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a server's files and programs are on the origin (all absolute, validated)."""
+
+    server: ServerName
+    binary: str
+    ctl: str
+    conf_dir: str
+    main_config: str
+    ports_config: str
+    sites_available: str
+    sites_enabled: str
+    policy_file: str
+    tools_dir: str
+
+    @property
+    def service(self) -> str:
+        """The systemd unit / init script name."""
+        return _SERVICES[self.server]
+
+    @property
+    def is_default(self) -> bool:
+        return self == Paths.for_server(self.server)
+
+    @classmethod
+    def for_server(
+        cls,
+        server: ServerName,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        where: str = "server_paths",
+    ) -> Paths:
+        """Debian's paths for ``server`` with ``overrides`` applied.
+
+        Raises:
+            ValidationError: unknown server or key, or a path that is not a plain absolute path.
+        """
+        if server not in _DEFAULTS:
+            raise ValidationError(f"unknown web server {server!r} (nginx or apache)", where=where)
+        overrides = dict(overrides or {})
+        known = [f.name for f in fields(cls) if f.name != "server"]
+        for key, value in overrides.items():
+            if key not in known:
+                raise ValidationError(
+                    f"unknown key {key!r}", where=where, hint=f"accepted: {', '.join(known)}"
+                )
+            check_path(value, where=f"{where}: {key}")
+        values = {key: overrides.get(key, default) for key, default in _DEFAULTS[server].items()}
+        conf_dir = values["conf_dir"].rstrip("/")
+        values = {k: v.replace("{conf_dir}", conf_dir) for k, v in values.items()}
+        return cls(server=server, **values)
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """Make ``path`` a symlink to ``target`` (an enable step)."""
+
+    path: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """Run ``argv`` (an enable step); ``check`` lists argvs that all exit 0 once it is done."""
+
+    argv: tuple[str, ...]
+    check: tuple[tuple[str, ...], ...] = ()
+
+
+EnableStep = Symlink | Command
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """Where a config test failed: file, line (0 if unknown) and the server's message."""
+
+    file: str
+    line: int
+    message: str
+
+
+def render_template(path: Path, variables: Mapping[str, Any]) -> str:
+    """Render the jinja2 template at ``path`` with ``StrictUndefined``.
+
+    Raises:
+        ServerConfigError: the template is missing, does not parse, or uses an undefined
+            variable; ``where`` names the template file and line.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(path.parent)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    try:
+        return env.get_template(path.name).render(**variables)
+    except jinja2.TemplateNotFound:
+        raise ServerConfigError("template not found", where=str(path)) from None
+    except jinja2.TemplateSyntaxError as err:
+        raise ServerConfigError(
+            f"template error: {err.message}", where=SourcePos(str(path), err.lineno or 0)
+        ) from err
+    except jinja2.TemplateError as err:
+        line = 0
+        tb = sys.exc_info()[2]
+        while tb is not None:  # jinja2 maps template frames to the template's file and line
+            if Path(tb.tb_frame.f_code.co_filename) == path:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        raise ServerConfigError(f"template error: {err}", where=SourcePos(str(path), line)) from err
+
+
+class ServerAdapter(abc.ABC):
+    """Paths, rendered configs and argv for one web server (see the module docstring).
+
+    Args:
+        paths: where things are on the origin (``Paths.for_server(name)`` by default).
+        site_template: a local jinja2 file replacing our ``templates/<server>/site.conf.j2``;
+            it gets the same variables (:meth:`SiteSpec.template_vars`).
+    """
+
+    name: ClassVar[ServerName]
+
+    def __init__(
+        self, paths: Paths | None = None, *, site_template: str | Path | None = None
+    ) -> None:
+        self.paths = paths if paths is not None else Paths.for_server(self.name)
+        if self.paths.server != self.name:
+            raise ValidationError(f"paths for {self.paths.server} given to the {self.name} adapter")
+        self.site_template = (
+            Path(site_template) if site_template else TEMPLATES_DIR / self.name / "site.conf.j2"
+        )
+
+    # -- files -------------------------------------------------------------------------
+    def site_path(self, name: str) -> str:
+        """Where the site's config file lives (``sites-available/NAME.conf``)."""
+        return f"{self.paths.sites_available}/{name}.conf"
+
+    def enabled_path(self, name: str) -> str:
+        return f"{self.paths.sites_enabled}/{name}.conf"
+
+    def render_site(self, site: SiteSpec) -> str:
+        """The site's whole config file.
+
+        Raises:
+            ServerConfigError: the template fails (names the template file and line).
+        """
+        return render_template(self.site_template, site.template_vars())
+
+    def render_policy(self, site: SiteSpec) -> str:
+        """The host-wide TLS policy file (protocols, ciphers, groups, session settings)."""
+        return render_template(
+            TEMPLATES_DIR / self.name / "tls-policy.conf.j2", site.template_vars()
+        )
+
+    def edit_main_config(self, text: str, site: SiteSpec) -> str:
+        """Return the server's main config (``paths.main_config``; for Apache
+        ``paths.ports_config``) as it must be for ``site``: unchanged text when it already is.
+
+        Raises:
+            ServerConfigError: the file is laid out in a way we cannot edit safely.
+        """
+        return text
+
+    @property
+    def main_config_path(self) -> str:
+        return self.paths.main_config
+
+    @abc.abstractmethod
+    def enable_steps(self, name: str) -> list[EnableStep]:
+        """What makes site ``name`` (and the policy file, and needed modules) active."""
+
+    # -- commands ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def test_argv(self) -> list[str]:
+        """The config test (exit 0 when the whole configuration is valid)."""
+
+    @abc.abstractmethod
+    def reload_argv(self, systemd: bool) -> list[str]:
+        """A graceful reload: no connection dropped, old config kept if the new one is broken."""
+
+    @abc.abstractmethod
+    def start_argv(self) -> list[str]:
+        """Start the server when it is not running (e.g. after a failed Apache graceful)."""
+
+    @abc.abstractmethod
+    def parse_test_output(self, output: str) -> ConfigProblem | None:
+        """Where the config test failed, from its combined output (``None``: nothing found)."""
+
+
+def detect_argv(nginx: Paths | None = None, apache: Paths | None = None) -> list[str]:
+    """``ls`` of both servers' binaries and config dirs; it exits non-zero when some are missing,
+    which is expected: read its stdout with :func:`parse_detect`."""
+    n = nginx or Paths.for_server("nginx")
+    a = apache or Paths.for_server("apache")
+    return ["ls", "-1d", "--", n.binary, n.conf_dir, a.binary, a.conf_dir]
+
+
+def parse_detect(
+    output: str, nginx: Paths | None = None, apache: Paths | None = None
+) -> tuple[ServerName, ...]:
+    """Servers whose binary *and* config dir are listed in ``output`` (stdout of
+    :func:`detect_argv`), in the order nginx, apache."""
+    listed = {line.strip().rstrip("/") for line in output.splitlines() if line.strip()}
+    found: list[ServerName] = []
+    for paths in (nginx or Paths.for_server("nginx"), apache or Paths.for_server("apache")):
+        if paths.binary in listed and paths.conf_dir.rstrip("/") in listed:
+            found.append(paths.server)
+    return tuple(found)
+
+
+def adapter_for(
+    server: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    site_template: str | None = None,
+    where: str = "server_paths",
+) -> ServerAdapter:
+    """The adapter for ``server`` ("nginx" or "apache"; "apache2" accepted) with path overrides.
+
+    Raises:
+        ValidationError: unknown server, bad override.
+    """
+    from agent.servers.apache import ApacheAdapter
+    from agent.servers.nginx import NginxAdapter
+
+    key = "apache" if server == "apache2" else server
+    classes: dict[str, type[ServerAdapter]] = {"nginx": NginxAdapter, "apache": ApacheAdapter}
+    if key not in classes:
+        raise ValidationError(f"unknown web server {server!r} (nginx or apache)", where=where)
+    paths = Paths.for_server(classes[key].name, overrides, where=where)
+    return classes[key](paths, site_template=site_template)
