@@ -20,7 +20,8 @@ from agent import __version__
 from agent.errors import AgentError
 
 # Order is the order shown in --help.
-COMMANDS: tuple[str, ...] = ("run", "rotate", "bootstrap", "status", "inventory", "ca", "lab")
+COMMANDS: tuple[str, ...] = ("run", "rotate", "bootstrap", "status", "pins", "promote",
+                             "inventory", "ca", "lab")
 
 # Commands that share one module (it registers all of them).
 _MODULES = {"rotate": "jobs", "bootstrap": "jobs"}

@@ -48,8 +48,12 @@ def register(sub: Any) -> None:
                        help="one of: " + ", ".join(sorted(faults.FAULTS)))
     fault.add_argument("--undo", action="store_true", help="remove the fault again")
     fault.set_defaults(func=_fault)
+    for action in (up, st, inv, fault):
+        action.add_argument("--dir", type=Path, default=argparse.SUPPRESS,
+                            help="lab state directory (also accepted before ACTION)")
     down = lsub.add_parser("down", help="stop every lab process (by recorded PID) and remove the lab")
     down.set_defaults(func=_down)
+    down.add_argument("--dir", type=Path, default=argparse.SUPPRESS, help="lab state directory")
 
 
 def _up(args: argparse.Namespace) -> int:

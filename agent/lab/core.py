@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +78,54 @@ def default_dir() -> Path:
     every host replaces with its own, so hosts cannot see the lab's keys)."""
     env = os.environ.get("ORIGIN_AGENT_LAB_DIR")
     return Path(env) if env else Path.home() / ".local/state/origin-agent/lab"
+
+
+_LABS: list[Lab] = []
+_reaper_lock = threading.Lock()
+_reaper_started = False
+
+
+def _reap_daemons() -> None:
+    """Reap the lab's daemons that die while this process is their subreaper (e.g. Apache
+    exiting on a bad graceful restart), so a stale pid file never names a zombie: the agent's
+    `apache2ctl start` must see a dead server as dead. Only PIDs read from the hosts' pid files
+    are waited for, never another child of this process."""
+    known: set[int] = set()
+    while True:
+        with _reaper_lock:
+            labs = list(_LABS)
+        for lab in labs:
+            for host in lab.hosts:
+                for path in ("/run/nginx.pid", "/run/apache2/apache2.pid", "/run/sshd.pid"):
+                    try:
+                        known.add(int(Path(host.path(path)).read_text().split()[0]))
+                    except (OSError, ValueError, IndexError):
+                        pass
+        for pid in list(known):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                if not Path(f"/proc/{pid}").exists():
+                    known.discard(pid)
+                continue
+            if done:
+                known.discard(pid)
+        time.sleep(0.05)
+
+
+def _track(lab: Lab) -> None:
+    global _reaper_started
+    with _reaper_lock:
+        _LABS.append(lab)
+        if not _reaper_started:
+            _reaper_started = True
+            threading.Thread(target=_reap_daemons, name="lab-reaper", daemon=True).start()
+
+
+def _untrack(lab: Lab) -> None:
+    with _reaper_lock:
+        if lab in _LABS:
+            _LABS.remove(lab)
 
 
 def _become_subreaper() -> None:
@@ -341,6 +390,7 @@ class Lab:
             for i in range(count)
         ]
         lab = cls(dir, hosts)
+        _track(lab)
         try:
             lab._prepare()
             with ThreadPoolExecutor(max_workers=min(16, count)) as pool:
@@ -436,6 +486,7 @@ class Lab:
 
         Returns the number of processes stopped.
         """
+        _untrack(self)
         stopped = 0
         for host in self.hosts:
             pids = host.pids() if host.alive() else []

@@ -26,7 +26,7 @@ def join(argv: Iterable[str]) -> str:
 
 def check_hostname(value: str, *, where: str = "") -> str:
     """Return ``value`` if it is a DNS name (optionally a leading ``*.``), else raise."""
-    if not isinstance(value, str) or not _HOSTNAME.match(value):
+    if not isinstance(value, str) or not _HOSTNAME.fullmatch(value):
         raise ValidationError(f"invalid hostname {value!r}", where=where or None)
     return value
 
@@ -35,7 +35,7 @@ def check_path(value: str, *, where: str = "") -> str:
     """Return ``value`` if it is an absolute path of plain characters with no ``..``."""
     if (
         not isinstance(value, str)
-        or not _SAFE_PATH.match(value)
+        or not _SAFE_PATH.fullmatch(value)
         or any(seg == ".." for seg in value.split("/"))
     ):
         raise ValidationError(f"invalid path {value!r}", where=where or None)
@@ -48,7 +48,7 @@ def check_port(value: object, *, where: str = "") -> int:
         raise ValidationError(f"invalid port {value!r}", where=where or None)
     try:
         port = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValidationError(f"invalid port {value!r}", where=where or None) from None
     if not 1 <= port <= 65535 or str(port) != str(value).strip():
         raise ValidationError(f"invalid port {value!r}", where=where or None)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from cryptography.hazmat.primitives import serialization
+
 from agent.errors import AgentError, IssuerError, ValidationError
 from agent.modules.base import (
     Applier, Arg, Change, Context, MakeDir, Module, ModuleError, ModuleResult, RunCommand,
@@ -30,12 +32,14 @@ from agent.pki.inspect import CertInfo, inspect_certificate, load_certificates
 from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
 from agent.pki.keys import PrivateKey, key_type_of
 from agent.pki.modes import MODES, ModeVerdict, evaluate
+from agent.pki.pins import spki_pin
 from agent.pki.probe import Served, probe
 from agent.servers.base import Command, ServerAdapter, Symlink, adapter_for, detect_argv, parse_detect
 from agent.servers.site import SiteSpec
 from agent.transport.base import Connection
 
 PID_FILES = {"nginx": ("/run/nginx.pid",), "apache": ("/run/apache2/apache2.pid",)}
+STEADY = 3  # consecutive handshakes that must see the deployed certificate
 REQUIRE = ("auto", "flexible", "full", "full_pinned", "strict")
 
 
@@ -193,6 +197,9 @@ class TlsOriginModule(Module):
             return ModuleResult(data={"changed": False, "name": desired.name,
                                       **_cert_data(current)})
         changes = _describe(desired, reason, changed_files, changed_links, todo_commands, facts, root)
+        if reason is not None and facts.next_pubkey_pem:  # the next key is used and replaced
+            changes.append(WriteFile(f"{root}/{desired.name}/next/privkey.pem", b"", 0o600,
+                                     secret=True))
         if ctx.check:
             return ModuleResult(changes=tuple(changes), msg=reason or "site config changes")
         # 3. issue (controller side), stage, switch, test, reload
@@ -200,8 +207,15 @@ class TlsOriginModule(Module):
         version_files: tuple[txn.FileWrite, ...] = ()
         info = current
         bundle = None
+        next_files: tuple[txn.FileWrite, ...] = ()
+        used_next = False
         if reason is not None:
-            key = PrivateKey.generate(key_type)
+            premade = _premade_next_key(conn, root, desired.name, facts, key_type, ctx.host)
+            used_next = premade is not None
+            key = premade or PrivateKey.generate(key_type)
+            if facts.next_pubkey_pem is not None:  # the host keeps a next key: make the one after
+                fresh = PrivateKey.generate(key_type)
+                next_files = next_key_files(fresh)
             csr = make_csr(key, desired.names)
             bundle = self._issue(issuer, key, csr, desired, params, ctx, conn)
             info = check_bundle(bundle, csr_pem=csr, names=desired.names, now=ctx.now,
@@ -221,6 +235,7 @@ class TlsOriginModule(Module):
             name=desired.name, server=server_cmds, version=version, version_files=version_files,
             files=changed_files, links=changed_links, commands=todo_commands,
             keep_versions=params.get("keep_versions") or 3, cert_root=root,
+            consume_next=used_next, next_files=next_files,
         )
         result = conn.run(txn.shell_argv(txn.apply_script(transaction)), stdin=txn.payload(transaction),
                           become=ctx.become, timeout=120)
@@ -233,6 +248,9 @@ class TlsOriginModule(Module):
         # 4. verify from outside
         data: dict[str, Any] = {"changed": True, "name": desired.name, "reason": reason or "site config",
                                 "version": version, **_cert_data(info)}
+        if next_files:
+            data["next_key_used"] = used_next
+            data["next_pin"] = spki_pin(next_files[1].data)
         if params.get("verify", True):
             verdict = self._verify_or_rollback(conn, params, ctx, desired, info, current, issuer,
                                                issuer_config, server_cmds, root)
@@ -334,15 +352,20 @@ def verify_site(address: str, port: int, names: tuple[str, ...], *, expect: str 
     verdict: ModeVerdict | None = None
     for name in names:
         served: Served | None = None
+        streak = 0  # a reload leaves old workers answering for a moment: want it steady
         while True:
             served = probe(address, port, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
             fp = _fingerprint(served)
-            if expect is None or fp == expect:
+            streak = streak + 1 if (expect is None or fp == expect) else 0
+            if streak >= STEADY:
                 break
             if time.monotonic() >= deadline:
+                if streak:
+                    break
                 what = f"serves {fp[:16]}..." if fp else f"serves nothing ({served.outcome}: {served.error})"
-                return f"{address}:{port} for {name} {what}, expected {expect[:16]}...", None
-            time.sleep(0.05)
+                return f"{address}:{port} for {name} {what}, expected {(expect or '')[:16]}...", None
+            if not streak:
+                time.sleep(0.05)
         verdict = evaluate(served, names=[name], trust_anchors_pem=trust, pins=pins, now=now)
         if require in MODES and not verdict.at_least(require):  # type: ignore[arg-type]
             why = "; ".join(verdict.reasons) or verdict.mode
@@ -409,6 +432,45 @@ def _server_commands(adapter: ServerAdapter) -> txn.ServerCommands:
         adapter.test_argv(), adapter.reload_argv(False), adapter.reload_argv(True),
         adapter.start_argv(False), adapter.start_argv(True),  # type: ignore[call-arg]
     )
+
+
+def next_key_files(key: PrivateKey) -> tuple[txn.FileWrite, txn.FileWrite]:
+    """The files of ``NAME/next/``: ``privkey.pem`` (0600) and ``pubkey.pem`` (SPKI PEM)."""
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return (txn.FileWrite("privkey.pem", key.pem().reveal_bytes(), txn.NEXT_FILES["privkey.pem"]),
+            txn.FileWrite("pubkey.pem", public, txn.NEXT_FILES["pubkey.pem"]))
+
+
+def _premade_next_key(conn: Connection, root: str, name: str, facts: tls_facts.OriginFacts,
+                      key_type: str, host: str) -> PrivateKey | None:
+    """The pre-made ``NAME/next`` key when there is one of ``key_type`` (else ``None``).
+
+    Raises:
+        ModuleError: next/pubkey.pem is unreadable, or privkey.pem is missing or is not the
+            key whose pin next/pubkey.pem (and so possibly the edge) announces.
+    """
+    if not facts.next_pubkey_pem:
+        return None
+    where = f"{root}/{name}/next"
+    hint = f"remove {where} and run 'origin-agent pins --make-next'"
+    try:
+        public = serialization.load_pem_public_key(facts.next_pubkey_pem.encode())
+        pin = spki_pin(facts.next_pubkey_pem)
+    except (ValueError, TypeError, AgentError):
+        raise ModuleError(f"{where}/pubkey.pem is not a PEM public key", host=host,
+                          hint=hint) from None
+    if key_type_of(public) != key_type:  # type: ignore[arg-type]
+        return None  # made for another key type: replaced by a fresh next key below
+    data = conn.read(f"{where}/privkey.pem")
+    if data is None:
+        raise ModuleError(f"{where}/pubkey.pem exists but privkey.pem does not", host=host,
+                          hint=hint)
+    key = PrivateKey.from_pem(data, where=f"{host}: {where}/privkey.pem")
+    if key.pin != pin:
+        raise ModuleError(f"{where}/privkey.pem does not match pubkey.pem (pin {pin})", host=host,
+                          hint=hint)
+    return key
 
 
 def _leaf_info(fullchain: str | None) -> CertInfo | None:

@@ -10,7 +10,9 @@ Layout on the origin::
 
     /etc/ssl/origin-agent/NAME/VERSION/{privkey,cert,chain,fullchain}.pem   (key 0600)
     /etc/ssl/origin-agent/NAME/current -> VERSION
-    /var/lib/origin-agent/txn/NAME/last/{journal,b0,b1...}   undo journal of the last change
+    /etc/ssl/origin-agent/NAME/next/{privkey,pubkey}.pem   pre-made next key (optional)
+    /var/lib/origin-agent/txn/NAME/last/{journal,b1,b2...}   undo journal of the last change
+                                                             (backups named relative to it)
 
 Temporaries are named ``.origin-agent-tmp-*`` and are removed by the next transaction.
 Every value in the script is validated or quoted here; the key travels in the tar on stdin,
@@ -35,6 +37,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4,16}$")
 VERSION_FILES = {"privkey.pem": 0o600, "cert.pem": 0o644, "chain.pem": 0o644, "fullchain.pem": 0o644,
                  "meta.json": 0o644}
+# The pre-made next key (NAME/next/), shipped with a rotation that used the previous one.
+NEXT_FILES = {"privkey.pem": 0o600, "pubkey.pem": 0o644}
 
 
 def check_name(value: str, *, where: str = "name") -> str:
@@ -88,6 +92,9 @@ class Transaction:
     commands: tuple[EnableCommand, ...] = ()
     reload: bool = True
     consume_next: bool = False
+    # Files of a fresh NAME/next/ (bare names, NEXT_FILES): after a successful switch the old
+    # next/ is replaced by them (and put back if the change is rolled back); implies consume_next.
+    next_files: tuple[FileWrite, ...] = ()
     keep_versions: int = 3
     cert_root: str = CERT_ROOT
     txn_root: str = TXN_ROOT
@@ -101,6 +108,9 @@ class Transaction:
         for vf in self.version_files:
             if vf.path not in VERSION_FILES:
                 raise ValidationError(f"unexpected certificate file {vf.path!r}")
+        for nf in self.next_files:
+            if nf.path not in NEXT_FILES:
+                raise ValidationError(f"unexpected next-key file {nf.path!r}")
         for f in self.files:
             check_path(f.path, where="file")
         for link in self.links:
@@ -127,7 +137,8 @@ def payload(txn: Transaction) -> bytes:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         members = [(f"v/{vf.path}", vf.data, vf.mode) for vf in txn.version_files]
         members += [(f"f/{i}", f.data, f.mode) for i, f in enumerate(txn.files)]
-        for dirname in ("v", "f"):
+        members += [(f"n/{nf.path}", nf.data, NEXT_FILES[nf.path]) for nf in txn.next_files]
+        for dirname in ("v", "f") + (("n",) if txn.next_files else ()):
             info = tarfile.TarInfo(dirname)
             info.type = tarfile.DIRTYPE
             info.mode = 0o700
@@ -159,11 +170,13 @@ undo() {  # replay journal $1 backwards
   tac "$1/journal" | while read -r kind path backup; do
     case "$kind" in
       file) if [ "$backup" = - ]; then rm -f "$path"; else
-              cp -Pp "$backup" "$path.origin-agent-tmp" && mv -fT "$path.origin-agent-tmp" "$path"; fi ;;
+              cp -Pp "$1/$backup" "$path.origin-agent-tmp" && mv -fT "$path.origin-agent-tmp" "$path"; fi ;;
       link) if [ "$backup" = - ]; then rm -f "$path"; else put_link "$path" "$backup"; fi ;;
       newdir) rm -rf "$path" ;;
+      nextdir) if [ "$backup" = - ]; then rm -rf "$path"
+               elif [ -d "$backup" ]; then rm -rf "$path" && mv -T "$backup" "$path"; fi ;;
       dirsnap) ls -1A "$path" | while read -r entry; do
-                 grep -qxF -- "$entry" "$backup" || rm -f "$path/$entry"
+                 grep -qxF -- "$entry" "$1/$backup" || rm -f "$path/$entry"
                done ;;
     esac
   done
@@ -187,7 +200,7 @@ fi
 journal() { printf '%s %s %s\n' "$1" "$2" "$3" >> "$J/new/journal"; }
 backup() {  # record how to restore $1
   if [ -e "$1" ] || [ -L "$1" ]; then
-    N=$((N + 1)); cp -Pp "$1" "$J/new/b$N" || return 1; journal "$2" "$1" "$J/new/b$N"
+    N=$((N + 1)); cp -Pp "$1" "$J/new/b$N" || return 1; journal "$2" "$1" "b$N"
   else journal "$2" "$1" -; fi
 }
 backup_link() {
@@ -200,7 +213,7 @@ install_file() {  # payload member, destination, mode
 }
 install_link() { backup_link "$1" && put_link "$1" "$2"; }
 snapshot_dir() {  # on undo, remove what appeared in $1 (what an enable command added)
-  N=$((N + 1)); mkdir -p "$1" && ls -1A "$1" > "$J/new/b$N" && journal dirsnap "$1" "$J/new/b$N"
+  N=$((N + 1)); mkdir -p "$1" && ls -1A "$1" > "$J/new/b$N" && journal dirsnap "$1" "b$N"
 }
 fail() {  # status, message: undo everything, bring the server back
   undo "$J/new"; rm -rf "$P"
@@ -229,16 +242,35 @@ if [ "__RELOAD_FLAG__" = yes ]; then
     fi
   fi
 fi
+__NEXT__
 rm -rf "$P"
 __CONSUME_NEXT__
 rm -rf "$J/last"; mv -T "$J/new" "$J/last"
 KEEP=__KEEP__
 CUR=$(readlink "$ROOT/current" 2>/dev/null || true)
-ls -1 "$ROOT" | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9a-f]+$' | sort -r | tail -n +$((KEEP + 1)) |
+ls -1t "$ROOT" | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9a-f]+$' | tail -n +$((KEEP + 1)) |
   while read -r old; do
     [ "$old" = "$CUR" ] || [ "$old" = "$PREV" ] || rm -rf "$ROOT/$old"
   done
 result ok "${VER:--}" "${PREV:--}"
+"""
+
+# After a successful switch: the payload's n/ becomes NAME/next. The old next/ is kept as a
+# temporary (removed by the next transaction) and journalled, so a rollback puts it back.
+_NEXT = r"""
+NX="$ROOT/.origin-agent-tmp-next"; OX="$ROOT/.origin-agent-tmp-prevnext"
+rm -rf "$NX" "$OX"
+if mv -T "$P/n" "$NX" && chmod 0700 "$NX" && chmod 0600 "$NX/privkey.pem" \
+    && chmod 0644 "$NX/pubkey.pem"; then
+  if [ -e "$ROOT/next" ]; then
+    if mv -T "$ROOT/next" "$OX"; then journal nextdir "$ROOT/next" "$OX"; else rm -rf "$NX"; fi
+  else
+    journal nextdir "$ROOT/next" -
+  fi
+  if [ -d "$NX" ] && ! mv -T "$NX" "$ROOT/next"; then
+    rm -rf "$NX"; [ -d "$OX" ] && mv -T "$OX" "$ROOT/next"
+  fi
+fi
 """
 
 _ROLLBACK = r"""
@@ -298,7 +330,10 @@ def apply_script(txn: Transaction) -> str:
         "__STEPS__": "\n".join(steps),
         "__RELOAD_FLAG__": "yes" if txn.reload else "no",
         "__RELOAD_ON_FAIL__": "yes" if txn.reload else "no",
-        "__CONSUME_NEXT__": 'rm -rf "$ROOT/next"' if txn.consume_next else "",
+        "__NEXT__": _NEXT if txn.next_files else "",
+        # next_files replace NAME/next (restorably); without them a used next key is removed
+        "__CONSUME_NEXT__": 'rm -rf "$ROOT/next"' if txn.consume_next and not txn.next_files
+        else "",
         "__KEEP__": str(txn.keep_versions),
     })
     return _common(txn.journal, txn.root, txn.server) + body
