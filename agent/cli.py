@@ -88,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgentError as err:
         sys.stderr.write(f"origin-agent: {err}\n")
         return err.exit_code
+    except BrokenPipeError:  # e.g. `origin-agent status | head`: the reader left, say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write("origin-agent: interrupted\n")
         return 130

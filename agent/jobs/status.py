@@ -68,8 +68,13 @@ def urgency(row: StatusRow) -> tuple[int, int, str, str]:
 
 
 def _server_from_header(value: str) -> str:
+    """The web server named by an HTTP ``Server`` header (as far as it tells)."""
     low = value.lower()
-    return "nginx" if "nginx" in low else "apache" if "apache" in low else value
+    if "nginx" in low:
+        return "nginx"
+    if "apache" in low:
+        return "apache"
+    return "".join(c for c in value if c.isprintable())[:30]
 
 
 def host_rows(host: Host, *, now: datetime, extra_trust: str = "", timeout: float = 5.0,
@@ -102,7 +107,7 @@ def host_rows(host: Host, *, now: datetime, extra_trust: str = "", timeout: floa
         reasons = tuple(verdict.reasons) + ((trust_problem,) if trust_problem and verdict.mode != "strict" else ())
         row = StatusRow(host=host.name, name=name, address=address, port=port, mode=verdict.mode,
                         reasons=reasons, client_cert_required=verdict.client_cert_required,
-                        backend=backend, server=_server_from_header(getattr(http, "server", "") or ""))
+                        backend=backend, server=_server_from_header(http.server))
         if served.leaf_der:
             info = inspect_certificate(served.certificates[0])
             fingerprint = hashlib.sha256(served.leaf_der).hexdigest()

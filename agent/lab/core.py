@@ -74,10 +74,10 @@ exec sleep infinity </dev/null >/dev/null 2>&1
 
 
 def default_dir() -> Path:
-    """``$ORIGIN_AGENT_LAB_DIR``, else ``~/.local/state/origin-agent/lab`` (under /root, which
+    """``$ORIGIN_AGENT_LAB_DIR``, else ``~/.local/state/origin-agent-lab`` (under /root, which
     every host replaces with its own, so hosts cannot see the lab's keys)."""
     env = os.environ.get("ORIGIN_AGENT_LAB_DIR")
-    return Path(env) if env else Path.home() / ".local/state/origin-agent/lab"
+    return Path(env) if env else Path.home() / ".local/state/origin-agent-lab"
 
 
 _LABS: list[Lab] = []

@@ -115,6 +115,7 @@ class HttpAnswer:
     location: str = ""
     error: str = ""
     body: bytes = b""
+    server: str = ""  # the Server header, e.g. "nginx/1.22.1"
 
 
 def _is_ip(value: str) -> bool:
@@ -347,9 +348,11 @@ def probe_http(
     finally:
         sock.close()
     head, _, body = data.partition(b"\r\n\r\n")
-    location = ""
+    location = server = ""
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"location":
             location = value.strip().decode("latin-1")
-    return HttpAnswer(_status(data), location, body=body)
+        elif name.strip().lower() == b"server":
+            server = value.strip().decode("latin-1")[:100]
+    return HttpAnswer(_status(data), location, body=body, server=server)

@@ -49,6 +49,14 @@ def store() -> Any:
         return _store
 
 
+class _LazyStore:
+    """The state store, opened only when a backend first uses it (``status`` and the local CA
+    never do, so they work without a usable state directory)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(store(), name)
+
+
 def issuer_id(config: Mapping[str, Any]) -> str:
     """A stable id of an issuer config (secrets are only ever named, so none is hashed)."""
     text = json.dumps(config, sort_keys=True, default=str)
@@ -89,7 +97,7 @@ def issuer(config: Any, *, where: str) -> Issuer:
         return found
     cls = REGISTRY[backend]()
     built = cls.from_config({k: v for k, v in resolved.items() if k != "trust"},
-                            state=store())
+                            state=_LazyStore())
     with _lock:
         return _issuers.setdefault(key, built)
 
