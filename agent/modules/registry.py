@@ -20,6 +20,10 @@ REGISTRY: dict[str, str] = {
     "package": "agent.modules.package:PackageModule",
     "service": "agent.modules.service:ServiceModule",
     "tls_origin": "agent.modules.tls.origin:TlsOriginModule",
+    "certificate": "agent.modules.tls.parts:CertificateModule",
+    "tls_site": "agent.modules.tls.parts:TlsSiteModule",
+    "reload": "agent.modules.tls.parts:ReloadModule",
+    "verify": "agent.modules.tls.parts:VerifyModule",
 }
 
 _loaded: dict[str, type[Module]] = {}

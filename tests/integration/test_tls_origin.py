@@ -370,3 +370,26 @@ def test_every_bundled_plan_runs_on_the_lab(
         code, events, err = run(capsys, "run", str(plan), "-i", lab.inventory_path, "-e", "force=true")
         assert code == 0, f"{plan.name}: {err}"
         assert events[-1]["event"] == "run_finished"
+
+
+def test_the_parts_plan_reloads_each_host_once_however_many_tasks_changed(
+    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = make_lab(2, apache=1)
+    plan = str(Path(__file__).resolve().parents[2] / "plans" / "rotate-in-parts.yml")
+    code, events, err = run(capsys, "run", plan, "-i", lab.inventory_path)
+    assert code == 0, err
+    for host in lab.hosts:
+        mine = [e for e in events if e.get("event") == "task_done" and e["host"] == host.name]
+        changed_tasks = [e for e in mine if not e["handler"] and e["status"] == "changed"]
+        reloads = [e for e in mine if e["handler"] and e["module"] == "reload"]
+        verifies = [e for e in mine if e["handler"] and e["module"] == "verify"]
+        assert len(changed_tasks) == 2
+        assert len(reloads) == 1 and reloads[0]["status"] == "changed"
+        assert len(verifies) == 1 and verifies[0]["status"] == "ok"
+    fps = {h.name: served(h) for h in lab.hosts}
+    code, events, err = run(capsys, "run", plan, "-i", lab.inventory_path, "-e", "force=true")
+    assert code == 0, err
+    assert not [e for e in events if e.get("event") == "task_done" and e["module"] == "tls_site"
+                and e["status"] == "changed"]
+    assert all(served(h) != fps[h.name] for h in lab.hosts)

@@ -86,6 +86,11 @@ class TlsOriginModule(Module):
     """Certificate + site + reload + verify for one site, transactionally."""
 
     name: ClassVar[str] = "tls_origin"
+    #: What this module converges; the ``certificate`` and ``tls_site`` modules do a part.
+    manage_cert: ClassVar[bool] = True
+    manage_site: ClassVar[bool] = True
+    reloads: ClassVar[bool] = True
+    verifies: ClassVar[bool] = True
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("names", "list", elements="str", help="DNS names (default: the host var tls_names)"),
         Arg("site", "str", help="site name: file and directory names (default: first name)"),
@@ -147,6 +152,8 @@ class TlsOriginModule(Module):
             client_ca_file=client_ca_path, document_root=params.get("document_root") or "/var/www/html",
             where=f"{ctx.host}: tls_origin",
         )
+        if not self.manage_site:
+            return Desired(name, names, adapter, site, (), (), (), ())
         files.append(txn.FileWrite(adapter.site_path(name), adapter.render_site(site).encode()))
         files.append(txn.FileWrite(adapter.paths.policy_file, adapter.render_policy(site).encode()))
         links: list[txn.LinkWrite] = []
@@ -181,7 +188,8 @@ class TlsOriginModule(Module):
         desired = wanted[server]
         start = sum(len(wanted[c].commands) for c in candidates[:candidates.index(server)])
         facts = _for_server(facts, start, len(desired.commands))
-        desired = _with_main_config(desired, facts, ctx.host)
+        if self.manage_site:
+            desired = _with_main_config(desired, facts, ctx.host)
         # 2. decide
         current = _leaf_info(facts.fullchain_pem)
         key_type = params.get("key_type") or "ec256"
@@ -189,14 +197,15 @@ class TlsOriginModule(Module):
             current, names=desired.names, key_type=key_type, issuer_id=issuer_key, meta=facts.meta,
             now=ctx.now, renew_before=timedelta(days=params.get("renew_before_days") or 30),
             force=bool(params.get("force")),
-        )
+        ) if self.manage_cert else None
         changed_files = tuple(f for f in desired.files if facts.files.get(f.path) != f.data)
         changed_links = tuple(link for link in desired.links if facts.links.get(link.path) != link.target)
         todo_commands = tuple(c for c, done in zip(desired.commands, facts.checks, strict=False) if not done)
         if reason is None and not changed_files and not changed_links and not todo_commands:
             return ModuleResult(data={"changed": False, "name": desired.name,
                                       **_cert_data(current)})
-        changes = _describe(desired, reason, changed_files, changed_links, todo_commands, facts, root)
+        changes = _describe(desired, reason, changed_files, changed_links, todo_commands, facts, root,
+                            reload=self.reloads)
         if reason is not None and facts.next_pubkey_pem:  # the next key is used and replaced
             changes.append(WriteFile(f"{root}/{desired.name}/next/privkey.pem", b"", 0o600,
                                      secret=True))
@@ -235,7 +244,7 @@ class TlsOriginModule(Module):
             name=desired.name, server=server_cmds, version=version, version_files=version_files,
             files=changed_files, links=changed_links, commands=todo_commands,
             keep_versions=params.get("keep_versions") or 3, cert_root=root,
-            consume_next=used_next, next_files=next_files,
+            consume_next=used_next, next_files=next_files, reload=self.reloads,
         )
         result = conn.run(txn.shell_argv(txn.apply_script(transaction)), stdin=txn.payload(transaction),
                           become=ctx.become, timeout=120)
@@ -251,7 +260,7 @@ class TlsOriginModule(Module):
         if next_files:
             data["next_key_used"] = used_next
             data["next_pin"] = spki_pin(next_files[1].data)
-        if params.get("verify", True):
+        if self.verifies and params.get("verify", True):
             verdict = self._verify_or_rollback(conn, params, ctx, desired, info, current, issuer,
                                                issuer_config, server_cmds, root)
             data["mode"] = verdict.mode
@@ -356,7 +365,8 @@ def verify_site(address: str, port: int, names: tuple[str, ...], *, expect: str 
         while True:
             served = probe(address, port, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
             fp = _fingerprint(served)
-            streak = streak + 1 if (expect is None or fp == expect) else 0
+            # no expected fingerprint: any certificate (a reload may still be opening the port)
+            streak = streak + 1 if (fp is not None if expect is None else fp == expect) else 0
             if streak >= STEADY:
                 break
             if time.monotonic() >= deadline:
@@ -499,7 +509,7 @@ def _read_local(path: str, host: str) -> bytes:
 
 def _describe(desired: Desired, reason: str | None, files: tuple[txn.FileWrite, ...],
               links: tuple[txn.LinkWrite, ...], commands: tuple[txn.EnableCommand, ...],
-              facts: tls_facts.OriginFacts, root: str) -> list[Change]:
+              facts: tls_facts.OriginFacts, root: str, *, reload: bool = True) -> list[Change]:
     """The transaction as Change values, for check mode, diff mode and the JSON output."""
     changes: list[Change] = []
     base = f"{root}/{desired.name}"
@@ -517,7 +527,8 @@ def _describe(desired: Desired, reason: str | None, files: tuple[txn.FileWrite, 
     if reason is not None:
         changes.append(SwapSymlink(f"{base}/current", "NEW-VERSION", previous=facts.current_version))
     changes.append(RunCommand(tuple(desired.adapter.test_argv()), changed=False))
-    changes.append(RunCommand(tuple(desired.adapter.reload_argv(facts.systemd))))
+    if reload:
+        changes.append(RunCommand(tuple(desired.adapter.reload_argv(facts.systemd))))
     return changes
 
 

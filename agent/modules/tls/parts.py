@@ -1,0 +1,115 @@
+"""The TLS step in parts, for plans that want them separately: ``certificate``, ``tls_site``,
+``reload`` and ``verify``.
+
+``certificate`` and ``tls_site`` are the ``tls_origin`` transaction with part of the work: each
+stages its files, runs the config test and undoes itself if the test fails, but does not
+reload; notify a ``reload`` handler, so a host whose tasks changed several things is reloaded
+once, after its tasks (the runner runs each notified handler once per host). ``verify`` looks
+from outside and changes nothing. A failure after the reload is not rolled back by these parts:
+use ``tls_origin`` for the all-or-nothing step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from agent.errors import VerifyError
+from agent.modules.base import Arg, Change, Context, Module, ModuleError, ModuleResult, RunCommand
+from agent.modules.tls import services
+from agent.modules.tls.origin import REQUIRE, TlsOriginModule, verify_site
+from agent.servers.base import adapter_for, detect_argv, parse_detect
+from agent.transport.base import Connection
+
+_CERT_ONLY = {"site_template", "profile", "redirect_http", "hsts", "document_root", "client_ca",
+              "verify", "verify_address", "verify_timeout", "require_mode", "pins", "http_port"}
+_SITE_ONLY = {"issuer", "key_type", "validity_days", "renew_before_days", "force", "keep_versions",
+              "revoke_replaced", "verify", "verify_address", "verify_timeout", "require_mode", "pins"}
+
+
+class CertificateModule(TlsOriginModule):
+    """Key + CSR + issue + stage, renewed only when needed; the site is left alone."""
+
+    name: ClassVar[str] = "certificate"
+    manage_site: ClassVar[bool] = False
+    reloads: ClassVar[bool] = False
+    verifies: ClassVar[bool] = False
+    args: ClassVar[tuple[Arg, ...]] = tuple(a for a in TlsOriginModule.args if a.name not in _CERT_ONLY)
+
+
+class TlsSiteModule(TlsOriginModule):
+    """The TLS site (site file, host TLS policy, enabled), pointing at the ``current``
+    certificate; the certificate is left alone."""
+
+    name: ClassVar[str] = "tls_site"
+    manage_cert: ClassVar[bool] = False
+    reloads: ClassVar[bool] = False
+    verifies: ClassVar[bool] = False
+    args: ClassVar[tuple[Arg, ...]] = tuple(a for a in TlsOriginModule.args if a.name not in _SITE_ONLY)
+
+
+class ReloadModule(Module):
+    """Config test, then a graceful reload (the server is started if it is not running)."""
+
+    name: ClassVar[str] = "reload"
+    args: ClassVar[tuple[Arg, ...]] = (
+        Arg("server", "str", default="auto", choices=("auto", "nginx", "apache")),
+        Arg("server_paths", "dict", default=None),
+    )
+
+    def gather(self, conn: Connection, params: Mapping[str, Any], ctx: Context) -> Any:
+        systemd = conn.run(["test", "-d", "/run/systemd/system"], become=ctx.become).ok
+        servers = parse_detect(conn.run(detect_argv(), become=ctx.become).stdout)
+        return systemd, servers
+
+    def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:
+        systemd, servers = facts
+        server = params.get("server") or "auto"
+        if server == "auto":
+            if not servers:
+                raise ModuleError("no web server found (nginx or apache2)", host=ctx.host)
+            server = servers[0]
+        adapter = adapter_for(server, params.get("server_paths"), where=f"{ctx.host}: server_paths")
+        return [RunCommand(tuple(adapter.test_argv()), changed=False),
+                RunCommand(tuple(adapter.reload_argv(systemd)))]
+
+
+class VerifyModule(Module):
+    """A TLS handshake with SNI for every name; fails below ``require_mode``. Changes nothing."""
+
+    name: ClassVar[str] = "verify"
+    args: ClassVar[tuple[Arg, ...]] = (
+        Arg("names", "list", elements="str", help="default: the host var tls_names"),
+        Arg("address", "str", default=None, help="default: listen_address, then the host address"),
+        Arg("port", "int", default=443),
+        Arg("require_mode", "str", default="strict", choices=REQUIRE),
+        Arg("issuer", "dict", default=None, help="trust anchors from this issuer (default: host var)"),
+        Arg("pins", "list", elements="str", default=None),
+        Arg("fingerprint", "str", default=None, help="the SHA-256 fingerprint that must be served"),
+        Arg("timeout", "int", default=10),
+    )
+
+    def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:
+        return []
+
+    def run(self, conn: Connection, params: Mapping[str, Any], ctx: Context, applier: Any) -> ModuleResult:
+        names = tuple(params.get("names") or ctx.vars.get("tls_names") or ())
+        if not names:
+            raise ModuleError("no names: set 'names' or the host var tls_names", host=ctx.host)
+        address = (params.get("address") or ctx.vars.get("listen_address") or ctx.vars.get("ansible_host")
+                   or ctx.vars.get("host") or ctx.host)
+        trust = ""
+        config = params.get("issuer") or ctx.vars.get("issuer")
+        if isinstance(config, Mapping):
+            trust = services.trust_anchors(config, services.issuer(config, where=ctx.host))
+        pins = tuple(params.get("pins") or ())
+        require = params.get("require_mode") or "strict"
+        if require == "auto":
+            require = "full_pinned" if pins and not trust else ("strict" if trust else "full")
+        problem, verdict = verify_site(
+            str(address), int(params.get("port") or 443), names, expect=params.get("fingerprint"),
+            trust=trust, pins=pins, require=require, now=ctx.now, timeout=float(params.get("timeout") or 10))
+        if problem is not None:
+            raise VerifyError(problem, where=ctx.host)
+        return ModuleResult(data={"mode": verdict.mode if verdict else "", "names": list(names)},
+                            msg=f"ready for {verdict.mode if verdict else '?'}")
