@@ -33,7 +33,7 @@ from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
 from agent.pki.keys import PrivateKey, key_type_of
 from agent.pki.modes import MODES, ModeVerdict, evaluate
 from agent.pki.pins import spki_pin
-from agent.pki.probe import Served, probe
+from agent.pki.probe import Served, probe, probe_http
 from agent.servers.base import Command, ServerAdapter, Symlink, adapter_for, detect_argv, parse_detect
 from agent.servers.site import SiteSpec
 from agent.transport.base import Connection
@@ -76,6 +76,15 @@ def renewal_reason(
     if meta.get("issuer_id") not in (None, issuer_id):
         return "issuer changed"
     return None
+
+
+def wall_clock(ctx: Context) -> datetime:
+    """The time to judge a CA's answer and a served certificate by: now, not the run's start
+    (a rolling run over a big fleet lasts longer than any clock-skew allowance). Deciding what
+    to renew still uses ``ctx.now``, so a plan is a pure function of its inputs."""
+    from datetime import UTC
+
+    return max(ctx.now, datetime.now(UTC))
 
 
 def key_type_of_info(info: CertInfo) -> str:
@@ -226,10 +235,13 @@ class TlsOriginModule(Module):
                 fresh = PrivateKey.generate(key_type)
                 next_files = next_key_files(fresh)
             csr = make_csr(key, desired.names)
+            if getattr(issuer, "needs_http01", issuer.name == "acme") and self.manage_site \
+                    and facts.files.get(desired.adapter.site_path(desired.name)) is None:
+                self._serve_acme_path(conn, desired, params, ctx, root)
             bundle = self._issue(issuer, key, csr, desired, params, ctx, conn)
-            info = check_bundle(bundle, csr_pem=csr, names=desired.names, now=ctx.now,
+            info = check_bundle(bundle, csr_pem=csr, names=desired.names, now=wall_clock(ctx),
                                 backend=issuer.name)
-            version = f"{ctx.now:%Y%m%dT%H%M%SZ}-{info.fingerprint_sha256[:8]}{secrets.token_hex(2)}"
+            version = f"{wall_clock(ctx):%Y%m%dT%H%M%SZ}-{info.fingerprint_sha256[:8]}{secrets.token_hex(2)}"
             meta = {"backend": issuer.name, "backend_id": bundle.backend_id, "issuer_id": issuer_key,
                     "names": list(desired.names), "key_type": key_type, "serial": info.serial}
             version_files = (
@@ -293,6 +305,46 @@ class TlsOriginModule(Module):
                               host=ctx.host)
         return tls_facts.parse(result.stdout, detect_parser=parse_detect)
 
+    def _serve_acme_path(self, conn: Connection, desired: Desired, params: Mapping[str, Any],
+                         ctx: Context, root: str) -> None:
+        """A fresh origin does not serve the ACME http-01 path yet: put an HTTP-only site in
+        place (one transaction, reloaded) and wait until the path answers, before ordering."""
+        from agent.servers.base import TEMPLATES_DIR, render_template
+
+        adapter = desired.adapter
+        text = render_template(TEMPLATES_DIR / adapter.name / "acme-http.conf.j2", desired.site.template_vars())
+        webroot = (params.get("acme_webroot") or "/var/www/acme").rstrip("/")
+        token = f"origin-agent-probe-{secrets.token_hex(8)}"
+        probe_file = f"{webroot}/.well-known/acme-challenge/{token}"
+        commands = tuple(c for c in desired.commands if any("a2ensite" in part for part in c.argv))
+        transaction = txn.Transaction(
+            name=desired.name, server=_server_commands(adapter), cert_root=root,
+            files=(txn.FileWrite(adapter.site_path(desired.name), text.encode()),
+                   txn.FileWrite(probe_file, token.encode())),
+            links=desired.links, commands=commands,
+        )
+        result = conn.run(txn.shell_argv(txn.apply_script(transaction)), stdin=txn.payload(transaction),
+                          become=ctx.become, timeout=120)
+        outcome = txn.parse_outcome(result.stdout)
+        if not outcome.ok:
+            raise ModuleError(f"could not serve the ACME challenge path: {outcome.status} {outcome.message}",
+                              host=ctx.host, hint="site restored")
+        address = params.get("verify_address") or desired.site.listen_address or ctx.vars.get("ansible_host") \
+            or ctx.host
+        deadline = time.monotonic() + float(params.get("verify_timeout") or 10)
+        try:
+            while True:
+                answer = probe_http(str(address), desired.site.http_port, desired.names[0],
+                                    path=f"/.well-known/acme-challenge/{token}", timeout=3)
+                if answer.status == 200 and answer.body.strip() == token.encode():
+                    return
+                if time.monotonic() >= deadline:
+                    raise ModuleError(f"the ACME challenge path does not answer on port {desired.site.http_port} "
+                                      f"(HTTP {answer.status or answer.error})", host=ctx.host)
+                time.sleep(0.05)
+        finally:
+            conn.run(["rm", "-f", probe_file], become=ctx.become)
+
     def _issue(self, issuer: Issuer, key: PrivateKey, csr: str, desired: Desired,
                params: Mapping[str, Any], ctx: Context, conn: Connection) -> CertBundle:
         publisher = _WebrootPublisher(conn, params.get("acme_webroot") or "/var/www/acme", ctx.become)
@@ -318,7 +370,7 @@ class TlsOriginModule(Module):
             require = "full_pinned" if pins and not trust else ("strict" if trust else "full")
         expect = info.fingerprint_sha256 if info else None
         problem, verdict = verify_site(address, port, desired.names, expect=expect, trust=trust,
-                                       pins=pins, require=require, now=ctx.now, timeout=timeout)
+                                       pins=pins, require=require, now=wall_clock(ctx), timeout=timeout)
         if problem is None:
             assert verdict is not None
             return verdict
@@ -330,7 +382,7 @@ class TlsOriginModule(Module):
             restored = f"rollback failed too ({back.status}: {back.message})"
         elif previous is not None:
             again, _ = verify_site(address, port, desired.names, expect=previous.fingerprint_sha256,
-                                   trust="", pins=(), require="full", now=ctx.now, timeout=timeout)
+                                   trust="", pins=(), require="full", now=wall_clock(ctx), timeout=timeout)
             if again is not None:
                 restored = f"previous certificate restored but not served: {again}"
         raise ModuleError(f"verification failed: {problem}", host=ctx.host, hint=restored)
@@ -342,7 +394,7 @@ class TlsOriginModule(Module):
         try:
             services.store().record_certificate(IssuedCertificate(
                 host=ctx.host, name=desired.name, serial=info.serial, fingerprint=info.fingerprint_sha256,
-                pin=info.pin_sha256, not_after=info.not_after, backend=issuer.name, issued_at=ctx.now,
+                pin=info.pin_sha256, not_after=info.not_after, backend=issuer.name, issued_at=wall_clock(ctx),
                 backend_id=bundle.backend_id, names=desired.names, cert_pem=bundle.cert_pem,
             ))
         except AgentError:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from agent.errors import VerifyError
 from agent.modules.base import Arg, Change, Context, Module, ModuleError, ModuleResult, RunCommand
 from agent.modules.tls import services
-from agent.modules.tls.origin import REQUIRE, TlsOriginModule, verify_site
+from agent.modules.tls.origin import REQUIRE, TlsOriginModule, verify_site, wall_clock
 from agent.servers.base import adapter_for, detect_argv, parse_detect
 from agent.transport.base import Connection
 
@@ -108,7 +108,8 @@ class VerifyModule(Module):
             require = "full_pinned" if pins and not trust else ("strict" if trust else "full")
         problem, verdict = verify_site(
             str(address), int(params.get("port") or 443), names, expect=params.get("fingerprint"),
-            trust=trust, pins=pins, require=require, now=ctx.now, timeout=float(params.get("timeout") or 10))
+            trust=trust, pins=pins, require=require, now=wall_clock(ctx),
+            timeout=float(params.get("timeout") or 10))
         if problem is not None:
             raise VerifyError(problem, where=ctx.host)
         return ModuleResult(data={"mode": verdict.mode if verdict else "", "names": list(names)},

@@ -208,7 +208,7 @@ backup_link() {
 }
 install_file() {  # payload member, destination, mode
   backup "$2" file || return 1
-  mkdir -p "$(dirname "$2")" || return 1
+  (umask 022; mkdir -p "$(dirname "$2")") || return 1  # new directories are traversable
   cp "$P/f/$1" "$2.origin-agent-tmp" && chmod "$3" "$2.origin-agent-tmp" && mv -fT "$2.origin-agent-tmp" "$2"
 }
 install_link() { backup_link "$1" && put_link "$1" "$2"; }
