@@ -83,13 +83,51 @@ def _run(args: argparse.Namespace, plan: str, target: str, extra: list[str]) -> 
     return run_command.run(args)
 
 
+class RotationSummary:
+    """Counts hosts rotated / unchanged / failed / unreachable / not run from the run's events."""
+
+    def __init__(self) -> None:
+        self.outcome: dict[str, str] = {}
+
+    def emit(self, event: Any) -> None:
+        from agent.report.events import HostUnreachable, RunFinished, TaskDone
+
+        if isinstance(event, TaskDone) and event.module == "tls_origin":
+            self.outcome[event.host] = {"changed": "rotated", "ok": "unchanged"}.get(event.status, event.status)
+        elif isinstance(event, HostUnreachable):
+            self.outcome[event.host] = "unreachable"
+        elif isinstance(event, RunFinished):
+            for host in event.hosts:
+                if host.unreachable:
+                    self.outcome[host.host] = "unreachable"
+                elif host.not_run:
+                    self.outcome[host.host] = "not run"
+                elif host.failed:
+                    self.outcome[host.host] = "failed"
+
+    def close(self) -> None:
+        pass
+
+    def line(self) -> str:
+        counts = {k: 0 for k in ("rotated", "unchanged", "failed", "unreachable", "not run")}
+        for value in self.outcome.values():
+            counts[value] = counts.get(value, 0) + 1
+        return "rotation: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+
+
 def _rotate(args: argparse.Namespace) -> int:
+    import sys
+
     extra = [f"renew_before_days={args.renew_before}"]
     if args.force:
         extra.append("force=true")
     if args.no_revoke:
         extra.append("revoke_replaced=false")
-    return _run(args, "rotate", args.pattern, extra)
+    summary = RotationSummary()
+    args.observer = summary
+    code = _run(args, "rotate", args.pattern, extra)
+    (sys.stderr if args.json else sys.stdout).write(summary.line() + "\n")
+    return code
 
 
 def _bootstrap(args: argparse.Namespace) -> int:

@@ -108,6 +108,21 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
     return out
 
 
+class _Tee:
+    """Sends every event to the reporter and to an observer."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self.first, self.second = first, second
+
+    def emit(self, event: Any) -> None:
+        self.first.emit(event)
+        self.second.emit(event)
+
+    def close(self) -> None:
+        self.first.close()
+        self.second.close()
+
+
 def _configure_services(args: argparse.Namespace) -> None:
     """Issuers and the state store: relative paths in issuer configs (a CA dir, a token file)
     are taken from the first inventory file's directory."""
@@ -165,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
 
         reporter: Reporter = JsonReporter() if args.json else HumanReporter(
             verbose=getattr(args, "verbose", 0))
+        observer = getattr(args, "observer", None)  # e.g. rotate's summary
+        if observer is not None:
+            reporter = _Tee(reporter, observer)
         options = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
                              tags=_tags(args.tags), skip_tags=_tags(args.skip_tags),
                              extra_vars=extra)

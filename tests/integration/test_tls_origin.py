@@ -319,6 +319,8 @@ def test_rotation_stops_at_the_first_failing_batch(
     finally:
         faults.get("web-config-broken").undo(victim)
     assert code == 1
+    summary = next(line for line in err.splitlines() if line.startswith("rotation: "))
+    assert "1 failed" in summary and "0 unreachable" in summary
     batches = [e["hosts"] for e in events if e.get("event") == "batch_started"]
     assert batches[0] == [lab.hosts[0].name] and victim.name in batches[1]
     done = {h for b in batches[:2] for h in b}
@@ -331,6 +333,8 @@ def test_rotation_stops_at_the_first_failing_batch(
         if host.name not in done:
             assert recap[host.name]["not_run"] is True
             assert served(host) == fps[host.name]
+    rotated = sum(1 for h in done if h != victim.name)
+    assert f"{rotated} rotated" in summary and f"{len(lab.hosts) - len(done)} not run" in summary
     capsys.readouterr()
     assert main(["status", "-i", lab.inventory_path, "--json", "--require-mode", "strict"]) == 0
 
