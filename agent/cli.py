@@ -20,8 +20,17 @@ from agent import __version__
 from agent.errors import AgentError
 
 # Order is the order shown in --help.
-COMMANDS: tuple[str, ...] = ("run", "rotate", "bootstrap", "status", "pins", "promote",
-                             "inventory", "ca", "lab")
+COMMANDS: tuple[str, ...] = (
+    "run",
+    "rotate",
+    "bootstrap",
+    "status",
+    "pins",
+    "promote",
+    "inventory",
+    "ca",
+    "lab",
+)
 
 # Commands that share one module (it registers all of them).
 _MODULES = {"rotate": "jobs", "bootstrap": "jobs"}
@@ -53,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"origin-agent {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0,
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
         help="more detail on stderr (-vvv for debug); secrets are never shown",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -31,7 +31,9 @@ class AgentError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, where: str | SourcePos | None = None, hint: str = "") -> None:
+    def __init__(
+        self, message: str, *, where: str | SourcePos | None = None, hint: str = ""
+    ) -> None:
         self.message = " ".join(message.split()) if "\n" in message else message
         self.where = where
         self.hint = hint
@@ -80,8 +82,14 @@ class CommandError(AgentError):
     """A remote or local command failed; carries argv, exit code and the stderr tail."""
 
     def __init__(
-        self, message: str, *, host: str, argv: list[str] | tuple[str, ...] = (), exit_code: int = 1,
-        stderr: str = "", hint: str = "",
+        self,
+        message: str,
+        *,
+        host: str,
+        argv: list[str] | tuple[str, ...] = (),
+        exit_code: int = 1,
+        stderr: str = "",
+        hint: str = "",
     ) -> None:
         self.host = host
         self.argv = tuple(argv)

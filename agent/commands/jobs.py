@@ -20,29 +20,55 @@ def bundled_plan(name: str) -> str:
     """
     path = PLANS_DIR / f"{name}.yml"
     if not path.is_file():
-        raise UsageError(f"bundled plan {path} is missing", where=name,
-                         hint="reinstall origin-agent from its source tree")
+        raise UsageError(
+            f"bundled plan {path} is missing",
+            where=name,
+            hint="reinstall origin-agent from its source tree",
+        )
     return str(path)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-i", "--inventory", action="append", required=True, metavar="INVENTORY",
-                        help="inventory file, directory or host list (repeatable)")
+    parser.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        required=True,
+        metavar="INVENTORY",
+        help="inventory file, directory or host list (repeatable)",
+    )
     parser.add_argument("-l", "--limit", metavar="PATTERN", help="only hosts matching PATTERN")
-    parser.add_argument("-C", "--check", action="store_true",
-                        help="change nothing anywhere; report what would change")
+    parser.add_argument(
+        "-C",
+        "--check",
+        action="store_true",
+        help="change nothing anywhere; report what would change",
+    )
     parser.add_argument("-D", "--diff", action="store_true", help="show diffs of config files")
-    parser.add_argument("-f", "--forks", type=int, default=20, metavar="N",
-                        help="hosts worked on at once (default 20)")
-    parser.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
-                        help="key=value, YAML/JSON mapping, or @file.yml (repeatable)")
+    parser.add_argument(
+        "-f",
+        "--forks",
+        type=int,
+        default=20,
+        metavar="N",
+        help="hosts worked on at once (default 20)",
+    )
+    parser.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="key=value, YAML/JSON mapping, or @file.yml (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout, one per event")
     run_command.add_run_options(parser)
 
 
 def register(sub: Any) -> None:
     rotate = sub.add_parser(
-        "rotate", help="rolling certificate rotation across the fleet (plans/rotate.yml)",
+        "rotate",
+        help="rolling certificate rotation across the fleet (plans/rotate.yml)",
         description=(
             "Renew every certificate that expires within --renew-before days (default 30), or "
             "all of them with --force: one canary host first, then batches of a fifth of the "
@@ -50,24 +76,32 @@ def register(sub: Any) -> None:
             "handshake before its replaced certificate is revoked (where the CA can revoke); any "
             "failure restores its previous certificate and site."
         ),
-        epilog=run_command.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=run_command.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rotate.add_argument("pattern", nargs="?", default="all", help="hosts to rotate (default all)")
     rotate.add_argument("--force", action="store_true", help="renew every certificate, due or not")
-    rotate.add_argument("--renew-before", type=int, default=30, metavar="DAYS",
-                        help="renew certificates expiring within DAYS (default 30)")
+    rotate.add_argument(
+        "--renew-before",
+        type=int,
+        default=30,
+        metavar="DAYS",
+        help="renew certificates expiring within DAYS (default 30)",
+    )
     rotate.add_argument("--no-revoke", action="store_true", help="keep replaced certificates valid")
     _common(rotate)
     rotate.set_defaults(func=_rotate)
 
     boot = sub.add_parser(
-        "bootstrap", help="bring fresh origins to HTTPS ready for Full (strict) (plans/bootstrap.yml)",
+        "bootstrap",
+        help="bring fresh origins to HTTPS ready for Full (strict) (plans/bootstrap.yml)",
         description=(
             "For each HOST: install the web server if missing, make the ACME webroot, then key, "
             "certificate from the host's issuer, TLS site, config test, graceful reload and "
             "verification. Idempotent: a second run changes nothing."
         ),
-        epilog=run_command.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=run_command.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     boot.add_argument("hosts", nargs="*", metavar="HOST", help="hosts or patterns (default all)")
     _common(boot)
@@ -93,7 +127,9 @@ class RotationSummary:
         from agent.report.events import HostUnreachable, RunFinished, TaskDone
 
         if isinstance(event, TaskDone) and event.module == "tls_origin":
-            self.outcome[event.host] = {"changed": "rotated", "ok": "unchanged"}.get(event.status, event.status)
+            self.outcome[event.host] = {"changed": "rotated", "ok": "unchanged"}.get(
+                event.status, event.status
+            )
         elif isinstance(event, HostUnreachable):
             self.outcome[event.host] = "unreachable"
         elif isinstance(event, RunFinished):

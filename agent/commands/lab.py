@@ -27,12 +27,27 @@ def register(sub: Any) -> None:
     lsub = parser.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     up = lsub.add_parser("up", help="start N hosts", description="Start N lab hosts.")
     up.add_argument("count", type=int, metavar="N", help="number of hosts (1-250)")
-    up.add_argument("--apache", type=int, default=0, metavar="M",
-                    help="the last M hosts run apache2 instead of nginx")
-    up.add_argument("--bare", type=int, default=0, metavar="B",
-                    help="B hosts (before the apache ones) run no web server: bootstrap material")
-    up.add_argument("--first", type=int, default=1, metavar="K",
-                    help="number of the first host (originK at 127.0.1.K); default 1")
+    up.add_argument(
+        "--apache",
+        type=int,
+        default=0,
+        metavar="M",
+        help="the last M hosts run apache2 instead of nginx",
+    )
+    up.add_argument(
+        "--bare",
+        type=int,
+        default=0,
+        metavar="B",
+        help="B hosts (before the apache ones) run no web server: bootstrap material",
+    )
+    up.add_argument(
+        "--first",
+        type=int,
+        default=1,
+        metavar="K",
+        help="number of the first host (originK at 127.0.1.K); default 1",
+    )
     up.set_defaults(func=_up)
     st = lsub.add_parser("status", help="show hosts, their processes and memory")
     st.add_argument("--json", action="store_true", help="one JSON document")
@@ -40,18 +55,29 @@ def register(sub: Any) -> None:
     inv = lsub.add_parser("inventory", help="print the lab's inventory (Ansible-compatible YAML)")
     inv.set_defaults(func=_inventory)
     fault = lsub.add_parser(
-        "fault", help="inject (or --undo) a reversible fault on one lab host",
+        "fault",
+        help="inject (or --undo) a reversible fault on one lab host",
         description="Faults: " + "; ".join(f"{f.name}: {f.help}" for f in faults.FAULTS.values()),
     )
     fault.add_argument("host", help="lab host name, e.g. origin2")
-    fault.add_argument("fault", choices=sorted(faults.FAULTS), metavar="FAULT",
-                       help="one of: " + ", ".join(sorted(faults.FAULTS)))
+    fault.add_argument(
+        "fault",
+        choices=sorted(faults.FAULTS),
+        metavar="FAULT",
+        help="one of: " + ", ".join(sorted(faults.FAULTS)),
+    )
     fault.add_argument("--undo", action="store_true", help="remove the fault again")
     fault.set_defaults(func=_fault)
     for action in (up, st, inv, fault):
-        action.add_argument("--dir", type=Path, default=argparse.SUPPRESS,
-                            help="lab state directory (also accepted before ACTION)")
-    down = lsub.add_parser("down", help="stop every lab process (by recorded PID) and remove the lab")
+        action.add_argument(
+            "--dir",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help="lab state directory (also accepted before ACTION)",
+        )
+    down = lsub.add_parser(
+        "down", help="stop every lab process (by recorded PID) and remove the lab"
+    )
     down.set_defaults(func=_down)
     down.add_argument("--dir", type=Path, default=argparse.SUPPRESS, help="lab state directory")
 
@@ -65,8 +91,9 @@ def _up(args: argparse.Namespace) -> int:
     for host in lab.hosts:
         print(f"  {host.name:<10} {host.address:<12} {host.server}")
     print(f"inventory: {lab.inventory_path}")
-    print("look around: ssh -i {} -o UserKnownHostsFile={} root@{}".format(
-        lab.key_file, lab.known_hosts, lab.hosts[0].address))
+    print(
+        f"look around: ssh -i {lab.key_file} -o UserKnownHostsFile={lab.known_hosts} root@{lab.hosts[0].address}"
+    )
     print("stop it:     origin-agent lab down")
     return 0
 
@@ -78,11 +105,15 @@ def _status(args: argparse.Namespace) -> int:
         json.dump({"dir": str(lab.dir), "hosts": rows}, sys.stdout, indent=1)
         print()
     else:
-        print(f"{'host':<10} {'address':<12} {'server':<7} {'sshd':<5} {'web':<5} {'procs':>5} {'MiB':>6}")
+        print(
+            f"{'host':<10} {'address':<12} {'server':<7} {'sshd':<5} {'web':<5} {'procs':>5} {'MiB':>6}"
+        )
         for r in rows:
-            print(f"{r['name']!s:<10} {r['address']!s:<12} {r['server']!s:<7} "
-                  f"{'up' if r['sshd'] else 'down':<5} {'up' if r['web'] else 'down':<5} "
-                  f"{r['processes']!s:>5} {int(r['rss_kib']) / 1024:>6.1f}")  # type: ignore[call-overload]
+            print(
+                f"{r['name']!s:<10} {r['address']!s:<12} {r['server']!s:<7} "
+                f"{'up' if r['sshd'] else 'down':<5} {'up' if r['web'] else 'down':<5} "
+                f"{r['processes']!s:>5} {int(str(r['rss_kib'])) / 1024:>6.1f}"
+            )
     return 0 if all(r["running"] for r in rows) else 1
 
 

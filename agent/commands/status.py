@@ -37,17 +37,35 @@ def register(sub: Any) -> None:
     parser.add_argument("-l", "--limit", metavar="PATTERN", help="further limit the hosts")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON document with every row")
-    parser.add_argument("--html", metavar="FILE", type=Path, help="also write a one-page HTML report")
-    parser.add_argument("--fail-within", type=int, metavar="DAYS",
-                        help=f"exit {EXIT_THRESHOLD} if any certificate expires within DAYS (or none is served)")
-    parser.add_argument("--require-mode", choices=("flexible", "full", "full_pinned", "strict"),
-                        help=f"exit {EXIT_THRESHOLD} if any origin is not ready for this mode")
-    parser.add_argument("--trust", type=Path, action="append", default=[], metavar="PEM",
-                        help="extra trust anchors (CA bundle), besides each host's issuer root")
+    parser.add_argument(
+        "--html", metavar="FILE", type=Path, help="also write a one-page HTML report"
+    )
+    parser.add_argument(
+        "--fail-within",
+        type=int,
+        metavar="DAYS",
+        help=f"exit {EXIT_THRESHOLD} if any certificate expires within DAYS (or none is served)",
+    )
+    parser.add_argument(
+        "--require-mode",
+        choices=("flexible", "full", "full_pinned", "strict"),
+        help=f"exit {EXIT_THRESHOLD} if any origin is not ready for this mode",
+    )
+    parser.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="extra trust anchors (CA bundle), besides each host's issuer root",
+    )
     parser.add_argument("-f", "--forks", type=int, default=20, metavar="N", help="parallel probes")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per handshake")
-    parser.add_argument("--state-dir", metavar="DIR",
-                        help="local state (default $ORIGIN_AGENT_STATE_DIR or ~/.local/state/origin-agent)")
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="local state (default $ORIGIN_AGENT_STATE_DIR or ~/.local/state/origin-agent)",
+    )
     parser.set_defaults(func=run)
 
 

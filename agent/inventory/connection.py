@@ -68,7 +68,7 @@ def _address(value: Any) -> str:
             return str(ipaddress.ip_address(value))
         except ValueError:
             pass
-        if _ADDRESS.match(value) and ".." not in value:
+        if _ADDRESS.fullmatch(value) and ".." not in value:
             return value
     raise ValueError("not a host name or IP address")
 
@@ -83,7 +83,7 @@ def _port(value: Any) -> int:
 
 
 def _user(value: Any) -> str:
-    if isinstance(value, str) and _USER.match(value):
+    if isinstance(value, str) and _USER.fullmatch(value):
         return value
     raise ValueError("not a user name")
 
@@ -95,7 +95,7 @@ def _path(value: Any) -> str:
 
 
 def _env(value: Any) -> str:
-    if isinstance(value, str) and _ENV.match(value):
+    if isinstance(value, str) and _ENV.fullmatch(value):
         return value
     raise ValueError("not an environment variable name")
 

@@ -106,8 +106,14 @@ def read_next_pin(conn: Connection, name: str, *, cert_root: str = txn.CERT_ROOT
     return None if data is None else spki_pin(data)
 
 
-def make_next(conn: Connection, name: str, key_type: str, *, become: bool = False,
-              cert_root: str = txn.CERT_ROOT) -> str:
+def make_next(
+    conn: Connection,
+    name: str,
+    key_type: str,
+    *,
+    become: bool = False,
+    cert_root: str = txn.CERT_ROOT,
+) -> str:
     """Create ``NAME/next/`` with a fresh key of ``key_type``; return its pin.
 
     The private key is written first (0600 from creation, atomically), the public key last:
@@ -131,8 +137,14 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
         name = site_name(host)
         key_type = host_key_type(host)
     except AgentError as err:
-        return PinRow(host=host.name, name="-", address="", port=0, current_error=str(err),
-                      next_error=str(err))
+        return PinRow(
+            host=host.name,
+            name="-",
+            address="",
+            port=0,
+            current_error=str(err),
+            next_error=str(err),
+        )
     spec, spec_error = None, ""
     try:
         spec = connection_spec(host)
@@ -142,8 +154,15 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
     address = str(host.vars.get("listen_address") or default_address)
     port = int(host.vars.get("https_port") or 443)
     current, current_error = served_pin(address, port, name, timeout=timeout)
-    row = PinRow(host=host.name, name=name, address=address, port=port, key_type=key_type,
-                 current_pin=current, current_error=current_error)
+    row = PinRow(
+        host=host.name,
+        name=name,
+        address=address,
+        port=port,
+        key_type=key_type,
+        current_pin=current,
+        current_error=current_error,
+    )
     if spec is None:
         return _with(row, next_error=spec_error)
     try:
@@ -153,8 +172,9 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
     try:
         pin = read_next_pin(conn, name)
         if pin is None and make:
-            return _with(row, next_pin=make_next(conn, name, key_type, become=spec.become),
-                         next_made=True)
+            return _with(
+                row, next_pin=make_next(conn, name, key_type, become=spec.become), next_made=True
+            )
         return _with(row, next_pin=pin or "")
     except AgentError as err:
         return _with(row, next_error=str(err), unreachable=isinstance(err, ConnectError))
@@ -166,8 +186,9 @@ def _with(row: PinRow, **changes: object) -> PinRow:
     return replace(row, **changes)  # type: ignore[arg-type]
 
 
-def collect(hosts: Sequence[Host], *, make: bool = False, forks: int = 20,
-            timeout: float = 5.0) -> list[PinRow]:
+def collect(
+    hosts: Sequence[Host], *, make: bool = False, forks: int = 20, timeout: float = 5.0
+) -> list[PinRow]:
     """Rows for every host (in parallel), sorted by host and name."""
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1))) as pool:
         rows = list(pool.map(lambda h: host_pins(h, make=make, timeout=timeout), hosts))
@@ -175,6 +196,7 @@ def collect(hosts: Sequence[Host], *, make: bool = False, forks: int = 20,
 
 
 # -- rendering (pure) ---------------------------------------------------------------------
+
 
 def _note(row: PinRow) -> str:
     notes = []
@@ -191,11 +213,22 @@ def _note(row: PinRow) -> str:
 
 def table(rows: Sequence[PinRow]) -> str:
     """Plain text: one line per row, then the ``pin-sha256`` form per host for edge configs."""
-    data = [list(COLUMNS)] + [[r.host, r.name, f"{r.address}:{r.port}" if r.address else "-",
-                               r.current_pin or "-", r.next_pin or "-", _note(r)] for r in rows]
+    data = [list(COLUMNS)] + [
+        [
+            r.host,
+            r.name,
+            f"{r.address}:{r.port}" if r.address else "-",
+            r.current_pin or "-",
+            r.next_pin or "-",
+            _note(r),
+        ]
+        for r in rows
+    ]
     widths = [max(len(line[i]) for line in data) for i in range(len(COLUMNS) - 1)]
-    out = [("  ".join(c.ljust(widths[i]) for i, c in enumerate(line[:-1])) + "  "
-            + line[-1]).rstrip() for line in data]
+    out = [
+        ("  ".join(c.ljust(widths[i]) for i, c in enumerate(line[:-1])) + "  " + line[-1]).rstrip()
+        for line in data
+    ]
     pinned = [r for r in rows if r.pins]
     if pinned:
         out.append("")

@@ -21,8 +21,13 @@ TARGET = "strict"
 # Modes at least as strict as Full (strict): leave them alone (origin_pull is Strict with
 # authenticated origin pulls, a downgrade would weaken it).
 AT_LEAST_STRICT = ("strict", "origin_pull")
-EDGE_LABELS = {"off": "Off", "flexible": "Flexible", "full": "Full", "strict": "Full (strict)",
-               "origin_pull": "Strict (origin pull)"}
+EDGE_LABELS = {
+    "off": "Off",
+    "flexible": "Flexible",
+    "full": "Full",
+    "strict": "Full (strict)",
+    "origin_pull": "Strict (origin pull)",
+}
 
 Action = Literal["already", "promote", "blocked"]
 
@@ -45,10 +50,14 @@ def zone_hosts(hosts: Sequence[Host], zone_id: str) -> list[Host]:
     chosen = [h for h in hosts if zone_of(h) == zone_id]
     if not chosen:
         seen = sorted({z for z in map(zone_of, hosts) if z})
-        hint = (f"zones in the inventory: {', '.join(seen)}" if seen else
-                "set the host var cloudflare_zone (or zone_id) to the zone id on its origins")
-        raise UsageError(f"no host in the inventory belongs to zone {zone_id}", where="promote",
-                         hint=hint)
+        hint = (
+            f"zones in the inventory: {', '.join(seen)}"
+            if seen
+            else "set the host var cloudflare_zone (or zone_id) to the zone id on its origins"
+        )
+        raise UsageError(
+            f"no host in the inventory belongs to zone {zone_id}", where="promote", hint=hint
+        )
     return chosen
 
 
@@ -83,14 +92,18 @@ class Decision:
         if self.action == "already":
             return f"zone {self.zone_id}: already {now}; nothing to do\n"
         if self.action == "blocked":
-            lines = [f"zone {self.zone_id}: stays {now}: {len(self.blockers)} of the zone's "
-                     f"names not ready for Full (strict) ({count} checked):"]
+            lines = [
+                f"zone {self.zone_id}: stays {now}: {len(self.blockers)} of the zone's "
+                f"names not ready for Full (strict) ({count} checked):"
+            ]
             lines += [f"  {b.line()}" for b in self.blockers]
             return "\n".join(lines) + "\n"
         verb = "would set" if check else "set"
         tail = " (--check: nothing changed)" if check else ""
-        return (f"zone {self.zone_id}: {count} ready for Full (strict); "
-                f"{verb} {now} -> Full (strict){tail}\n")
+        return (
+            f"zone {self.zone_id}: {count} ready for Full (strict); "
+            f"{verb} {now} -> Full (strict){tail}\n"
+        )
 
 
 def decide(zone_id: str, current: str, rows: Sequence[StatusRow] | None) -> Decision:
@@ -100,8 +113,9 @@ def decide(zone_id: str, current: str, rows: Sequence[StatusRow] | None) -> Deci
         return Decision(zone_id, current, "already")
     rows = rows or ()
     hosts = tuple(sorted({r.host for r in rows}))
-    blockers = tuple(Blocker(r.host, r.name, r.mode_label, r.reasons)
-                     for r in rows if r.mode != TARGET)
+    blockers = tuple(
+        Blocker(r.host, r.name, r.mode_label, r.reasons) for r in rows if r.mode != TARGET
+    )
     if blockers or not rows:
         return Decision(zone_id, current, "blocked", hosts, blockers)
     return Decision(zone_id, current, "promote", hosts)

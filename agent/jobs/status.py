@@ -21,8 +21,13 @@ from agent.pki.inspect import inspect_certificate
 from agent.pki.modes import MODES, evaluate
 from agent.pki.probe import probe, probe_http
 
-MODE_LABELS = {"off": "Off", "flexible": "Flexible", "full": "Full", "full_pinned": "Full (pinned)",
-               "strict": "Full (strict)"}
+MODE_LABELS = {
+    "off": "Off",
+    "flexible": "Flexible",
+    "full": "Full",
+    "full_pinned": "Full (pinned)",
+    "strict": "Full (strict)",
+}
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class StatusRow:
 
 
 def urgency(row: StatusRow) -> tuple[int, int, str, str]:
-    days = row.days_left if row.days_left is not None else -10**6
+    days = row.days_left if row.days_left is not None else -(10**6)
     return (MODES.index(row.mode) if row.mode in MODES else 0, days, row.host, row.name)
 
 
@@ -77,8 +82,14 @@ def _server_from_header(value: str) -> str:
     return "".join(c for c in value if c.isprintable())[:30]
 
 
-def host_rows(host: Host, *, now: datetime, extra_trust: str = "", timeout: float = 5.0,
-              recorded: Mapping[tuple[str, str], set[str]] | None = None) -> list[StatusRow]:
+def host_rows(
+    host: Host,
+    *,
+    now: datetime,
+    extra_trust: str = "",
+    timeout: float = 5.0,
+    recorded: Mapping[tuple[str, str], set[str]] | None = None,
+) -> list[StatusRow]:
     """Probe every TLS name of ``host`` and judge it. Never raises for what the origin does."""
     names = [str(n) for n in (host.vars.get("tls_names") or [])] or [host.name]
     try:
@@ -94,7 +105,11 @@ def host_rows(host: Host, *, now: datetime, extra_trust: str = "", timeout: floa
     if isinstance(config, Mapping):
         backend = str(config.get("backend") or "")
         try:
-            trust = (trust + "\n" + services.trust_anchors(config, services.issuer(config, where=host.name))).strip()
+            trust = (
+                trust
+                + "\n"
+                + services.trust_anchors(config, services.issuer(config, where=host.name))
+            ).strip()
         except AgentError as err:
             trust_problem = f"trust anchors unavailable: {err}"
     pins = [str(p) for p in (host.vars.get("tls_pins") or [])]
@@ -102,26 +117,58 @@ def host_rows(host: Host, *, now: datetime, extra_trust: str = "", timeout: floa
     http = probe_http(address, http_port, names[0], timeout=timeout)
     for name in names:
         served = probe(address, port, name, timeout=timeout)
-        verdict = evaluate(served, names=[name], trust_anchors_pem=trust, pins=pins, now=now,
-                           http_available=http.status is not None)
-        reasons = tuple(verdict.reasons) + ((trust_problem,) if trust_problem and verdict.mode != "strict" else ())
-        row = StatusRow(host=host.name, name=name, address=address, port=port, mode=verdict.mode,
-                        reasons=reasons, client_cert_required=verdict.client_cert_required,
-                        backend=backend, server=_server_from_header(http.server))
+        verdict = evaluate(
+            served,
+            names=[name],
+            trust_anchors_pem=trust,
+            pins=pins,
+            now=now,
+            http_available=http.status is not None,
+        )
+        reasons = tuple(verdict.reasons) + (
+            (trust_problem,) if trust_problem and verdict.mode != "strict" else ()
+        )
+        row = StatusRow(
+            host=host.name,
+            name=name,
+            address=address,
+            port=port,
+            mode=verdict.mode,
+            reasons=reasons,
+            client_cert_required=verdict.client_cert_required,
+            backend=backend,
+            server=_server_from_header(http.server),
+        )
         if served.leaf_der:
             info = inspect_certificate(served.certificates[0])
             fingerprint = hashlib.sha256(served.leaf_der).hexdigest()
             days = int((info.not_after - now).total_seconds() // 86400)
-            row = StatusRow(**{**asdict(row), "names": info.names, "issuer": info.issuer, "serial": info.serial,
-                               "not_after": info.not_after, "days_left": days, "pin": info.pin_sha256,
-                               "fingerprint": fingerprint,
-                               "recorded": fingerprint in (recorded or {}).get((host.name, name), set())})
+            row = StatusRow(
+                **{
+                    **asdict(row),
+                    "names": info.names,
+                    "issuer": info.issuer,
+                    "serial": info.serial,
+                    "not_after": info.not_after,
+                    "days_left": days,
+                    "pin": info.pin_sha256,
+                    "fingerprint": fingerprint,
+                    "recorded": fingerprint in (recorded or {}).get((host.name, name), set()),
+                }
+            )
         rows.append(row)
     return rows
 
 
-def collect(hosts: Sequence[Host], *, now: datetime, extra_trust: str = "", forks: int = 20,
-            timeout: float = 5.0, use_state: bool = True) -> list[StatusRow]:
+def collect(
+    hosts: Sequence[Host],
+    *,
+    now: datetime,
+    extra_trust: str = "",
+    forks: int = 20,
+    timeout: float = 5.0,
+    use_state: bool = True,
+) -> list[StatusRow]:
     """Rows for every host, probed in parallel, sorted by urgency."""
     recorded: dict[tuple[str, str], set[str]] = {}
     if use_state:
@@ -131,13 +178,20 @@ def collect(hosts: Sequence[Host], *, now: datetime, extra_trust: str = "", fork
         except AgentError:
             recorded = {}
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1))) as pool:
-        results = list(pool.map(
-            lambda h: host_rows(h, now=now, extra_trust=extra_trust, timeout=timeout, recorded=recorded),
-            hosts))
+        results = list(
+            pool.map(
+                lambda h: host_rows(
+                    h, now=now, extra_trust=extra_trust, timeout=timeout, recorded=recorded
+                ),
+                hosts,
+            )
+        )
     return sorted((row for rows in results for row in rows), key=urgency)
 
 
-def failing(rows: Sequence[StatusRow], *, fail_within: int | None, require_mode: str | None) -> list[str]:
+def failing(
+    rows: Sequence[StatusRow], *, fail_within: int | None, require_mode: str | None
+) -> list[str]:
     """One line per row that breaks ``--fail-within`` / ``--require-mode``."""
     problems: list[str] = []
     for row in rows:
@@ -145,6 +199,8 @@ def failing(rows: Sequence[StatusRow], *, fail_within: int | None, require_mode:
             left = "no certificate" if row.days_left is None else f"{row.days_left} days left"
             problems.append(f"{row.host}: {row.name}: {left} (limit {fail_within})")
         if require_mode and MODES.index(row.mode) < MODES.index(require_mode):
-            problems.append(f"{row.host}: {row.name}: ready for {row.mode_label}, not "
-                            f"{MODE_LABELS[require_mode]}: {'; '.join(row.reasons) or 'no TLS'}")
+            problems.append(
+                f"{row.host}: {row.name}: ready for {row.mode_label}, not "
+                f"{MODE_LABELS[require_mode]}: {'; '.join(row.reasons) or 'no TLS'}"
+            )
     return problems

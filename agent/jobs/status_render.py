@@ -9,15 +9,30 @@ from datetime import datetime
 
 from agent.jobs.status import StatusRow
 
-COLUMNS = ("host", "server", "name", "mode", "days", "not_after", "issuer", "serial", "pin", "why not higher")
+COLUMNS = (
+    "host",
+    "server",
+    "name",
+    "mode",
+    "days",
+    "not_after",
+    "issuer",
+    "serial",
+    "pin",
+    "why not higher",
+)
 
 
 def _cells(row: StatusRow) -> list[str]:
     return [
-        row.host, row.server or "-", row.name, row.mode_label,
+        row.host,
+        row.server or "-",
+        row.name,
+        row.mode_label,
         "-" if row.days_left is None else str(row.days_left),
         row.not_after.strftime("%Y-%m-%d") if row.not_after else "-",
-        _short_issuer(row.issuer) or "-", (row.serial[:16] + "...") if len(row.serial) > 16 else (row.serial or "-"),
+        _short_issuer(row.issuer) or "-",
+        (row.serial[:16] + "...") if len(row.serial) > 16 else (row.serial or "-"),
         (row.pin[:12] + "...") if row.pin else "-",
         "; ".join(row.reasons) if row.mode != "strict" else "",
     ]
@@ -42,10 +57,19 @@ def table(rows: Sequence[StatusRow]) -> str:
 
 
 def to_json(rows: Sequence[StatusRow], now: datetime) -> str:
-    return json.dumps({"generated_at": now.isoformat(), "rows": [r.to_json() for r in rows]}, indent=1) + "\n"
+    return (
+        json.dumps({"generated_at": now.isoformat(), "rows": [r.to_json() for r in rows]}, indent=1)
+        + "\n"
+    )
 
 
-_COLOURS = {"strict": "#2e7d32", "full_pinned": "#558b2f", "full": "#f9a825", "flexible": "#e65100", "off": "#b71c1c"}
+_COLOURS = {
+    "strict": "#2e7d32",
+    "full_pinned": "#558b2f",
+    "full": "#f9a825",
+    "flexible": "#e65100",
+    "off": "#b71c1c",
+}
 
 
 def _timeline(rows: Sequence[StatusRow], now: datetime) -> str:
@@ -57,22 +81,30 @@ def _timeline(rows: Sequence[StatusRow], now: datetime) -> str:
     def x(days: float) -> float:
         return left + (width - left - 20) * max(0.0, min(days, horizon)) / horizon
 
-    parts = [f'<svg class="timeline" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-             'role="img" aria-label="Expiry timeline">']
+    parts = [
+        f'<svg class="timeline" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        'role="img" aria-label="Expiry timeline">'
+    ]
     for mark in (0, 30, 60, 90, 180, 365):
         if mark <= horizon:
-            parts.append(f'<line x1="{x(mark):.1f}" y1="18" x2="{x(mark):.1f}" y2="{height}" stroke="#ccc"/>'
-                         f'<text x="{x(mark):.1f}" y="12" font-size="10" text-anchor="middle">'
-                         f'{"today" if mark == 0 else f"+{mark}d"}</text>')
-    parts.append(f'<rect x="{x(0):.1f}" y="18" width="{x(30) - x(0):.1f}" height="{height - 18}" fill="#ffebee" opacity="0.6"/>')
+            parts.append(
+                f'<line x1="{x(mark):.1f}" y1="18" x2="{x(mark):.1f}" y2="{height}" stroke="#ccc"/>'
+                f'<text x="{x(mark):.1f}" y="12" font-size="10" text-anchor="middle">'
+                f"{'today' if mark == 0 else f'+{mark}d'}</text>"
+            )
+    parts.append(
+        f'<rect x="{x(0):.1f}" y="18" width="{x(30) - x(0):.1f}" height="{height - 18}" fill="#ffebee" opacity="0.6"/>'
+    )
     for i, row in enumerate(dated):
         y = 22 + i * (bar_h + gap)
         days = row.days_left or 0
         colour = "#b71c1c" if days < 30 else _COLOURS.get(row.mode, "#666")
         label = html.escape(f"{row.host} {row.name}")[:40]
         parts.append(f'<text x="4" y="{y + 12}" font-size="11">{label}</text>')
-        parts.append(f'<rect x="{x(0):.1f}" y="{y}" width="{max(2.0, x(days) - x(0)):.1f}" height="{bar_h}" '
-                     f'fill="{colour}"><title>{label}: {days} days left</title></rect>')
+        parts.append(
+            f'<rect x="{x(0):.1f}" y="{y}" width="{max(2.0, x(days) - x(0)):.1f}" height="{bar_h}" '
+            f'fill="{colour}"><title>{label}: {days} days left</title></rect>'
+        )
         parts.append(f'<text x="{x(days) + 4:.1f}" y="{y + 12}" font-size="10">{days}d</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -92,8 +124,10 @@ def to_html(rows: Sequence[StatusRow], now: datetime, *, title: str = "origin-ag
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}"
-        "th{background:#f5f5f5}" + "".join(f"tr.mode-{m} td:nth-child(4){{color:#fff;background:{c}}}"
-                                           for m, c in _COLOURS.items())
+        "th{background:#f5f5f5}"
+        + "".join(
+            f"tr.mode-{m} td:nth-child(4){{color:#fff;background:{c}}}" for m, c in _COLOURS.items()
+        )
     )
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"

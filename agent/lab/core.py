@@ -40,7 +40,10 @@ REQUIRED = {
     "sleep": "coreutils",
     "/usr/sbin/sshd": "openssh-server",
 }
-SERVER_BINARIES = {"nginx": ("/usr/sbin/nginx", "nginx"), "apache": ("/usr/sbin/apache2ctl", "apache2")}
+SERVER_BINARIES = {
+    "nginx": ("/usr/sbin/nginx", "nginx"),
+    "apache": ("/usr/sbin/apache2ctl", "apache2"),
+}
 # Packages hidden on hosts that do not run that server, so each host looks like a real one.
 HIDDEN = {
     "nginx": (
@@ -48,8 +51,16 @@ HIDDEN = {
         ("nginx", "nginx-common", "libnginx-mod-"),
     ),
     "apache": (
-        ["/usr/sbin/apache2", "/usr/sbin/apache2ctl", "/usr/sbin/apachectl", "/etc/apache2",
-         "/usr/sbin/a2enmod", "/usr/sbin/a2ensite", "/usr/sbin/a2query", "/var/log/apache2"],
+        [
+            "/usr/sbin/apache2",
+            "/usr/sbin/apache2ctl",
+            "/usr/sbin/apachectl",
+            "/etc/apache2",
+            "/usr/sbin/a2enmod",
+            "/usr/sbin/a2ensite",
+            "/usr/sbin/a2query",
+            "/var/log/apache2",
+        ],
         ("apache2", "apache2-bin", "apache2-data", "apache2-utils"),
     ),
 }
@@ -173,7 +184,11 @@ class LabHost:
         return bool(self.holder_pid) and _start_time(self.holder_pid) == self.holder_start
 
     def exec(
-        self, argv: Sequence[str], input: bytes | None = None, *, check: bool = False,
+        self,
+        argv: Sequence[str],
+        input: bytes | None = None,
+        *,
+        check: bool = False,
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[bytes]:
         """Run ``argv`` inside this host (its files, its hostname; the machine's network)."""
@@ -181,7 +196,11 @@ class LabHost:
             raise LabError("host is not running", where=self.name)
         cmd = ["nsenter", "-t", str(self.holder_pid), "-m", "-u", "--", *argv]
         return subprocess.run(
-            cmd, input=input, capture_output=True, check=check, timeout=timeout,
+            cmd,
+            input=input,
+            capture_output=True,
+            check=check,
+            timeout=timeout,
             start_new_session=True,
         )
 
@@ -358,14 +377,21 @@ class Lab:
         try:
             data = json.loads((dir / "lab.json").read_text())
         except FileNotFoundError:
-            raise LabError("no lab is up", where=str(dir), hint="start one with 'origin-agent lab up N'") from None
+            raise LabError(
+                "no lab is up", where=str(dir), hint="start one with 'origin-agent lab up N'"
+            ) from None
         except (OSError, ValueError) as err:
             raise LabError(f"unreadable lab record: {err}", where=str(dir / "lab.json")) from err
         return cls(dir, [LabHost(**h) for h in data["hosts"]])
 
     @classmethod
     def up(
-        cls, count: int, *, apache: int = 0, bare: int = 0, dir: Path | None = None,
+        cls,
+        count: int,
+        *,
+        apache: int = 0,
+        bare: int = 0,
+        dir: Path | None = None,
         first: int = 1,
     ) -> Lab:
         """Start ``count`` hosts: the last ``apache`` run apache2, the ``bare`` ones before those
@@ -378,15 +404,25 @@ class Lab:
         _preflight(count, apache, bare, first)
         _become_subreaper()
         if (dir / "lab.json").exists():
-            raise LabError("a lab is already up", where=str(dir), hint="run 'origin-agent lab down' first")
+            raise LabError(
+                "a lab is already up", where=str(dir), hint="run 'origin-agent lab down' first"
+            )
         addresses = [f"{NET_PREFIX}{first + i}" for i in range(count)]
         _check_free(addresses)
         dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(dir, 0o700)
-        kinds: list[Server] = ["nginx"] * (count - apache - bare) + ["none"] * bare + ["apache"] * apache
+        nginx: list[Server] = ["nginx"]
+        none: list[Server] = ["none"]
+        apache2: list[Server] = ["apache"]
+        kinds = nginx * (count - apache - bare) + none * bare + apache2 * apache
         hosts = [
-            LabHost(name=f"origin{first + i}", index=first + i, address=addresses[i], server=kinds[i],
-                    dir=str(dir / "hosts" / f"origin{first + i}"))
+            LabHost(
+                name=f"origin{first + i}",
+                index=first + i,
+                address=addresses[i],
+                server=kinds[i],
+                dir=str(dir / "hosts" / f"origin{first + i}"),
+            )
             for i in range(count)
         ]
         lab = cls(dir, hosts)
@@ -410,7 +446,11 @@ class Lab:
         with os.fdopen(fd, "wb") as fh:
             fh.write(key)
         Path(self.key_file + ".pub").write_text(pub + "\n")
-        stock_nginx = Path("/etc/nginx/nginx.conf").read_text() if Path("/etc/nginx/nginx.conf").exists() else ""
+        stock_nginx = (
+            Path("/etc/nginx/nginx.conf").read_text()
+            if Path("/etc/nginx/nginx.conf").exists()
+            else ""
+        )
         dpkg_status = Path("/var/lib/dpkg/status").read_text()
         names = [(h.name, h.address) for h in self.hosts]
         known: list[str] = []
@@ -423,9 +463,25 @@ class Lab:
 
     def _start_host(self, host: LabHost) -> None:
         proc = subprocess.Popen(
-            ["setsid", "--fork", "unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c",
-             _HOLDER_SCRIPT, "sh", host.dir, host.name],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                "setsid",
+                "--fork",
+                "unshare",
+                "--mount",
+                "--uts",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                _HOLDER_SCRIPT,
+                "sh",
+                host.dir,
+                host.name,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
         assert proc.stdout is not None and proc.stderr is not None
@@ -435,7 +491,9 @@ class Lab:
         proc.stderr.close()
         proc.wait()
         if len(line) != 2 or line[0] != b"ready":
-            raise LabError(f"could not create the host's namespace: {err or 'no output'}", where=host.name)
+            raise LabError(
+                f"could not create the host's namespace: {err or 'no output'}", where=host.name
+            )
         pid = int(line[1])
         host.holder_pid = pid
         host.holder_start = _start_time(pid) or 0
@@ -445,7 +503,9 @@ class Lab:
                 step(0)
             except subprocess.CalledProcessError as err:
                 tail = (err.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
-                raise LabError(f"{' '.join(err.cmd[6:])} failed: {' '.join(tail)}", where=host.name) from err
+                raise LabError(
+                    f"{' '.join(err.cmd[6:])} failed: {' '.join(tail)}", where=host.name
+                ) from err
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -501,14 +561,18 @@ class Lab:
         rows: list[dict[str, object]] = []
         for host in self.hosts:
             alive = host.alive()
-            rows.append({
-                "name": host.name, "address": host.address, "server": host.server,
-                "running": alive,
-                "sshd": bool(alive and host.sshd_pid()),
-                "web": bool(alive and host.server_pid()),
-                "processes": len(host.pids()) if alive else 0,
-                "rss_kib": host.memory_kib() if alive else 0,
-            })
+            rows.append(
+                {
+                    "name": host.name,
+                    "address": host.address,
+                    "server": host.server,
+                    "running": alive,
+                    "sshd": bool(alive and host.sshd_pid()),
+                    "web": bool(alive and host.server_pid()),
+                    "processes": len(host.pids()) if alive else 0,
+                    "rss_kib": host.memory_kib() if alive else 0,
+                }
+            )
         return rows
 
 
@@ -526,8 +590,11 @@ def _preflight(count: int, apache: int, bare: int, first: int) -> None:
         needed[SERVER_BINARIES["apache"][0]] = SERVER_BINARIES["apache"][1]
     missing = sorted({pkg for cmd, pkg in needed.items() if not shutil.which(cmd)})
     if missing:
-        raise LabError(f"missing package(s): {', '.join(missing)}", where="lab",
-                       hint=f"apt-get install {' '.join(missing)} (or run 'make setup')")
+        raise LabError(
+            f"missing package(s): {', '.join(missing)}",
+            where="lab",
+            hint=f"apt-get install {' '.join(missing)} (or run 'make setup')",
+        )
 
 
 def _check_free(addresses: list[str]) -> None:
@@ -538,8 +605,11 @@ def _check_free(addresses: list[str]) -> None:
                 try:
                     sock.bind((address, port))
                 except OSError as err:
-                    raise LabError(f"{address}:{port} is already taken ({err.strerror})", where="lab",
-                                   hint="stop what listens there (a machine-wide sshd, nginx or apache2 on 0.0.0.0?) or run 'origin-agent lab down'") from None
+                    raise LabError(
+                        f"{address}:{port} is already taken ({err.strerror})",
+                        where="lab",
+                        hint="stop what listens there (a machine-wide sshd, nginx or apache2 on 0.0.0.0?) or run 'origin-agent lab down'",
+                    ) from None
 
 
 def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -564,15 +634,16 @@ def _without_packages(status: str, prefixes: tuple[str, ...]) -> str:
     kept = []
     for stanza in status.split("\n\n"):
         first = stanza.split("\n", 1)[0]
-        name = first[len("Package: "):] if first.startswith("Package: ") else ""
+        name = first[len("Package: ") :] if first.startswith("Package: ") else ""
         if name and any(name == p or (p.endswith("-") and name.startswith(p)) for p in prefixes):
             continue
         kept.append(stanza)
     return "\n\n".join(kept)
 
 
-def _prepare_host(host: LabHost, client_pub: str, names: list[tuple[str, str]], stock_nginx: str,
-                  dpkg_status: str) -> str:
+def _prepare_host(
+    host: LabHost, client_pub: str, names: list[tuple[str, str]], stock_nginx: str, dpkg_status: str
+) -> str:
     """Fill the host's upper directories; return its known_hosts line."""
     base = Path(host.dir)
     upper = base / "upper"
@@ -594,7 +665,10 @@ def _prepare_host(host: LabHost, client_pub: str, names: list[tuple[str, str]], 
     _write(upper / "var/www/html/index.html", files.index_html(host.name, host.server))
     if host.server == "nginx":
         _write(upper / "etc/nginx/nginx.conf", files.nginx_conf(stock_nginx))
-        _write(upper / "etc/nginx/sites-available/default", files.nginx_default_site(host.address, host.name))
+        _write(
+            upper / "etc/nginx/sites-available/default",
+            files.nginx_default_site(host.address, host.name),
+        )
     if host.server == "apache":
         _write(upper / "etc/apache2/ports.conf", files.apache_ports_conf(host.address))
         _write(upper / "etc/apache2/mods-available/mpm_event.conf", files.apache_mpm_event_conf())

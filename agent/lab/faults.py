@@ -11,7 +11,6 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from agent.errors import LabError
 from agent.lab import files
@@ -60,10 +59,18 @@ HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
 def change_host_key(host: LabHost) -> None:
     """Give the host a new host key (the old one is kept beside it for ``undo``)."""
     key, pub = files.ed25519_keypair()
-    _run(host, ["sh", "-c", f"test -e {HOST_KEY}.lab-saved || "
-                f"{{ mv {HOST_KEY} {HOST_KEY}.lab-saved && mv {HOST_KEY}.pub {HOST_KEY}.pub.lab-saved; }}"])
-    result = host.exec(["sh", "-c", f"umask 077; cat > {HOST_KEY}.new && mv {HOST_KEY}.new {HOST_KEY}"],
-                       input=key)
+    _run(
+        host,
+        [
+            "sh",
+            "-c",
+            f"test -e {HOST_KEY}.lab-saved || "
+            f"{{ mv {HOST_KEY} {HOST_KEY}.lab-saved && mv {HOST_KEY}.pub {HOST_KEY}.pub.lab-saved; }}",
+        ],
+    )
+    result = host.exec(
+        ["sh", "-c", f"umask 077; cat > {HOST_KEY}.new && mv {HOST_KEY}.new {HOST_KEY}"], input=key
+    )
     if result.returncode != 0:
         raise LabError("could not write the new host key", where=host.name)
     host.exec(["sh", "-c", f"cat > {HOST_KEY}.pub"], input=(pub + "\n").encode())
@@ -154,12 +161,28 @@ FAULTS: dict[str, Fault] = {
     for f in (
         Fault("sshd-stopped", "stop the host's sshd (host unreachable)", stop_sshd, start_sshd),
         Fault("sshd-frozen", "TCP opens but no SSH banner ever comes", freeze_sshd, thaw_sshd),
-        Fault("host-key-changed", "the host presents a new host key", change_host_key, restore_host_key),
-        Fault("web-config-broken", "the web server's config test fails", break_web_config, fix_web_config),
+        Fault(
+            "host-key-changed",
+            "the host presents a new host key",
+            change_host_key,
+            restore_host_key,
+        ),
+        Fault(
+            "web-config-broken",
+            "the web server's config test fails",
+            break_web_config,
+            fix_web_config,
+        ),
         Fault("web-stopped", "the web server is not running", stop_web, start_web),
-        Fault("cert-dir-readonly", f"{CERT_ROOT} is read-only", cert_dir_readonly, cert_dir_writable),
-        Fault("cert-dir-full", f"{CERT_ROOT} is on a full filesystem", fill_cert_dir, unfill_cert_dir),
-        Fault("acme-forbidden", "the ACME challenge path answers 403", acme_forbidden, acme_allowed),
+        Fault(
+            "cert-dir-readonly", f"{CERT_ROOT} is read-only", cert_dir_readonly, cert_dir_writable
+        ),
+        Fault(
+            "cert-dir-full", f"{CERT_ROOT} is on a full filesystem", fill_cert_dir, unfill_cert_dir
+        ),
+        Fault(
+            "acme-forbidden", "the ACME challenge path answers 403", acme_forbidden, acme_allowed
+        ),
     )
 }
 
@@ -168,5 +191,6 @@ def get(name: str) -> Fault:
     try:
         return FAULTS[name]
     except KeyError:
-        raise LabError(f"unknown fault {name!r}", where="lab",
-                       hint=f"choose one of {', '.join(FAULTS)}") from None
+        raise LabError(
+            f"unknown fault {name!r}", where="lab", hint=f"choose one of {', '.join(FAULTS)}"
+        ) from None

@@ -58,7 +58,7 @@ class PackageModule(Module):
 
     @classmethod
     def check_params(cls, params: Mapping[str, Any]) -> list[str]:
-        bad = [n for n in params["name"] if not _NAME.match(n)]
+        bad = [n for n in params["name"] if not _NAME.fullmatch(n)]
         return [f"invalid package name {bad[0]!r}"] if bad else []
 
     def gather(self, conn: Connection, params: Mapping[str, Any], ctx: Context) -> PackageFacts:

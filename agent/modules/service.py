@@ -68,7 +68,7 @@ class ServiceModule(Module):
 
     @classmethod
     def check_params(cls, params: Mapping[str, Any]) -> list[str]:
-        if not _NAME.match(params["name"]):
+        if not _NAME.fullmatch(params["name"]):
             return [f"invalid service name {params['name']!r}"]
         return []
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from agent.errors import ValidationError
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 KeyType = Literal["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"]
 KEY_TYPES: tuple[str, ...] = get_args(KeyType)

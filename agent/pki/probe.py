@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 Outcome = Literal[
     "ok",

@@ -164,7 +164,7 @@ def _parse_task(raw: Any, pos: SourcePos, handler_names: set[str] | None,
     elif notify:
         errs.add("a handler cannot notify", raw.where("notify"))
     register = raw.get("register")
-    if register is not None and (not isinstance(register, str) or not _IDENT.match(register)):
+    if register is not None and (not isinstance(register, str) or not _IDENT.fullmatch(register)):
         errs.add(f"register must be a variable name, got {register!r}", raw.where("register"))
         register = None
     loop = raw.get("loop")

@@ -251,7 +251,7 @@ class ServerAdapter(abc.ABC):
         """A graceful reload: no connection dropped, old config kept if the new one is broken."""
 
     @abc.abstractmethod
-    def start_argv(self) -> list[str]:
+    def start_argv(self, systemd: bool = False) -> list[str]:
         """Start the server when it is not running (e.g. after a failed Apache graceful)."""
 
     @abc.abstractmethod

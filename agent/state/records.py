@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 
 @dataclass(frozen=True)

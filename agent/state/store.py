@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from agent.errors import StateError
-from agent.pki.secret import Secret
+from agent.secret import Secret
 from agent.state.paths import DB_NAME, default_state_dir, ensure_state_dir
 from agent.state.records import AcmeAccount, IssuedCertificate, RunRecord
 

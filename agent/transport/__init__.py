@@ -1,6 +1,6 @@
 """Transport layer: run commands and move files on a host. Knows nothing of certificates.
 
-:func:`connect` turns a :class:`~agent.inventory.model.ConnectionSpec` into an open
+:func:`connect` turns a :class:`~agent.transport.spec.ConnectionSpec` into an open
 :class:`~agent.transport.base.Connection`: ``connection: local``, or a host named ``localhost``
 whose address is ``localhost`` (Ansible's implicit localhost), gives a
 :class:`~agent.transport.local.LocalConnection`; anything else an SSH connection (paramiko),
@@ -15,7 +15,7 @@ from agent.errors import ConnectError
 from agent.transport.base import Connection, Counters, FileStat, Owner, Result
 
 if TYPE_CHECKING:
-    from agent.inventory.model import ConnectionSpec
+    from agent.transport.spec import ConnectionSpec
 
 __all__ = ["Connection", "Counters", "FileStat", "Owner", "Result", "connect"]
 

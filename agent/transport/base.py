@@ -68,8 +68,13 @@ class Connection(Protocol):
     counters: Counters
 
     def run(
-        self, argv: list[str] | tuple[str, ...], *, stdin: bytes | None = None,
-        become: bool = False, timeout: float | None = None, check: bool = False,
+        self,
+        argv: list[str] | tuple[str, ...],
+        *,
+        stdin: bytes | None = None,
+        become: bool = False,
+        timeout: float | None = None,
+        check: bool = False,
     ) -> Result:
         """Run ``argv`` on the host.
 
@@ -83,7 +88,9 @@ class Connection(Protocol):
         """Return the file's bytes, or ``None`` if it does not exist."""
         ...
 
-    def write(self, path: str, data: bytes, *, mode: int = 0o644, owner: Owner | None = None) -> None:
+    def write(
+        self, path: str, data: bytes, *, mode: int = 0o644, owner: Owner | None = None
+    ) -> None:
         """Write ``data`` atomically: a temporary file created with ``mode`` in the same
         directory, then renamed over ``path``. Never readable by others when mode forbids it.
         """
@@ -93,5 +100,4 @@ class Connection(Protocol):
         """Describe ``path`` without following a final symlink."""
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...

@@ -47,7 +47,7 @@ def check_port(value: object, *, where: str = "") -> int:
     if isinstance(value, bool):
         raise ValidationError(f"invalid port {value!r}", where=where or None)
     try:
-        port = int(value)  # type: ignore[call-overload]
+        port: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError):
         raise ValidationError(f"invalid port {value!r}", where=where or None) from None
     if not 1 <= port <= 65535 or str(port) != str(value).strip():

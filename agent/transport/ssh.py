@@ -20,7 +20,6 @@ import time
 import paramiko
 
 from agent.errors import CommandError, ConnectError
-from agent.inventory.model import ConnectionSpec
 from agent.transport.base import Counters, FileStat, Owner, Result
 from agent.transport.common import (
     TEMP_PREFIX,
@@ -35,6 +34,7 @@ from agent.transport.common import (
     temp_name,
 )
 from agent.transport.sftp_pipe import Pipe
+from agent.transport.spec import ConnectionSpec
 from agent.transport.ssh_connect import open_client, password_from_env
 from agent.transport.ssh_files import SudoFiles, sftp_errors
 

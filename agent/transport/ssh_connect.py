@@ -1,7 +1,7 @@
 """Opening an SSH session: ~/.ssh/config, TCP with bounded retry, host keys, authentication.
 
 Precedence for each setting: a value set in the inventory (anything but the
-:class:`~agent.inventory.model.ConnectionSpec` default) wins, then ``~/.ssh/config``
+:class:`~agent.transport.spec.ConnectionSpec` default) wins, then ``~/.ssh/config``
 (``HostName``, ``User``, ``Port``, ``IdentityFile``, ``ProxyJump``,
 ``UserKnownHostsFile``), then the default.
 Every failure becomes a :class:`~agent.errors.ConnectError` (or ``HostKeyError``) naming the
@@ -25,13 +25,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from agent.errors import ConnectError
-from agent.inventory.model import ConnectionSpec
 from agent.transport.hostkeys import (
     AcceptNewPolicy,
     StrictPolicy,
     changed_key_error,
     default_known_hosts,
 )
+from agent.transport.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
 

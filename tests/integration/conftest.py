@@ -43,8 +43,9 @@ def make_lab(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
     next_first = [PRIVATE_FIRST]
 
     def start(count: int, *, apache: int = 0, bare: int = 0) -> Lab:
-        new = Lab.up(count, apache=apache, bare=bare, first=next_first[0],
-                     dir=tmp_path / f"lab{len(labs)}")
+        new = Lab.up(
+            count, apache=apache, bare=bare, first=next_first[0], dir=tmp_path / f"lab{len(labs)}"
+        )
         labs.append(new)
         next_first[0] += count
         return new

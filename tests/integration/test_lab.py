@@ -23,8 +23,14 @@ def _ssh(lab: Lab, address: str, known_hosts: str | None = None) -> paramiko.SSH
     client = paramiko.SSHClient()
     client.load_host_keys(known_hosts or lab.known_hosts)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(address, username="root", key_filename=lab.key_file, timeout=10,
-                   allow_agent=False, look_for_keys=False)
+    client.connect(
+        address,
+        username="root",
+        key_filename=lab.key_file,
+        timeout=10,
+        allow_agent=False,
+        look_for_keys=False,
+    )
     return client
 
 
@@ -47,7 +53,9 @@ def test_every_host_answers_ssh_with_strict_host_key_checking(lab: Lab) -> None:
 def test_a_host_key_missing_from_known_hosts_is_refused(lab: Lab, tmp_path: Path) -> None:
     other = tmp_path / "known_hosts"
     lines = Path(lab.known_hosts).read_text().splitlines()
-    other.write_text("\n".join(line for line in lines if not line.startswith(lab.hosts[0].address + ",")) + "\n")
+    other.write_text(
+        "\n".join(line for line in lines if not line.startswith(lab.hosts[0].address + ",")) + "\n"
+    )
     with pytest.raises(paramiko.SSHException, match="not found in known_hosts"):
         _ssh(lab, lab.hosts[0].address, str(other))
 
@@ -138,7 +146,9 @@ def test_lab_down_leaves_no_process(make_lab: Callable[..., Lab]) -> None:
     assert not small.dir.exists()
 
 
-def test_an_address_already_taken_is_a_clear_error(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
+def test_an_address_already_taken_is_a_clear_error(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.1.250", 80))
         sock.listen()
@@ -163,14 +173,24 @@ def test_cli_lab_up_status_inventory_down(tmp_path: Path) -> None:
     from tests.integration.conftest import PRIVATE_FIRST
 
     first = str(PRIVATE_FIRST + 40)
-    up = subprocess.run([*cli, "up", "2", "--apache", "1", "--first", first], env=env, capture_output=True, text=True, timeout=60)
+    up = subprocess.run(
+        [*cli, "up", "2", "--apache", "1", "--first", first],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     try:
         assert up.returncode == 0, up.stderr
         assert "lab up: 2 hosts" in up.stdout
-        status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True, timeout=30)
+        status = subprocess.run(
+            [*cli, "status"], env=env, capture_output=True, text=True, timeout=30
+        )
         assert status.returncode == 0
         assert f"origin{first}" in status.stdout and "apache" in status.stdout
-        again = subprocess.run([*cli, "up", "1", "--first", first], env=env, capture_output=True, text=True, timeout=30)
+        again = subprocess.run(
+            [*cli, "up", "1", "--first", first], env=env, capture_output=True, text=True, timeout=30
+        )
         assert again.returncode == 1
         assert "a lab is already up" in again.stderr
         assert "Traceback" not in again.stderr
@@ -185,8 +205,19 @@ def test_cli_lab_up_status_inventory_down(tmp_path: Path) -> None:
 def test_the_lab_refuses_to_run_without_root(tmp_path: Path) -> None:
     script = "from agent.lab import Lab; Lab.up(1, first=251, dir=__import__('pathlib').Path('/nonexistent'))"
     result = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", script],
-        capture_output=True, text=True, timeout=30, cwd=str(Path(__file__).resolve().parents[2]),
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=str(Path(__file__).resolve().parents[2]),
         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
     )
     assert result.returncode != 0

@@ -19,9 +19,16 @@ def _ssh_ok(lab: Lab, host: LabHost, timeout: float = 5) -> bool:
     client.load_host_keys(lab.known_hosts)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
-        client.connect(host.address, username="root", key_filename=lab.key_file, timeout=timeout,
-                       banner_timeout=timeout, auth_timeout=timeout, allow_agent=False,
-                       look_for_keys=False)
+        client.connect(
+            host.address,
+            username="root",
+            key_filename=lab.key_file,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            allow_agent=False,
+            look_for_keys=False,
+        )
         return True
     finally:
         client.close()
@@ -34,7 +41,9 @@ def _config_test(host: LabHost) -> int:
 
 @pytest.fixture(scope="module")
 def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
-    lab = Lab.up(3, apache=1, first=140, dir=tmp_path_factory.mktemp("faultlab") / "s")
+    from tests.integration.conftest import SESSION_FIRST
+
+    lab = Lab.up(3, apache=1, first=SESSION_FIRST + 39, dir=tmp_path_factory.mktemp("faultlab") / "s")
     yield lab  # type: ignore[misc]
     lab.down()
 
@@ -104,7 +113,9 @@ def test_web_stopped_closes_port_80_until_undone(fault_lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("name", ["cert-dir-readonly", "cert-dir-full"])
-def test_the_certificate_directory_refuses_writes_on_that_host_only(fault_lab: Lab, name: str) -> None:
+def test_the_certificate_directory_refuses_writes_on_that_host_only(
+    fault_lab: Lab, name: str
+) -> None:
     host, other = fault_lab.hosts[0], fault_lab.hosts[1]
     probe = "sh -c 'head -c 65536 /dev/zero > /etc/ssl/origin-agent/lab-probe'"
     faults.get(name).inject(host)
@@ -119,13 +130,17 @@ def test_the_certificate_directory_refuses_writes_on_that_host_only(fault_lab: L
     host.exec(["rm", "-f", "/etc/ssl/origin-agent/lab-probe"], check=True)
 
 
-def test_the_fault_command_line_injects_and_undoes(fault_lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_fault_command_line_injects_and_undoes(
+    fault_lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
     from agent.cli import main
 
     host = fault_lab.hosts[2]
     assert main(["lab", "--dir", str(fault_lab.dir), "fault", host.name, "web-stopped"]) == 0
     assert host.server_pid() is None
-    assert main(["lab", "--dir", str(fault_lab.dir), "fault", host.name, "web-stopped", "--undo"]) == 0
+    assert (
+        main(["lab", "--dir", str(fault_lab.dir), "fault", host.name, "web-stopped", "--undo"]) == 0
+    )
     assert host.server_pid() is not None
     assert "web-stopped undone" in capsys.readouterr().out
 
@@ -136,16 +151,24 @@ def test_an_unknown_fault_is_a_clear_error() -> None:
 
 
 def test_every_fault_is_covered_here() -> None:
-    covered = {"sshd-stopped", "sshd-frozen", "host-key-changed", "web-config-broken",
-               "web-stopped", "cert-dir-readonly", "cert-dir-full", "acme-forbidden"}
+    covered = {
+        "sshd-stopped",
+        "sshd-frozen",
+        "host-key-changed",
+        "web-config-broken",
+        "web-stopped",
+        "cert-dir-readonly",
+        "cert-dir-full",
+        "acme-forbidden",
+    }
     assert set(faults.FAULTS) == covered
 
 
 def test_acme_forbidden_answers_403_on_the_challenge_path(fault_lab: Lab) -> None:
     host = fault_lab.hosts[0]
     site = (
-        "server { listen %s:80; server_name acme.lab.test;\n"
-        " location ^~ /.well-known/acme-challenge/ { root /var/www/acme; } }\n" % host.address
+        f"server {{ listen {host.address}:80; server_name acme.lab.test;\n"
+        " location ^~ /.well-known/acme-challenge/ { root /var/www/acme; } }\n"
     )
     host.exec(["sh", "-c", f"cat > /etc/nginx/conf.d/lab-acme.conf <<'EOF'\n{site}EOF"], check=True)
     host.exec(["mkdir", "-p", "/var/www/acme/.well-known/acme-challenge"], check=True)
@@ -154,7 +177,9 @@ def test_acme_forbidden_answers_403_on_the_challenge_path(fault_lab: Lab) -> Non
 
     def status() -> str:
         with socket.create_connection((host.address, 80), timeout=5) as sock:
-            sock.sendall(b"GET /.well-known/acme-challenge/t HTTP/1.0\r\nHost: acme.lab.test\r\n\r\n")
+            sock.sendall(
+                b"GET /.well-known/acme-challenge/t HTTP/1.0\r\nHost: acme.lab.test\r\n\r\n"
+            )
             return sock.recv(200).decode().split()[1]
 
     try:

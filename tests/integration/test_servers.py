@@ -28,7 +28,7 @@ from agent.lab import Lab, LabHost
 from agent.pki.modes import evaluate
 from agent.pki.pins import spki_pin
 from agent.pki.probe import ClientCertificate, probe, probe_http
-from agent.pki.secret import Secret
+from agent.secret import Secret
 from agent.servers.base import Command, ServerAdapter, Symlink, adapter_for
 from agent.servers.site import SiteSpec
 from tests.tlscerts import Issued, make_ca, make_leaf, write_cert_dir
@@ -438,7 +438,13 @@ def test_reload_serves_the_new_certificate_and_hsts(origin: Origin) -> None:
     origin.deploy(origin.site(cert_dir=str(v2), hsts=True))
     assert origin.config_test().returncode == 0
     origin.reload()
+    # A graceful reload is asynchronous: old workers answer for a moment (bounded wait).
+    deadline = time.monotonic() + 10
     after = probe(origin.address, origin.https_port, NAME, timeout=5)
+    while (not after.certificates or spki_pin(after.certificates[0]) != spki_pin(fresh.cert)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+        after = probe(origin.address, origin.https_port, NAME, timeout=5)
     assert spki_pin(after.certificates[0]) == spki_pin(fresh.cert)
     assert after.http_status == 200
 

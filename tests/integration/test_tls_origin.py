@@ -4,9 +4,9 @@ every failure ending with the previous certificate served and the site file as i
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,13 +77,20 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[
 
 
 def task_results(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {e["host"]: e for e in events if e.get("event") == "task_done" and e.get("module") == "tls_origin"}
+    return {
+        e["host"]: e
+        for e in events
+        if e.get("event") == "task_done" and e.get("module") == "tls_origin"
+    }
 
 
 def plan_file(tmp_path: Path, args: dict[str, Any], name: str = "plan.yml") -> str:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump([{"name": "tls", "hosts": "all",
-                                     "tasks": [{"name": "tls step", "tls_origin": args}]}]))
+    path.write_text(
+        yaml.safe_dump(
+            [{"name": "tls", "hosts": "all", "tasks": [{"name": "tls step", "tls_origin": args}]}]
+        )
+    )
     return str(path)
 
 
@@ -105,7 +112,9 @@ def test_http_only_origins_end_full_strict_and_a_rerun_changes_nothing(
     assert {r["host"]: r["mode"] for r in rows} == {h.name: "flexible" for h in lab.hosts}
     code, events, err = run(capsys, "bootstrap", "-i", lab.inventory_path)
     assert code == 0, err
-    assert {h: r["status"] for h, r in task_results(events).items()} == {h.name: "changed" for h in lab.hosts}
+    assert {h: r["status"] for h, r in task_results(events).items()} == {
+        h.name: "changed" for h in lab.hosts
+    }
     capsys.readouterr()
     assert main(["status", "-i", lab.inventory_path, "--json", "--require-mode", "strict"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
@@ -120,7 +129,10 @@ def test_http_only_origins_end_full_strict_and_a_rerun_changes_nothing(
 def _broken_template(tmp_path: Path, server: str) -> str:
     text = (TEMPLATES / server / "site.conf.j2").read_text()
     if server == "nginx":
-        text = text.replace("    ssl_certificate {{ fullchain }};", "    bogus_directive on;\n    ssl_certificate {{ fullchain }};")
+        text = text.replace(
+            "    ssl_certificate {{ fullchain }};",
+            "    bogus_directive on;\n    ssl_certificate {{ fullchain }};",
+        )
     else:
         text = text.replace("SSLEngine on", "SSLEngine on\n    BogusDirective on")
     assert "ogus" in text
@@ -136,13 +148,23 @@ def test_a_template_failing_the_config_test_keeps_the_previous_certificate_and_s
     fps = bootstrapped(lab, capsys)
     sites = {h.name: digest(h, site_file(h)) for h in lab.hosts}
     for host in lab.hosts:
-        plan = plan_file(tmp_path, {"force": True, "server": host.server,
-                                    "site_template": _broken_template(tmp_path, host.server)}, f"{host.name}.yml")
+        plan = plan_file(
+            tmp_path,
+            {
+                "force": True,
+                "server": host.server,
+                "site_template": _broken_template(tmp_path, host.server),
+            },
+            f"{host.name}.yml",
+        )
         code, events, err = run(capsys, "run", plan, "-i", lab.inventory_path, "--limit", host.name)
         assert code == 1
         result = task_results(events)[host.name]
         assert result["status"] == "failed"
-        assert "config test failed" in result["msg"] and "previous certificate and site restored" in result["msg"]
+        assert (
+            "config test failed" in result["msg"]
+            and "previous certificate and site restored" in result["msg"]
+        )
         assert "\n" not in result["msg"]
         assert served(host) == fps[host.name]
         assert digest(host, site_file(host)) == sites[host.name]
@@ -155,14 +177,22 @@ def test_a_failed_verification_rolls_back_to_the_previous_certificate(
     fps = bootstrapped(lab, capsys)
     sites = {h.name: digest(h, site_file(h)) for h in lab.hosts}
     other = init_ca(tmp_path / "other-ca")
-    plan = plan_file(tmp_path, {"force": True, "issuer": {"backend": "localca", "dir": lab.ca_dir,
-                                                          "trust": str(other.root_cert)}})
+    plan = plan_file(
+        tmp_path,
+        {
+            "force": True,
+            "issuer": {"backend": "localca", "dir": lab.ca_dir, "trust": str(other.root_cert)},
+        },
+    )
     code, events, err = run(capsys, "run", plan, "-i", lab.inventory_path)
     assert code == 1
     for host in lab.hosts:
         result = task_results(events)[host.name]
         assert result["status"] == "failed"
-        assert "verification failed" in result["msg"] and "previous certificate restored" in result["msg"]
+        assert (
+            "verification failed" in result["msg"]
+            and "previous certificate restored" in result["msg"]
+        )
         assert served(host) == fps[host.name]
         assert digest(host, site_file(host)) == sites[host.name]
 
@@ -176,9 +206,13 @@ def test_a_server_refusing_to_reload_keeps_the_previous_certificate(
         pidfile = "/run/nginx.pid" if host.server == "nginx" else "/run/apache2/apache2.pid"
         real = Path(host.path(pidfile)).read_text()
         site = digest(host, site_file(host))
-        Path(host.path(pidfile)).write_text("999999\n")  # reload signals nobody; start finds the ports taken
+        Path(host.path(pidfile)).write_text(
+            "999999\n"
+        )  # reload signals nobody; start finds the ports taken
         try:
-            code, events, err = run(capsys, "rotate", "-i", lab.inventory_path, host.name, "--force")
+            code, events, err = run(
+                capsys, "rotate", "-i", lab.inventory_path, host.name, "--force"
+            )
         finally:
             Path(host.path(pidfile)).write_text(real)
         assert code == 1
@@ -202,17 +236,26 @@ class WrongKeyIssuer(Issuer):
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, request.names[0])])
         now = datetime.now(UTC)
         cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1))
             .not_valid_after(now + timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in request.names]), critical=False)
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in request.names]),
+                critical=False,
+            )
             .sign(key, hashes.SHA256())
         )
         return CertBundle(cert.public_bytes(serialization.Encoding.PEM).decode(), backend=self.name)
 
 
 def test_a_certificate_for_another_key_is_rejected_before_anything_is_written(
-    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    make_lab: Callable[..., Lab],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lab = make_lab(1, apache=1)
@@ -237,9 +280,13 @@ def test_apache_killed_by_a_mismatched_key_is_brought_back_on_the_previous_certi
     fps = bootstrapped(lab, capsys)
     site = digest(host, site_file(host))
     other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    host.exec(["sh", "-c", "umask 077; mkdir -p /etc/ssl/private; cat > /etc/ssl/private/other.key"],
-              input=other, check=True)
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    host.exec(
+        ["sh", "-c", "umask 077; mkdir -p /etc/ssl/private; cat > /etc/ssl/private/other.key"],
+        input=other,
+        check=True,
+    )
     template = (TEMPLATES / "apache" / "site.conf.j2").read_text()
     template = template.replace("{{ privkey }}", "/etc/ssl/private/other.key")
     assert "/etc/ssl/private/other.key" in template
@@ -251,7 +298,13 @@ def test_apache_killed_by_a_mismatched_key_is_brought_back_on_the_previous_certi
     assert code == 1
     msg = task_results(events)[host.name]["msg"]
     assert "verification failed" in msg and "previous certificate restored" in msg, msg
-    debug = host.exec(["sh", "-c", "grep -v AH01882 /var/log/apache2/error.log | tail -12 | cut -c1-60,100-260; ls -la /run/apache2; ls /proc/*/exe -l 2>/dev/null | grep -c apache2"]).stdout.decode()
+    debug = host.exec(
+        [
+            "sh",
+            "-c",
+            "grep -v AH01882 /var/log/apache2/error.log | tail -12 | cut -c1-60,100-260; ls -la /run/apache2; ls /proc/*/exe -l 2>/dev/null | grep -c apache2",
+        ]
+    ).stdout.decode()
     assert host.server_pid() is not None, debug
     assert served(host) == fps[host.name]
     assert digest(host, site_file(host)) == site
@@ -351,15 +404,31 @@ def test_status_json_matches_what_openssl_sees(
     rows = {r["host"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     for host in lab.hosts:
         pem = subprocess.run(
-            ["openssl", "s_client", "-connect", f"{host.address}:443", "-servername", name_of(host)],
-            input=b"", capture_output=True, timeout=20).stdout
-        text = subprocess.run(["openssl", "x509", "-noout", "-serial", "-enddate", "-fingerprint", "-sha256"],
-                              input=pem, capture_output=True, timeout=20).stdout.decode()
+            [
+                "openssl",
+                "s_client",
+                "-connect",
+                f"{host.address}:443",
+                "-servername",
+                name_of(host),
+            ],
+            input=b"",
+            capture_output=True,
+            timeout=20,
+        ).stdout
+        text = subprocess.run(
+            ["openssl", "x509", "-noout", "-serial", "-enddate", "-fingerprint", "-sha256"],
+            input=pem,
+            capture_output=True,
+            timeout=20,
+        ).stdout.decode()
         fields = dict(line.split("=", 1) for line in text.strip().splitlines())
         row = rows[host.name]
         assert row["serial"] == fields["serial"].lower().lstrip("0")
         assert row["fingerprint"] == fields["sha256 Fingerprint"].replace(":", "").lower()
-        not_after = datetime.strptime(fields["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+        not_after = datetime.strptime(fields["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(
+            tzinfo=UTC
+        )
         assert datetime.fromisoformat(row["not_after"]) == not_after
         assert row["mode"] == "strict"
 
@@ -371,7 +440,9 @@ def test_every_bundled_plan_runs_on_the_lab(
     plans = sorted((Path(__file__).resolve().parents[2] / "plans").glob("*.yml"))
     assert {p.name for p in plans} >= {"bootstrap.yml", "rotate.yml"}
     for plan in sorted(plans, key=lambda p: p.name != "bootstrap.yml"):
-        code, events, err = run(capsys, "run", str(plan), "-i", lab.inventory_path, "-e", "force=true")
+        code, events, err = run(
+            capsys, "run", str(plan), "-i", lab.inventory_path, "-e", "force=true"
+        )
         assert code == 0, f"{plan.name}: {err}"
         assert events[-1]["event"] == "run_finished"
 
@@ -394,6 +465,9 @@ def test_the_parts_plan_reloads_each_host_once_however_many_tasks_changed(
     fps = {h.name: served(h) for h in lab.hosts}
     code, events, err = run(capsys, "run", plan, "-i", lab.inventory_path, "-e", "force=true")
     assert code == 0, err
-    assert not [e for e in events if e.get("event") == "task_done" and e["module"] == "tls_site"
-                and e["status"] == "changed"]
+    assert not [
+        e
+        for e in events
+        if e.get("event") == "task_done" and e["module"] == "tls_site" and e["status"] == "changed"
+    ]
     assert all(served(h) != fps[h.name] for h in lab.hosts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import ssl
 import time
@@ -20,12 +19,18 @@ from agent.modules.tls import txn
 pytestmark = pytest.mark.integration
 
 NGINX = txn.server_commands(
-    ["nginx", "-t"], ["nginx", "-s", "reload"], ["systemctl", "reload", "nginx"],
-    ["nginx"], ["systemctl", "start", "nginx"],
+    ["nginx", "-t"],
+    ["nginx", "-s", "reload"],
+    ["systemctl", "reload", "nginx"],
+    ["nginx"],
+    ["systemctl", "start", "nginx"],
 )
 APACHE = txn.server_commands(
-    ["apache2ctl", "-t"], ["apache2ctl", "graceful"], ["systemctl", "reload", "apache2"],
-    ["apache2ctl", "start"], ["systemctl", "start", "apache2"],
+    ["apache2ctl", "-t"],
+    ["apache2ctl", "graceful"],
+    ["systemctl", "reload", "apache2"],
+    ["apache2ctl", "start"],
+    ["systemctl", "start", "apache2"],
 )
 
 
@@ -34,31 +39,42 @@ def _cert(name: str) -> tuple[bytes, bytes]:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.now(UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _site(host: LabHost, name: str, broken: bool = False) -> tuple[str, bytes]:
     root = f"/etc/ssl/origin-agent/{name}/current"
     if host.server == "nginx":
-        text = (f"server {{\n listen {host.address}:443 ssl;\n server_name {name};\n"
-                f" ssl_certificate {root}/fullchain.pem;\n ssl_certificate_key {root}/privkey.pem;\n"
-                f"{' bogus_directive on;' if broken else ''}\n}}\n")
+        text = (
+            f"server {{\n listen {host.address}:443 ssl;\n server_name {name};\n"
+            f" ssl_certificate {root}/fullchain.pem;\n ssl_certificate_key {root}/privkey.pem;\n"
+            f"{' bogus_directive on;' if broken else ''}\n}}\n"
+        )
         return f"/etc/nginx/sites-available/{name}.conf", text.encode()
-    text = (f"<VirtualHost {host.address}:443>\n ServerName {name}\n SSLEngine on\n"
-            f" SSLCertificateFile {root}/fullchain.pem\n SSLCertificateKeyFile {root}/privkey.pem\n"
-            f"{' BogusDirective on' if broken else ''}\n</VirtualHost>\n")
+    text = (
+        f"<VirtualHost {host.address}:443>\n ServerName {name}\n SSLEngine on\n"
+        f" SSLCertificateFile {root}/fullchain.pem\n SSLCertificateKeyFile {root}/privkey.pem\n"
+        f"{' BogusDirective on' if broken else ''}\n</VirtualHost>\n"
+    )
     return f"/etc/apache2/sites-available/{name}.conf", text.encode()
 
 
-def _transaction(host: LabHost, name: str, version: str, broken: bool = False) -> tuple[txn.Transaction, bytes]:
+def _transaction(
+    host: LabHost, name: str, version: str, broken: bool = False
+) -> tuple[txn.Transaction, bytes]:
     key_pem, cert_pem = _cert(name)
     site_path, site = _site(host, name, broken)
     enabled = site_path.replace("sites-available", "sites-enabled")
@@ -66,11 +82,17 @@ def _transaction(host: LabHost, name: str, version: str, broken: bool = False) -
     if host.server == "apache":
         commands = (txn.EnableCommand(("a2enmod", "-q", "ssl"), (("a2query", "-q", "-m", "ssl"),)),)
     t = txn.Transaction(
-        name=name, server=NGINX if host.server == "nginx" else APACHE, version=version,
-        version_files=(txn.FileWrite("privkey.pem", key_pem, 0o600),
-                       txn.FileWrite("cert.pem", cert_pem), txn.FileWrite("chain.pem", b""),
-                       txn.FileWrite("fullchain.pem", cert_pem)),
-        files=(txn.FileWrite(site_path, site),), links=(txn.LinkWrite(enabled, site_path),),
+        name=name,
+        server=NGINX if host.server == "nginx" else APACHE,
+        version=version,
+        version_files=(
+            txn.FileWrite("privkey.pem", key_pem, 0o600),
+            txn.FileWrite("cert.pem", cert_pem),
+            txn.FileWrite("chain.pem", b""),
+            txn.FileWrite("fullchain.pem", cert_pem),
+        ),
+        files=(txn.FileWrite(site_path, site),),
+        links=(txn.LinkWrite(enabled, site_path),),
         commands=commands,
     )
     return t, cert_pem
@@ -82,7 +104,9 @@ def _apply(host: LabHost, t: txn.Transaction) -> txn.Outcome:
     return txn.parse_outcome(result.stdout.decode())
 
 
-def _served(host: LabHost, name: str, expect: bytes | None = None, wait: float = 10) -> bytes | None:
+def _served(
+    host: LabHost, name: str, expect: bytes | None = None, wait: float = 10
+) -> bytes | None:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -115,7 +139,9 @@ def _snapshot(host: LabHost, paths: list[str]) -> dict[str, str | None]:
 
 
 @pytest.mark.parametrize("index", [0, 3])
-def test_a_transaction_switches_key_and_certificate_together_and_rolls_back(lab: Lab, index: int) -> None:
+def test_a_transaction_switches_key_and_certificate_together_and_rolls_back(
+    lab: Lab, index: int
+) -> None:
     host = lab.hosts[index]
     name = f"txn{index}.lab.test"
     first, cert1 = _transaction(host, name, "20260101T000000Z-aaaa")
@@ -144,15 +170,21 @@ def test_a_failing_config_test_restores_everything_byte_identical(lab: Lab, inde
     good, cert1 = _transaction(host, name, "20260101T000000Z-cccc")
     assert _apply(host, good).ok
     site_path = good.files[0].path
-    watched = [site_path, site_path.replace("sites-available", "sites-enabled"),
-               f"/etc/ssl/origin-agent/{name}/current/fullchain.pem"]
+    watched = [
+        site_path,
+        site_path.replace("sites-available", "sites-enabled"),
+        f"/etc/ssl/origin-agent/{name}/current/fullchain.pem",
+    ]
     before = _snapshot(host, watched)
     bad, _ = _transaction(host, name, "20260102T000000Z-dddd", broken=True)
     outcome = _apply(host, bad)
     assert outcome.status == "test_failed"
     assert "ogus" in outcome.message
     assert _snapshot(host, watched) == before
-    assert host.exec(["test", "-e", f"/etc/ssl/origin-agent/{name}/20260102T000000Z-dddd"]).returncode == 1
+    assert (
+        host.exec(["test", "-e", f"/etc/ssl/origin-agent/{name}/20260102T000000Z-dddd"]).returncode
+        == 1
+    )
     assert _same(_served(host, name, cert1) or b"", cert1)
 
 
@@ -178,7 +210,13 @@ def test_key_files_end_0600_and_certificates_0644(lab: Lab) -> None:
     name = "modes.lab.test"
     t, _ = _transaction(host, name, "20260101T000000Z-ffff")
     assert _apply(host, t).ok
-    modes = host.exec(["sh", "-c", f"stat -c '%a %n' /etc/ssl/origin-agent/{name}/*/* /etc/ssl/origin-agent/{name}/*"])
+    modes = host.exec(
+        [
+            "sh",
+            "-c",
+            f"stat -c '%a %n' /etc/ssl/origin-agent/{name}/*/* /etc/ssl/origin-agent/{name}/*",
+        ]
+    )
     lines = modes.stdout.decode().splitlines()
     key_modes = {line.split()[0] for line in lines if line.endswith("privkey.pem")}
     assert key_modes == {"600"}

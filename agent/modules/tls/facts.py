@@ -35,8 +35,13 @@ class OriginFacts:
 
 
 def script(
-    *, root: str, files: Sequence[str], links: Sequence[str], checks: Sequence[Sequence[Sequence[str]]],
-    detect: Sequence[str], pid_files: Sequence[str],
+    *,
+    root: str,
+    files: Sequence[str],
+    links: Sequence[str],
+    checks: Sequence[Sequence[Sequence[str]]],
+    detect: Sequence[str],
+    pid_files: Sequence[str],
 ) -> str:
     """The gather script. ``checks``: for each enable command, the argvs that all exit 0 once
     it is done."""
@@ -55,7 +60,9 @@ def script(
     ]
     for path in files:
         check_path(path, where="file")
-        lines.append(f"echo @@file {q(path)}; if [ -f {q(path)} ]; then echo present; base64 -w0 {q(path)}; echo; fi")
+        lines.append(
+            f"echo @@file {q(path)}; if [ -f {q(path)} ]; then echo present; base64 -w0 {q(path)}; echo; fi"
+        )
     for path in links:
         check_path(path, where="link")
         lines.append(f"echo @@link {q(path)}; readlink {q(path)}")

@@ -21,8 +21,17 @@ from cryptography.hazmat.primitives import serialization
 
 from agent.errors import AgentError, IssuerError, ValidationError
 from agent.modules.base import (
-    Applier, Arg, Change, Context, MakeDir, Module, ModuleError, ModuleResult, RunCommand,
-    SwapSymlink, WriteFile,
+    Applier,
+    Arg,
+    Change,
+    Context,
+    MakeDir,
+    Module,
+    ModuleError,
+    ModuleResult,
+    RunCommand,
+    SwapSymlink,
+    WriteFile,
 )
 from agent.modules.tls import facts as tls_facts
 from agent.modules.tls import services, txn
@@ -34,7 +43,14 @@ from agent.pki.keys import PrivateKey, key_type_of
 from agent.pki.modes import MODES, ModeVerdict, evaluate
 from agent.pki.pins import spki_pin
 from agent.pki.probe import Served, probe, probe_http
-from agent.servers.base import Command, ServerAdapter, Symlink, adapter_for, detect_argv, parse_detect
+from agent.servers.base import (
+    Command,
+    ServerAdapter,
+    Symlink,
+    adapter_for,
+    detect_argv,
+    parse_detect,
+)
 from agent.servers.site import SiteSpec
 from agent.transport.base import Connection
 
@@ -58,8 +74,15 @@ class Desired:
 
 
 def renewal_reason(
-    info: CertInfo | None, *, names: tuple[str, ...], key_type: str, issuer_id: str,
-    meta: Mapping[str, Any], now: datetime, renew_before: timedelta, force: bool,
+    info: CertInfo | None,
+    *,
+    names: tuple[str, ...],
+    key_type: str,
+    issuer_id: str,
+    meta: Mapping[str, Any],
+    now: datetime,
+    renew_before: timedelta,
+    force: bool,
 ) -> str | None:
     """Pure: why the current certificate must be replaced (``None``: it may stay)."""
     if info is None:
@@ -104,8 +127,12 @@ class TlsOriginModule(Module):
         Arg("names", "list", elements="str", help="DNS names (default: the host var tls_names)"),
         Arg("site", "str", help="site name: file and directory names (default: first name)"),
         Arg("issuer", "dict", help="issuer config (default: the host var issuer)"),
-        Arg("key_type", "str", default="ec256",
-            choices=("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")),
+        Arg(
+            "key_type",
+            "str",
+            default="ec256",
+            choices=("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"),
+        ),
         Arg("validity_days", "int", default=90),
         Arg("renew_before_days", "int", default=30),
         Arg("force", "bool", default=False),
@@ -120,7 +147,12 @@ class TlsOriginModule(Module):
         Arg("hsts", "bool", default=False),
         Arg("acme_webroot", "path", default="/var/www/acme"),
         Arg("document_root", "path", default="/var/www/html"),
-        Arg("client_ca", "str", default=None, help="controller file: CA for authenticated origin pulls"),
+        Arg(
+            "client_ca",
+            "str",
+            default=None,
+            help="controller file: CA for authenticated origin pulls",
+        ),
         Arg("verify", "bool", default=True),
         Arg("verify_address", "str", default=None),
         Arg("verify_timeout", "int", default=10),
@@ -140,11 +172,18 @@ class TlsOriginModule(Module):
         server = params.get("server") or "auto"
         if server == "auto":
             if not servers:
-                raise ModuleError("no web server found (nginx or apache2)", host=ctx.host,
-                                  hint="install one first (e.g. the package module)")
+                raise ModuleError(
+                    "no web server found (nginx or apache2)",
+                    host=ctx.host,
+                    hint="install one first (e.g. the package module)",
+                )
             server = servers[0]
-        adapter = adapter_for(server, params.get("server_paths"), site_template=params.get("site_template"),
-                              where=f"{ctx.host}: server_paths")
+        adapter = adapter_for(
+            server,
+            params.get("server_paths"),
+            site_template=params.get("site_template"),
+            where=f"{ctx.host}: server_paths",
+        )
         cert_dir = f"{params.get('cert_root') or txn.CERT_ROOT}/{name}/current"
         client_ca_path = None
         files: list[txn.FileWrite] = []
@@ -153,12 +192,18 @@ class TlsOriginModule(Module):
             files.append(txn.FileWrite(client_ca_path, _read_local(params["client_ca"], ctx.host)))
         listen = params.get("listen_address") or ctx.vars.get("listen_address")
         site = SiteSpec(
-            name=name, server_names=names, listen_address=listen,
-            https_port=params.get("https_port") or 443, http_port=params.get("http_port") or 80,
-            cert_dir=cert_dir, profile=params.get("profile") or "intermediate",
-            redirect_http=bool(params.get("redirect_http")), hsts=bool(params.get("hsts")),
+            name=name,
+            server_names=names,
+            listen_address=listen,
+            https_port=params.get("https_port") or 443,
+            http_port=params.get("http_port") or 80,
+            cert_dir=cert_dir,
+            profile=params.get("profile") or "intermediate",
+            redirect_http=bool(params.get("redirect_http")),
+            hsts=bool(params.get("hsts")),
             acme_webroot=params.get("acme_webroot") or "/var/www/acme",
-            client_ca_file=client_ca_path, document_root=params.get("document_root") or "/var/www/html",
+            client_ca_file=client_ca_path,
+            document_root=params.get("document_root") or "/var/www/html",
             where=f"{ctx.host}: tls_origin",
         )
         if not self.manage_site:
@@ -172,17 +217,27 @@ class TlsOriginModule(Module):
                 links.append(txn.LinkWrite(step.path, step.target))
             elif isinstance(step, Command):
                 commands.append(txn.EnableCommand(step.argv, step.check))
-        return Desired(name, names, adapter, site, tuple(files), tuple(links), tuple(commands),
-                       tuple(c.check for c in commands))
+        return Desired(
+            name,
+            names,
+            adapter,
+            site,
+            tuple(files),
+            tuple(links),
+            tuple(commands),
+            tuple(c.check for c in commands),
+        )
 
     # -- the run -----------------------------------------------------------------------
     def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:
         raise NotImplementedError("tls_origin runs through run()")
 
-    def run(self, conn: Connection, params: Mapping[str, Any], ctx: Context, applier: Applier) -> ModuleResult:
+    def run(
+        self, conn: Connection, params: Mapping[str, Any], ctx: Context, applier: Applier
+    ) -> ModuleResult:
         issuer_config = params.get("issuer") or ctx.vars.get("issuer")
         issuer = services.issuer(issuer_config, where=ctx.host)
-        issuer_key = services.issuer_id(issuer_config)
+        issuer_key = services.issuer_id(issuer_config or {})
         root = f"{params.get('cert_root') or txn.CERT_ROOT}"
         # 1. facts, one round trip: desired state for each candidate server, gathered together
         server = params.get("server") or "auto"
@@ -191,33 +246,59 @@ class TlsOriginModule(Module):
         facts = self._gather(conn, root, params, ctx, tuple(wanted.values()))
         if server == "auto":
             if not facts.servers:
-                raise ModuleError("no web server found (nginx or apache2)", host=ctx.host,
-                                  hint="install one first (e.g. the package module)")
+                raise ModuleError(
+                    "no web server found (nginx or apache2)",
+                    host=ctx.host,
+                    hint="install one first (e.g. the package module)",
+                )
             server = facts.servers[0]
         desired = wanted[server]
-        start = sum(len(wanted[c].commands) for c in candidates[:candidates.index(server)])
+        start = sum(len(wanted[c].commands) for c in candidates[: candidates.index(server)])
         facts = _for_server(facts, start, len(desired.commands))
         if self.manage_site:
             desired = _with_main_config(desired, facts, ctx.host)
         # 2. decide
         current = _leaf_info(facts.fullchain_pem)
         key_type = params.get("key_type") or "ec256"
-        reason = renewal_reason(
-            current, names=desired.names, key_type=key_type, issuer_id=issuer_key, meta=facts.meta,
-            now=ctx.now, renew_before=timedelta(days=params.get("renew_before_days") or 30),
-            force=bool(params.get("force")),
-        ) if self.manage_cert else None
+        reason = (
+            renewal_reason(
+                current,
+                names=desired.names,
+                key_type=key_type,
+                issuer_id=issuer_key,
+                meta=facts.meta,
+                now=ctx.now,
+                renew_before=timedelta(days=params.get("renew_before_days") or 30),
+                force=bool(params.get("force")),
+            )
+            if self.manage_cert
+            else None
+        )
         changed_files = tuple(f for f in desired.files if facts.files.get(f.path) != f.data)
-        changed_links = tuple(link for link in desired.links if facts.links.get(link.path) != link.target)
-        todo_commands = tuple(c for c, done in zip(desired.commands, facts.checks, strict=False) if not done)
+        changed_links = tuple(
+            link for link in desired.links if facts.links.get(link.path) != link.target
+        )
+        todo_commands = tuple(
+            c for c, done in zip(desired.commands, facts.checks, strict=False) if not done
+        )
         if reason is None and not changed_files and not changed_links and not todo_commands:
-            return ModuleResult(data={"changed": False, "name": desired.name,
-                                      **_cert_data(current)})
-        changes = _describe(desired, reason, changed_files, changed_links, todo_commands, facts, root,
-                            reload=self.reloads)
+            return ModuleResult(
+                data={"changed": False, "name": desired.name, **_cert_data(current)}
+            )
+        changes = _describe(
+            desired,
+            reason,
+            changed_files,
+            changed_links,
+            todo_commands,
+            facts,
+            root,
+            reload=self.reloads,
+        )
         if reason is not None and facts.next_pubkey_pem:  # the next key is used and replaced
-            changes.append(WriteFile(f"{root}/{desired.name}/next/privkey.pem", b"", 0o600,
-                                     secret=True))
+            changes.append(
+                WriteFile(f"{root}/{desired.name}/next/privkey.pem", b"", 0o600, secret=True)
+            )
         if ctx.check:
             return ModuleResult(changes=tuple(changes), msg=reason or "site config changes")
         # 3. issue (controller side), stage, switch, test, reload
@@ -235,132 +316,241 @@ class TlsOriginModule(Module):
                 fresh = PrivateKey.generate(key_type)
                 next_files = next_key_files(fresh)
             csr = make_csr(key, desired.names)
-            if getattr(issuer, "needs_http01", issuer.name == "acme") and self.manage_site \
-                    and facts.files.get(desired.adapter.site_path(desired.name)) is None:
+            if (
+                getattr(issuer, "needs_http01", issuer.name == "acme")
+                and self.manage_site
+                and facts.files.get(desired.adapter.site_path(desired.name)) is None
+            ):
                 self._serve_acme_path(conn, desired, params, ctx, root)
             bundle = self._issue(issuer, key, csr, desired, params, ctx, conn)
-            info = check_bundle(bundle, csr_pem=csr, names=desired.names, now=wall_clock(ctx),
-                                backend=issuer.name)
+            info = check_bundle(
+                bundle, csr_pem=csr, names=desired.names, now=wall_clock(ctx), backend=issuer.name
+            )
             version = f"{wall_clock(ctx):%Y%m%dT%H%M%SZ}-{info.fingerprint_sha256[:8]}{secrets.token_hex(2)}"
-            meta = {"backend": issuer.name, "backend_id": bundle.backend_id, "issuer_id": issuer_key,
-                    "names": list(desired.names), "key_type": key_type, "serial": info.serial}
+            meta = {
+                "backend": issuer.name,
+                "backend_id": bundle.backend_id,
+                "issuer_id": issuer_key,
+                "names": list(desired.names),
+                "key_type": key_type,
+                "serial": info.serial,
+            }
             version_files = (
                 txn.FileWrite("privkey.pem", key.pem().reveal_bytes(), 0o600),
                 txn.FileWrite("cert.pem", bundle.cert_pem.strip().encode() + b"\n"),
-                txn.FileWrite("chain.pem", (bundle.chain_pem.strip() + "\n").encode() if bundle.chain_pem.strip() else b""),
+                txn.FileWrite(
+                    "chain.pem",
+                    (bundle.chain_pem.strip() + "\n").encode() if bundle.chain_pem.strip() else b"",
+                ),
                 txn.FileWrite("fullchain.pem", bundle.fullchain_pem.encode()),
                 txn.FileWrite("meta.json", json.dumps(meta, sort_keys=True).encode() + b"\n"),
             )
         server_cmds = _server_commands(desired.adapter)
         transaction = txn.Transaction(
-            name=desired.name, server=server_cmds, version=version, version_files=version_files,
-            files=changed_files, links=changed_links, commands=todo_commands,
-            keep_versions=params.get("keep_versions") or 3, cert_root=root,
-            consume_next=used_next, next_files=next_files, reload=self.reloads,
+            name=desired.name,
+            server=server_cmds,
+            version=version,
+            version_files=version_files,
+            files=changed_files,
+            links=changed_links,
+            commands=todo_commands,
+            keep_versions=params.get("keep_versions") or 3,
+            cert_root=root,
+            consume_next=used_next,
+            next_files=next_files,
+            reload=self.reloads,
         )
-        result = conn.run(txn.shell_argv(txn.apply_script(transaction)), stdin=txn.payload(transaction),
-                          become=ctx.become, timeout=120)
+        result = conn.run(
+            txn.shell_argv(txn.apply_script(transaction)),
+            stdin=txn.payload(transaction),
+            become=ctx.become,
+            timeout=120,
+        )
         outcome = txn.parse_outcome(result.stdout)
         if not outcome.ok:
-            what = {"write_failed": "writing files failed", "test_failed": "config test failed",
-                    "reload_failed": "reload failed"}.get(outcome.status, f"transaction {outcome.status}")
-            raise ModuleError(f"{what}: {outcome.message or result.stderr.strip()[-300:]}",
-                              host=ctx.host, hint="previous certificate and site restored")
+            what = {
+                "write_failed": "writing files failed",
+                "test_failed": "config test failed",
+                "reload_failed": "reload failed",
+            }.get(outcome.status, f"transaction {outcome.status}")
+            raise ModuleError(
+                f"{what}: {outcome.message or result.stderr.strip()[-300:]}",
+                host=ctx.host,
+                hint="previous certificate and site restored",
+            )
         # 4. verify from outside
-        data: dict[str, Any] = {"changed": True, "name": desired.name, "reason": reason or "site config",
-                                "version": version, **_cert_data(info)}
+        data: dict[str, Any] = {
+            "changed": True,
+            "name": desired.name,
+            "reason": reason or "site config",
+            "version": version,
+            **_cert_data(info),
+        }
         if next_files:
             data["next_key_used"] = used_next
             data["next_pin"] = spki_pin(next_files[1].data)
         if self.verifies and params.get("verify", True):
-            verdict = self._verify_or_rollback(conn, params, ctx, desired, info, current, issuer,
-                                               issuer_config, server_cmds, root)
+            verdict = self._verify_or_rollback(
+                conn, params, ctx, desired, info, current, issuer, issuer_config, server_cmds, root
+            )
             data["mode"] = verdict.mode
         # 5. record, and revoke what was replaced
         if bundle is not None and info is not None:
             self._record(ctx, desired, info, issuer, bundle)
-            if params.get("revoke_replaced") and current is not None and issuer.can_revoke \
-                    and facts.meta.get("backend") == issuer.name:
+            if (
+                params.get("revoke_replaced")
+                and current is not None
+                and issuer.can_revoke
+                and facts.meta.get("backend") == issuer.name
+            ):
                 try:
-                    issuer.revoke(facts.fullchain_pem or "", str(facts.meta.get("backend_id") or ""))
+                    issuer.revoke(
+                        facts.fullchain_pem or "", str(facts.meta.get("backend_id") or "")
+                    )
                     data["revoked"] = current.serial
                 except IssuerError as err:
                     data["revoke_error"] = str(err)
         return ModuleResult(changes=tuple(changes), data=data, msg=reason or "site config changed")
 
-    def _gather(self, conn: Connection, root: str, params: Mapping[str, Any], ctx: Context,
-                wanted: tuple[Desired, ...]) -> tls_facts.OriginFacts:
+    def _gather(
+        self,
+        conn: Connection,
+        root: str,
+        params: Mapping[str, Any],
+        ctx: Context,
+        wanted: tuple[Desired, ...],
+    ) -> tls_facts.OriginFacts:
         name = wanted[0].name
-        paths = sorted({f.path for d in wanted for f in d.files}
-                       | {d.adapter.main_config_path for d in wanted})
+        paths = sorted(
+            {f.path for d in wanted for f in d.files} | {d.adapter.main_config_path for d in wanted}
+        )
         links = sorted({link.path for d in wanted for link in d.links})
         checks = [c for d in wanted for c in d.check_argvs]
         script = tls_facts.script(
-            root=f"{root}/{name}", files=paths, links=links, checks=checks, detect=detect_argv(),
+            root=f"{root}/{name}",
+            files=paths,
+            links=links,
+            checks=checks,
+            detect=detect_argv(),
             pid_files=[p for ps in PID_FILES.values() for p in ps],
         )
         result = conn.run(["sh", "-c", script], become=ctx.become, timeout=60)
         if "@@running" not in result.stdout:
-            raise ModuleError(f"could not read the origin's state: {result.stderr.strip()[-200:]}",
-                              host=ctx.host)
+            raise ModuleError(
+                f"could not read the origin's state: {result.stderr.strip()[-200:]}", host=ctx.host
+            )
         return tls_facts.parse(result.stdout, detect_parser=parse_detect)
 
-    def _serve_acme_path(self, conn: Connection, desired: Desired, params: Mapping[str, Any],
-                         ctx: Context, root: str) -> None:
+    def _serve_acme_path(
+        self, conn: Connection, desired: Desired, params: Mapping[str, Any], ctx: Context, root: str
+    ) -> None:
         """A fresh origin does not serve the ACME http-01 path yet: put an HTTP-only site in
         place (one transaction, reloaded) and wait until the path answers, before ordering."""
         from agent.servers.base import TEMPLATES_DIR, render_template
 
         adapter = desired.adapter
-        text = render_template(TEMPLATES_DIR / adapter.name / "acme-http.conf.j2", desired.site.template_vars())
+        text = render_template(
+            TEMPLATES_DIR / adapter.name / "acme-http.conf.j2", desired.site.template_vars()
+        )
         webroot = (params.get("acme_webroot") or "/var/www/acme").rstrip("/")
         token = f"origin-agent-probe-{secrets.token_hex(8)}"
         probe_file = f"{webroot}/.well-known/acme-challenge/{token}"
         commands = tuple(c for c in desired.commands if any("a2ensite" in part for part in c.argv))
         transaction = txn.Transaction(
-            name=desired.name, server=_server_commands(adapter), cert_root=root,
-            files=(txn.FileWrite(adapter.site_path(desired.name), text.encode()),
-                   txn.FileWrite(probe_file, token.encode())),
-            links=desired.links, commands=commands,
+            name=desired.name,
+            server=_server_commands(adapter),
+            cert_root=root,
+            files=(
+                txn.FileWrite(adapter.site_path(desired.name), text.encode()),
+                txn.FileWrite(probe_file, token.encode()),
+            ),
+            links=desired.links,
+            commands=commands,
         )
-        result = conn.run(txn.shell_argv(txn.apply_script(transaction)), stdin=txn.payload(transaction),
-                          become=ctx.become, timeout=120)
+        result = conn.run(
+            txn.shell_argv(txn.apply_script(transaction)),
+            stdin=txn.payload(transaction),
+            become=ctx.become,
+            timeout=120,
+        )
         outcome = txn.parse_outcome(result.stdout)
         if not outcome.ok:
-            raise ModuleError(f"could not serve the ACME challenge path: {outcome.status} {outcome.message}",
-                              host=ctx.host, hint="site restored")
-        address = params.get("verify_address") or desired.site.listen_address or ctx.vars.get("ansible_host") \
+            raise ModuleError(
+                f"could not serve the ACME challenge path: {outcome.status} {outcome.message}",
+                host=ctx.host,
+                hint="site restored",
+            )
+        address = (
+            params.get("verify_address")
+            or desired.site.listen_address
+            or ctx.vars.get("ansible_host")
             or ctx.host
+        )
         deadline = time.monotonic() + float(params.get("verify_timeout") or 10)
         try:
             while True:
-                answer = probe_http(str(address), desired.site.http_port, desired.names[0],
-                                    path=f"/.well-known/acme-challenge/{token}", timeout=3)
+                answer = probe_http(
+                    str(address),
+                    desired.site.http_port,
+                    desired.names[0],
+                    path=f"/.well-known/acme-challenge/{token}",
+                    timeout=3,
+                )
                 if answer.status == 200 and answer.body.strip() == token.encode():
                     return
                 if time.monotonic() >= deadline:
-                    raise ModuleError(f"the ACME challenge path does not answer on port {desired.site.http_port} "
-                                      f"(HTTP {answer.status or answer.error})", host=ctx.host)
+                    raise ModuleError(
+                        f"the ACME challenge path does not answer on port {desired.site.http_port} "
+                        f"(HTTP {answer.status or answer.error})",
+                        host=ctx.host,
+                    )
                 time.sleep(0.05)
         finally:
             conn.run(["rm", "-f", probe_file], become=ctx.become)
 
-    def _issue(self, issuer: Issuer, key: PrivateKey, csr: str, desired: Desired,
-               params: Mapping[str, Any], ctx: Context, conn: Connection) -> CertBundle:
-        publisher = _WebrootPublisher(conn, params.get("acme_webroot") or "/var/www/acme", ctx.become)
+    def _issue(
+        self,
+        issuer: Issuer,
+        key: PrivateKey,
+        csr: str,
+        desired: Desired,
+        params: Mapping[str, Any],
+        ctx: Context,
+        conn: Connection,
+    ) -> CertBundle:
+        publisher = _WebrootPublisher(
+            conn, params.get("acme_webroot") or "/var/www/acme", ctx.become
+        )
         request = IssueRequest(
-            csr_pem=csr, names=desired.names,
-            validity=timedelta(days=params.get("validity_days") or 90), publisher=publisher,
+            csr_pem=csr,
+            names=desired.names,
+            validity=timedelta(days=params.get("validity_days") or 90),
+            publisher=publisher,
             key_pem=key.pem().reveal() if issuer.name == "selfsigned" else None,
         )
         return issuer.issue(request)
 
-    def _verify_or_rollback(self, conn: Connection, params: Mapping[str, Any], ctx: Context,
-                            desired: Desired, info: CertInfo | None, previous: CertInfo | None,
-                            issuer: Issuer, issuer_config: Any, server_cmds: txn.ServerCommands,
-                            root: str) -> ModeVerdict:
-        address = params.get("verify_address") or desired.site.listen_address or getattr(conn, "address", None) \
-            or ctx.vars.get("ansible_host") or ctx.vars.get("host") or ctx.host
+    def _verify_or_rollback(
+        self,
+        conn: Connection,
+        params: Mapping[str, Any],
+        ctx: Context,
+        desired: Desired,
+        info: CertInfo | None,
+        previous: CertInfo | None,
+        issuer: Issuer,
+        issuer_config: Any,
+        server_cmds: txn.ServerCommands,
+        root: str,
+    ) -> ModeVerdict:
+        address = (
+            params.get("verify_address")
+            or desired.site.listen_address
+            or getattr(conn, "address", None)
+            or ctx.vars.get("ansible_host")
+            or ctx.vars.get("host")
+            or ctx.host
+        )
         port = desired.site.https_port
         timeout = float(params.get("verify_timeout") or 10)
         trust = services.trust_anchors(issuer_config, issuer)
@@ -369,44 +559,86 @@ class TlsOriginModule(Module):
         if require == "auto":
             require = "full_pinned" if pins and not trust else ("strict" if trust else "full")
         expect = info.fingerprint_sha256 if info else None
-        problem, verdict = verify_site(address, port, desired.names, expect=expect, trust=trust,
-                                       pins=pins, require=require, now=wall_clock(ctx), timeout=timeout)
+        problem, verdict = verify_site(
+            address,
+            port,
+            desired.names,
+            expect=expect,
+            trust=trust,
+            pins=pins,
+            require=require,
+            now=wall_clock(ctx),
+            timeout=timeout,
+        )
         if problem is None:
             assert verdict is not None
             return verdict
-        undo = conn.run(txn.shell_argv(txn.rollback_script(desired.name, server_cmds, cert_root=root)),
-                        become=ctx.become, timeout=120)
+        undo = conn.run(
+            txn.shell_argv(txn.rollback_script(desired.name, server_cmds, cert_root=root)),
+            become=ctx.become,
+            timeout=120,
+        )
         back = txn.parse_outcome(undo.stdout)
         restored = "previous certificate restored"
         if not back.ok:
             restored = f"rollback failed too ({back.status}: {back.message})"
         elif previous is not None:
-            again, _ = verify_site(address, port, desired.names, expect=previous.fingerprint_sha256,
-                                   trust="", pins=(), require="full", now=wall_clock(ctx), timeout=timeout)
+            again, _ = verify_site(
+                address,
+                port,
+                desired.names,
+                expect=previous.fingerprint_sha256,
+                trust="",
+                pins=(),
+                require="full",
+                now=wall_clock(ctx),
+                timeout=timeout,
+            )
             if again is not None:
                 restored = f"previous certificate restored but not served: {again}"
         raise ModuleError(f"verification failed: {problem}", host=ctx.host, hint=restored)
 
-    def _record(self, ctx: Context, desired: Desired, info: CertInfo, issuer: Issuer,
-                bundle: CertBundle) -> None:
+    def _record(
+        self, ctx: Context, desired: Desired, info: CertInfo, issuer: Issuer, bundle: CertBundle
+    ) -> None:
         from agent.state.records import IssuedCertificate
 
         try:
-            services.store().record_certificate(IssuedCertificate(
-                host=ctx.host, name=desired.name, serial=info.serial, fingerprint=info.fingerprint_sha256,
-                pin=info.pin_sha256, not_after=info.not_after, backend=issuer.name, issued_at=wall_clock(ctx),
-                backend_id=bundle.backend_id, names=desired.names, cert_pem=bundle.cert_pem,
-            ))
+            services.store().record_certificate(
+                IssuedCertificate(
+                    host=ctx.host,
+                    name=desired.name,
+                    serial=info.serial,
+                    fingerprint=info.fingerprint_sha256,
+                    pin=info.pin_sha256,
+                    not_after=info.not_after,
+                    backend=issuer.name,
+                    issued_at=wall_clock(ctx),
+                    backend_id=bundle.backend_id,
+                    names=desired.names,
+                    cert_pem=bundle.cert_pem,
+                )
+            )
         except AgentError:
             raise
         except Exception as err:  # the origin is fine; the record is not: say so, keep going
-            raise ModuleError(f"certificate deployed but not recorded in the state store: {err}",
-                              host=ctx.host) from err
+            raise ModuleError(
+                f"certificate deployed but not recorded in the state store: {err}", host=ctx.host
+            ) from err
 
 
-def verify_site(address: str, port: int, names: tuple[str, ...], *, expect: str | None, trust: str,
-                pins: tuple[str, ...], require: str, now: datetime, timeout: float
-                ) -> tuple[str | None, ModeVerdict | None]:
+def verify_site(
+    address: str,
+    port: int,
+    names: tuple[str, ...],
+    *,
+    expect: str | None,
+    trust: str,
+    pins: tuple[str, ...],
+    require: str,
+    now: datetime,
+    timeout: float,
+) -> tuple[str | None, ModeVerdict | None]:
     """Handshake for every name until the deployed certificate is served (bounded), then judge
     the mode. Returns (problem or None, verdict of the last name)."""
     deadline = time.monotonic() + timeout
@@ -415,7 +647,9 @@ def verify_site(address: str, port: int, names: tuple[str, ...], *, expect: str 
         served: Served | None = None
         streak = 0  # a reload leaves old workers answering for a moment: want it steady
         while True:
-            served = probe(address, port, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+            served = probe(
+                address, port, name, timeout=max(1.0, min(5.0, deadline - time.monotonic()))
+            )
             fp = _fingerprint(served)
             # no expected fingerprint: any certificate (a reload may still be opening the port)
             streak = streak + 1 if (fp is not None if expect is None else fp == expect) else 0
@@ -424,12 +658,19 @@ def verify_site(address: str, port: int, names: tuple[str, ...], *, expect: str 
             if time.monotonic() >= deadline:
                 if streak:
                     break
-                what = f"serves {fp[:16]}..." if fp else f"serves nothing ({served.outcome}: {served.error})"
-                return f"{address}:{port} for {name} {what}, expected {(expect or '')[:16]}...", None
+                what = (
+                    f"serves {fp[:16]}..."
+                    if fp
+                    else f"serves nothing ({served.outcome}: {served.error})"
+                )
+                return (
+                    f"{address}:{port} for {name} {what}, expected {(expect or '')[:16]}...",
+                    None,
+                )
             if not streak:
                 time.sleep(0.05)
         verdict = evaluate(served, names=[name], trust_anchors_pem=trust, pins=pins, now=now)
-        if require in MODES and not verdict.at_least(require):  # type: ignore[arg-type]
+        if require in MODES and not verdict.at_least(require):
             why = "; ".join(verdict.reasons) or verdict.mode
             return f"{name} is ready for {verdict.mode}, not {require}: {why}", verdict
     return None, verdict
@@ -451,7 +692,10 @@ class _WebrootPublisher:
         self.conn, self.webroot, self.become = conn, webroot.rstrip("/"), become
 
     def _path(self, path: str) -> str:
-        if not path.startswith("/.well-known/acme-challenge/") or "/" in path[len("/.well-known/acme-challenge/"):]:
+        if (
+            not path.startswith("/.well-known/acme-challenge/")
+            or "/" in path[len("/.well-known/acme-challenge/") :]
+        ):
             raise ValidationError(f"unexpected challenge path {path!r}")
         return self.webroot + path
 
@@ -486,26 +730,33 @@ def _for_server(facts: tls_facts.OriginFacts, start: int, count: int) -> tls_fac
     """Keep the enable-command checks of the chosen server (the gather ran every candidate's)."""
     from dataclasses import replace
 
-    return replace(facts, checks=facts.checks[start:start + count])
+    return replace(facts, checks=facts.checks[start : start + count])
 
 
 def _server_commands(adapter: ServerAdapter) -> txn.ServerCommands:
     return txn.server_commands(
-        adapter.test_argv(), adapter.reload_argv(False), adapter.reload_argv(True),
-        adapter.start_argv(False), adapter.start_argv(True),  # type: ignore[call-arg]
+        adapter.test_argv(),
+        adapter.reload_argv(False),
+        adapter.reload_argv(True),
+        adapter.start_argv(False),
+        adapter.start_argv(True),
     )
 
 
 def next_key_files(key: PrivateKey) -> tuple[txn.FileWrite, txn.FileWrite]:
     """The files of ``NAME/next/``: ``privkey.pem`` (0600) and ``pubkey.pem`` (SPKI PEM)."""
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return (txn.FileWrite("privkey.pem", key.pem().reveal_bytes(), txn.NEXT_FILES["privkey.pem"]),
-            txn.FileWrite("pubkey.pem", public, txn.NEXT_FILES["pubkey.pem"]))
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return (
+        txn.FileWrite("privkey.pem", key.pem().reveal_bytes(), txn.NEXT_FILES["privkey.pem"]),
+        txn.FileWrite("pubkey.pem", public, txn.NEXT_FILES["pubkey.pem"]),
+    )
 
 
-def _premade_next_key(conn: Connection, root: str, name: str, facts: tls_facts.OriginFacts,
-                      key_type: str, host: str) -> PrivateKey | None:
+def _premade_next_key(
+    conn: Connection, root: str, name: str, facts: tls_facts.OriginFacts, key_type: str, host: str
+) -> PrivateKey | None:
     """The pre-made ``NAME/next`` key when there is one of ``key_type`` (else ``None``).
 
     Raises:
@@ -520,18 +771,21 @@ def _premade_next_key(conn: Connection, root: str, name: str, facts: tls_facts.O
         public = serialization.load_pem_public_key(facts.next_pubkey_pem.encode())
         pin = spki_pin(facts.next_pubkey_pem)
     except (ValueError, TypeError, AgentError):
-        raise ModuleError(f"{where}/pubkey.pem is not a PEM public key", host=host,
-                          hint=hint) from None
+        raise ModuleError(
+            f"{where}/pubkey.pem is not a PEM public key", host=host, hint=hint
+        ) from None
     if key_type_of(public) != key_type:  # type: ignore[arg-type]
         return None  # made for another key type: replaced by a fresh next key below
     data = conn.read(f"{where}/privkey.pem")
     if data is None:
-        raise ModuleError(f"{where}/pubkey.pem exists but privkey.pem does not", host=host,
-                          hint=hint)
+        raise ModuleError(
+            f"{where}/pubkey.pem exists but privkey.pem does not", host=host, hint=hint
+        )
     key = PrivateKey.from_pem(data, where=f"{host}: {where}/privkey.pem")
     if key.pin != pin:
-        raise ModuleError(f"{where}/privkey.pem does not match pubkey.pem (pin {pin})", host=host,
-                          hint=hint)
+        raise ModuleError(
+            f"{where}/privkey.pem does not match pubkey.pem (pin {pin})", host=host, hint=hint
+        )
     return key
 
 
@@ -547,8 +801,13 @@ def _leaf_info(fullchain: str | None) -> CertInfo | None:
 def _cert_data(info: CertInfo | None) -> dict[str, Any]:
     if info is None:
         return {}
-    return {"serial": info.serial, "not_after": info.not_after.isoformat(),
-            "fingerprint": info.fingerprint_sha256, "pin": info.pin_sha256, "issuer": info.issuer}
+    return {
+        "serial": info.serial,
+        "not_after": info.not_after.isoformat(),
+        "fingerprint": info.fingerprint_sha256,
+        "pin": info.pin_sha256,
+        "issuer": info.issuer,
+    }
 
 
 def _read_local(path: str, host: str) -> bytes:
@@ -559,17 +818,30 @@ def _read_local(path: str, host: str) -> bytes:
         raise ModuleError(f"cannot read {path}: {err.strerror}", host=host) from err
 
 
-def _describe(desired: Desired, reason: str | None, files: tuple[txn.FileWrite, ...],
-              links: tuple[txn.LinkWrite, ...], commands: tuple[txn.EnableCommand, ...],
-              facts: tls_facts.OriginFacts, root: str, *, reload: bool = True) -> list[Change]:
+def _describe(
+    desired: Desired,
+    reason: str | None,
+    files: tuple[txn.FileWrite, ...],
+    links: tuple[txn.LinkWrite, ...],
+    commands: tuple[txn.EnableCommand, ...],
+    facts: tls_facts.OriginFacts,
+    root: str,
+    *,
+    reload: bool = True,
+) -> list[Change]:
     """The transaction as Change values, for check mode, diff mode and the JSON output."""
     changes: list[Change] = []
     base = f"{root}/{desired.name}"
     if reason is not None:
         changes.append(MakeDir(f"{base}/NEW-VERSION", 0o755))
         changes.append(WriteFile(f"{base}/NEW-VERSION/privkey.pem", b"", 0o600, secret=True))
-        changes.append(WriteFile(f"{base}/NEW-VERSION/fullchain.pem", b"(new certificate: "
-                                 + reason.encode() + b")", 0o644))
+        changes.append(
+            WriteFile(
+                f"{base}/NEW-VERSION/fullchain.pem",
+                b"(new certificate: " + reason.encode() + b")",
+                0o644,
+            )
+        )
     for c in commands:
         changes.append(RunCommand(c.argv))
     for f in files:
@@ -577,7 +849,9 @@ def _describe(desired: Desired, reason: str | None, files: tuple[txn.FileWrite, 
     for link in links:
         changes.append(SwapSymlink(link.path, link.target, previous=facts.links.get(link.path)))
     if reason is not None:
-        changes.append(SwapSymlink(f"{base}/current", "NEW-VERSION", previous=facts.current_version))
+        changes.append(
+            SwapSymlink(f"{base}/current", "NEW-VERSION", previous=facts.current_version)
+        )
     changes.append(RunCommand(tuple(desired.adapter.test_argv()), changed=False))
     if reload:
         changes.append(RunCommand(tuple(desired.adapter.reload_argv(facts.systemd))))

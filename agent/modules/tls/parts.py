@@ -21,10 +21,34 @@ from agent.modules.tls.origin import REQUIRE, TlsOriginModule, verify_site, wall
 from agent.servers.base import adapter_for, detect_argv, parse_detect
 from agent.transport.base import Connection
 
-_CERT_ONLY = {"site_template", "profile", "redirect_http", "hsts", "document_root", "client_ca",
-              "verify", "verify_address", "verify_timeout", "require_mode", "pins", "http_port"}
-_SITE_ONLY = {"issuer", "key_type", "validity_days", "renew_before_days", "force", "keep_versions",
-              "revoke_replaced", "verify", "verify_address", "verify_timeout", "require_mode", "pins"}
+_CERT_ONLY = {
+    "site_template",
+    "profile",
+    "redirect_http",
+    "hsts",
+    "document_root",
+    "client_ca",
+    "verify",
+    "verify_address",
+    "verify_timeout",
+    "require_mode",
+    "pins",
+    "http_port",
+}
+_SITE_ONLY = {
+    "issuer",
+    "key_type",
+    "validity_days",
+    "renew_before_days",
+    "force",
+    "keep_versions",
+    "revoke_replaced",
+    "verify",
+    "verify_address",
+    "verify_timeout",
+    "require_mode",
+    "pins",
+}
 
 
 class CertificateModule(TlsOriginModule):
@@ -34,7 +58,9 @@ class CertificateModule(TlsOriginModule):
     manage_site: ClassVar[bool] = False
     reloads: ClassVar[bool] = False
     verifies: ClassVar[bool] = False
-    args: ClassVar[tuple[Arg, ...]] = tuple(a for a in TlsOriginModule.args if a.name not in _CERT_ONLY)
+    args: ClassVar[tuple[Arg, ...]] = tuple(
+        a for a in TlsOriginModule.args if a.name not in _CERT_ONLY
+    )
 
 
 class TlsSiteModule(TlsOriginModule):
@@ -45,7 +71,9 @@ class TlsSiteModule(TlsOriginModule):
     manage_cert: ClassVar[bool] = False
     reloads: ClassVar[bool] = False
     verifies: ClassVar[bool] = False
-    args: ClassVar[tuple[Arg, ...]] = tuple(a for a in TlsOriginModule.args if a.name not in _SITE_ONLY)
+    args: ClassVar[tuple[Arg, ...]] = tuple(
+        a for a in TlsOriginModule.args if a.name not in _SITE_ONLY
+    )
 
 
 class ReloadModule(Module):
@@ -70,8 +98,10 @@ class ReloadModule(Module):
                 raise ModuleError("no web server found (nginx or apache2)", host=ctx.host)
             server = servers[0]
         adapter = adapter_for(server, params.get("server_paths"), where=f"{ctx.host}: server_paths")
-        return [RunCommand(tuple(adapter.test_argv()), changed=False),
-                RunCommand(tuple(adapter.reload_argv(systemd)))]
+        return [
+            RunCommand(tuple(adapter.test_argv()), changed=False),
+            RunCommand(tuple(adapter.reload_argv(systemd))),
+        ]
 
 
 class VerifyModule(Module):
@@ -83,7 +113,12 @@ class VerifyModule(Module):
         Arg("address", "str", default=None, help="default: listen_address, then the host address"),
         Arg("port", "int", default=443),
         Arg("require_mode", "str", default="strict", choices=REQUIRE),
-        Arg("issuer", "dict", default=None, help="trust anchors from this issuer (default: host var)"),
+        Arg(
+            "issuer",
+            "dict",
+            default=None,
+            help="trust anchors from this issuer (default: host var)",
+        ),
         Arg("pins", "list", elements="str", default=None),
         Arg("fingerprint", "str", default=None, help="the SHA-256 fingerprint that must be served"),
         Arg("timeout", "int", default=10),
@@ -92,12 +127,19 @@ class VerifyModule(Module):
     def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:
         return []
 
-    def run(self, conn: Connection, params: Mapping[str, Any], ctx: Context, applier: Any) -> ModuleResult:
+    def run(
+        self, conn: Connection, params: Mapping[str, Any], ctx: Context, applier: Any
+    ) -> ModuleResult:
         names = tuple(params.get("names") or ctx.vars.get("tls_names") or ())
         if not names:
             raise ModuleError("no names: set 'names' or the host var tls_names", host=ctx.host)
-        address = (params.get("address") or ctx.vars.get("listen_address") or ctx.vars.get("ansible_host")
-                   or ctx.vars.get("host") or ctx.host)
+        address = (
+            params.get("address")
+            or ctx.vars.get("listen_address")
+            or ctx.vars.get("ansible_host")
+            or ctx.vars.get("host")
+            or ctx.host
+        )
         trust = ""
         config = params.get("issuer") or ctx.vars.get("issuer")
         if isinstance(config, Mapping):
@@ -107,10 +149,19 @@ class VerifyModule(Module):
         if require == "auto":
             require = "full_pinned" if pins and not trust else ("strict" if trust else "full")
         problem, verdict = verify_site(
-            str(address), int(params.get("port") or 443), names, expect=params.get("fingerprint"),
-            trust=trust, pins=pins, require=require, now=wall_clock(ctx),
-            timeout=float(params.get("timeout") or 10))
+            str(address),
+            int(params.get("port") or 443),
+            names,
+            expect=params.get("fingerprint"),
+            trust=trust,
+            pins=pins,
+            require=require,
+            now=wall_clock(ctx),
+            timeout=float(params.get("timeout") or 10),
+        )
         if problem is not None:
             raise VerifyError(problem, where=ctx.host)
-        return ModuleResult(data={"mode": verdict.mode if verdict else "", "names": list(names)},
-                            msg=f"ready for {verdict.mode if verdict else '?'}")
+        return ModuleResult(
+            data={"mode": verdict.mode if verdict else "", "names": list(names)},
+            msg=f"ready for {verdict.mode if verdict else '?'}",
+        )

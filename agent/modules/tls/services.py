@@ -65,8 +65,15 @@ def issuer_id(config: Mapping[str, Any]) -> str:
 
 def _resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(config)
-    for key in ("dir", "ca_bundle", "trust", "token_file", "auth_key_file", "eab_hmac_key_file",
-                "origin_ca_key_file"):
+    for key in (
+        "dir",
+        "ca_bundle",
+        "trust",
+        "token_file",
+        "auth_key_file",
+        "eab_hmac_key_file",
+        "origin_ca_key_file",
+    ):
         value = out.get(key)
         if isinstance(value, str) and value and not value.startswith("/"):
             out[key] = str((Path(_base_dir) / value).resolve())
@@ -80,14 +87,19 @@ def issuer(config: Any, *, where: str) -> Issuer:
         IssuerError: not a mapping, no or unknown backend, or the backend refused the config.
     """
     if not isinstance(config, Mapping) or not isinstance(config.get("backend"), str):
-        raise IssuerError(f"{where}: 'issuer' must be a mapping with a 'backend' key",
-                          backend="?", hint=f"backends: {', '.join(sorted(REGISTRY))}")
+        raise IssuerError(
+            f"{where}: 'issuer' must be a mapping with a 'backend' key",
+            backend="?",
+            hint=f"backends: {', '.join(sorted(REGISTRY))}",
+        )
     backend = config["backend"]
     if backend not in REGISTRY:
         import difflib
 
         close = difflib.get_close_matches(backend, list(REGISTRY), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"backends: {', '.join(sorted(REGISTRY))}"
+        hint = (
+            f"did you mean {close[0]!r}?" if close else f"backends: {', '.join(sorted(REGISTRY))}"
+        )
         raise IssuerError(f"unknown issuer backend {backend!r}", backend=backend, hint=hint)
     resolved = _resolve(config)
     key = issuer_id(resolved)
@@ -96,8 +108,7 @@ def issuer(config: Any, *, where: str) -> Issuer:
     if found is not None:
         return found
     cls = REGISTRY[backend]()
-    built = cls.from_config({k: v for k, v in resolved.items() if k != "trust"},
-                            state=_LazyStore())
+    built = cls.from_config({k: v for k, v in resolved.items() if k != "trust"}, state=_LazyStore())
     with _lock:
         return _issuers.setdefault(key, built)
 
@@ -110,7 +121,9 @@ def trust_anchors(config: Mapping[str, Any], built: Issuer) -> str:
         try:
             return Path(trust).read_text()
         except OSError as err:
-            raise IssuerError(f"cannot read trust anchors {trust}: {err.strerror}",
-                              backend=str(config.get("backend"))) from err
+            raise IssuerError(
+                f"cannot read trust anchors {trust}: {err.strerror}",
+                backend=str(config.get("backend")),
+            ) from err
     getter = getattr(built, "trust_anchors_pem", None)
     return str(getter()) if callable(getter) else ""

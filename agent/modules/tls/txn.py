@@ -35,15 +35,20 @@ CERT_ROOT = "/etc/ssl/origin-agent"
 TXN_ROOT = "/var/lib/origin-agent/txn"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4,16}$")
-VERSION_FILES = {"privkey.pem": 0o600, "cert.pem": 0o644, "chain.pem": 0o644, "fullchain.pem": 0o644,
-                 "meta.json": 0o644}
+VERSION_FILES = {
+    "privkey.pem": 0o600,
+    "cert.pem": 0o644,
+    "chain.pem": 0o644,
+    "fullchain.pem": 0o644,
+    "meta.json": 0o644,
+}
 # The pre-made next key (NAME/next/), shipped with a rotation that used the previous one.
 NEXT_FILES = {"privkey.pem": 0o600, "pubkey.pem": 0o644}
 
 
 def check_name(value: str, *, where: str = "name") -> str:
     """A site name usable as a file name: letters, digits, ``.``, ``_``, ``-``."""
-    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
         raise ValidationError(f"invalid site name {value!r} (letters, digits, . _ -)", where=where)
     return value
 
@@ -103,7 +108,7 @@ class Transaction:
         check_name(self.name)
         check_path(self.cert_root, where="cert_root")
         check_path(self.txn_root, where="txn_root")
-        if self.version is not None and not _VERSION.match(self.version):
+        if self.version is not None and not _VERSION.fullmatch(self.version):
             raise ValidationError(f"invalid certificate version {self.version!r}")
         for vf in self.version_files:
             if vf.path not in VERSION_FILES:
@@ -117,7 +122,7 @@ class Transaction:
             check_path(link.path, where="link")
             if link.target.startswith("/"):
                 check_path(link.target, where="link target")
-            elif not _NAME.match(link.target):
+            elif not _NAME.fullmatch(link.target):
                 raise ValidationError(f"invalid link target {link.target!r}")
         if not 1 <= self.keep_versions <= 100:
             raise ValidationError("keep_versions must be 1..100")
@@ -295,23 +300,33 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 
 def _common(txn_journal: str, root: str, server: ServerCommands) -> str:
-    return _fill(_COMMON, {
-        "__J__": shlex.quote(txn_journal), "__ROOT__": shlex.quote(root),
-        "__TEST__": join(server.test), "__RELOAD_SYSTEMD__": join(server.reload_systemd),
-        "__RELOAD__": join(server.reload), "__START_SYSTEMD__": join(server.start_systemd),
-        "__START__": join(server.start),
-    })
+    return _fill(
+        _COMMON,
+        {
+            "__J__": shlex.quote(txn_journal),
+            "__ROOT__": shlex.quote(root),
+            "__TEST__": join(server.test),
+            "__RELOAD_SYSTEMD__": join(server.reload_systemd),
+            "__RELOAD__": join(server.reload),
+            "__START_SYSTEMD__": join(server.start_systemd),
+            "__START__": join(server.start),
+        },
+    )
 
 
 def apply_script(txn: Transaction) -> str:
     """The shell script that applies ``txn`` with :func:`payload` on its stdin."""
     steps: list[str] = []
     for i, f in enumerate(txn.files):
-        steps.append(f"install_file {i} {shlex.quote(f.path)} {f.mode:04o} 2>\"$J/new/err\" "
-                     f"|| fail write_failed \"$(tail -n 1 \"$J/new/err\")\"")
+        steps.append(
+            f'install_file {i} {shlex.quote(f.path)} {f.mode:04o} 2>"$J/new/err" '
+            f'|| fail write_failed "$(tail -n 1 "$J/new/err")"'
+        )
     for link in txn.links:
-        steps.append(f"install_link {shlex.quote(link.path)} {shlex.quote(link.target)} 2>\"$J/new/err\" "
-                     f"|| fail write_failed \"$(tail -n 1 \"$J/new/err\")\"")
+        steps.append(
+            f'install_link {shlex.quote(link.path)} {shlex.quote(link.target)} 2>"$J/new/err" '
+            f'|| fail write_failed "$(tail -n 1 "$J/new/err")"'
+        )
     snapped: set[str] = set()
     for command in txn.commands:
         for d in command_dirs(command):
@@ -319,23 +334,31 @@ def apply_script(txn: Transaction) -> str:
                 snapped.add(d)
                 steps.append(f"snapshot_dir {shlex.quote(d)}")
         checks = " && ".join(join(c) + " >/dev/null 2>&1" for c in command.check) or "false"
-        steps.append(f"{{ {checks}; }} || {join(command.argv)} >/dev/null 2>\"$J/new/err\" "
-                     f"|| fail write_failed \"$(tail -n 1 \"$J/new/err\")\"")
-    dirs = sorted({f.path.rsplit("/", 1)[0] or "/" for f in txn.files}
-                  | {link.path.rsplit("/", 1)[0] or "/" for link in txn.links})
+        steps.append(
+            f'{{ {checks}; }} || {join(command.argv)} >/dev/null 2>"$J/new/err" '
+            f'|| fail write_failed "$(tail -n 1 "$J/new/err")"'
+        )
+    dirs = sorted(
+        {f.path.rsplit("/", 1)[0] or "/" for f in txn.files}
+        | {link.path.rsplit("/", 1)[0] or "/" for link in txn.links}
+    )
     clean = "\n".join(f"rm -f {shlex.quote(d)}/*.origin-agent-tmp 2>/dev/null" for d in dirs)
-    body = _fill(_APPLY, {
-        "__VER__": shlex.quote(txn.version or ""),
-        "__CLEAN_FILE_DIRS__": clean,
-        "__STEPS__": "\n".join(steps),
-        "__RELOAD_FLAG__": "yes" if txn.reload else "no",
-        "__RELOAD_ON_FAIL__": "yes" if txn.reload else "no",
-        "__NEXT__": _NEXT if txn.next_files else "",
-        # next_files replace NAME/next (restorably); without them a used next key is removed
-        "__CONSUME_NEXT__": 'rm -rf "$ROOT/next"' if txn.consume_next and not txn.next_files
-        else "",
-        "__KEEP__": str(txn.keep_versions),
-    })
+    body = _fill(
+        _APPLY,
+        {
+            "__VER__": shlex.quote(txn.version or ""),
+            "__CLEAN_FILE_DIRS__": clean,
+            "__STEPS__": "\n".join(steps),
+            "__RELOAD_FLAG__": "yes" if txn.reload else "no",
+            "__RELOAD_ON_FAIL__": "yes" if txn.reload else "no",
+            "__NEXT__": _NEXT if txn.next_files else "",
+            # next_files replace NAME/next (restorably); without them a used next key is removed
+            "__CONSUME_NEXT__": 'rm -rf "$ROOT/next"'
+            if txn.consume_next and not txn.next_files
+            else "",
+            "__KEEP__": str(txn.keep_versions),
+        },
+    )
     return _common(txn.journal, txn.root, txn.server) + body
 
 
@@ -351,11 +374,15 @@ def command_dirs(command: EnableCommand) -> list[str]:
     return dirs
 
 
-def rollback_script(name: str, server: ServerCommands, *, cert_root: str = CERT_ROOT,
-                    txn_root: str = TXN_ROOT) -> str:
+def rollback_script(
+    name: str, server: ServerCommands, *, cert_root: str = CERT_ROOT, txn_root: str = TXN_ROOT
+) -> str:
     """Undo the last applied transaction of site ``name`` (after a failed verification)."""
     check_name(name)
-    return _common(f"{check_path(txn_root)}/{name}", f"{check_path(cert_root)}/{name}", server) + _ROLLBACK
+    return (
+        _common(f"{check_path(txn_root)}/{name}", f"{check_path(cert_root)}/{name}", server)
+        + _ROLLBACK
+    )
 
 
 @dataclass(frozen=True)
@@ -379,7 +406,7 @@ def parse_outcome(stdout: str) -> Outcome:
     """The last ``@@result`` line of a transaction script's output."""
     for line in reversed(stdout.splitlines()):
         if line.startswith("@@result "):
-            parts = line[len("@@result "):].split(" ", 1)
+            parts = line[len("@@result ") :].split(" ", 1)
             rest = parts[1] if len(parts) > 1 else ""
             if parts[0] == "ok":
                 return Outcome("ok", tuple(rest.split()))
@@ -392,7 +419,13 @@ def shell_argv(script: str) -> list[str]:
     return ["sh", "-c", script, "origin-agent"]
 
 
-def server_commands(test: Sequence[str], reload: Sequence[str], reload_systemd: Sequence[str],
-                    start: Sequence[str], start_systemd: Sequence[str]) -> ServerCommands:
-    return ServerCommands(tuple(test), tuple(reload), tuple(reload_systemd), tuple(start),
-                          tuple(start_systemd))
+def server_commands(
+    test: Sequence[str],
+    reload: Sequence[str],
+    reload_systemd: Sequence[str],
+    start: Sequence[str],
+    start_systemd: Sequence[str],
+) -> ServerCommands:
+    return ServerCommands(
+        tuple(test), tuple(reload), tuple(reload_systemd), tuple(start), tuple(start_systemd)
+    )

@@ -51,7 +51,7 @@ from agent.pki.issuers.http import (
     snippet,
     with_retries,
 )
-from agent.pki.secret import Secret
+from agent.secret import Secret
 from agent.state.records import AcmeAccount
 
 log = logging.getLogger(__name__)

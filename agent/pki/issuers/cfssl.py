@@ -46,7 +46,7 @@ from agent.pki.issuers.http import (
     request_json,
     split_pem_certs,
 )
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,10 @@ def envelope_result(status: int, body: Any, *, what: str) -> dict[str, Any]:
         raise IssuerError(f"{what}: HTTP {status} answer is not a CFSSL envelope",
                           backend=BACKEND)
     if not body["success"] or status != 200:
-        errors = body.get("errors") or []
+        errors = body.get("errors")
         parts = [
             f"{e.get('message', '?')} (code {e.get('code', '?')})"
-            for e in errors if isinstance(e, dict)
+            for e in (errors if isinstance(errors, list) else []) if isinstance(e, dict)
         ] or [f"HTTP {status} without an error message"]
         raise IssuerError(f"{what}: CA refused: " + "; ".join(parts), backend=BACKEND)
     result = body.get("result")

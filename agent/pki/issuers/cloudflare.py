@@ -43,7 +43,7 @@ from agent.pki.issuers.http import (
     opt_str,
     request_json,
 )
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class CloudflareClient:
 
     @staticmethod
     def _segment(value: str, what: str) -> str:
-        if not isinstance(value, str) or not _ID.match(value):
+        if not isinstance(value, str) or not _ID.fullmatch(value):
             raise IssuerError(f"invalid {what} {value!r}", backend=BACKEND)
         return quote(value, safe="")
 
@@ -227,7 +227,7 @@ class CloudflareConfig:
             raise IssuerError(f"requested_validity {validity!r} is not one of "
                               + ", ".join(map(str, VALIDITIES)), backend=BACKEND)
         zone_id = opt_str(config, "zone_id", backend=BACKEND)
-        if zone_id and not _ID.match(zone_id):
+        if zone_id and not _ID.fullmatch(zone_id):
             raise IssuerError(f"invalid zone_id {zone_id!r}", backend=BACKEND)
         bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
         if bundle:

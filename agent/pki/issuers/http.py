@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from agent.errors import IssuerError
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
