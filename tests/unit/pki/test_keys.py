@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from agent.errors import ValidationError
 from agent.pki.keys import KEY_TYPES, PrivateKey, check_key_type, write_key_file
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 
 @pytest.mark.parametrize("key_type", ["ec256", "ec384", "rsa2048"])

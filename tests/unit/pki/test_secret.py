@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from agent.pki.keys import PrivateKey
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 
 def test_secret_is_masked_in_str_repr_format_and_logs(caplog: pytest.LogCaptureFixture) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.errors import StateError
-from agent.pki.secret import Secret
+from agent.secret import Secret
 from agent.state import AcmeAccount, IssuedCertificate, Store, default_state_dir
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

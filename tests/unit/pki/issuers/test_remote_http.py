@@ -31,7 +31,7 @@ from agent.pki.issuers.http import (
     request_json,
     split_pem_certs,
 )
-from agent.pki.secret import Secret
+from agent.secret import Secret
 
 
 class Replay(BaseAdapter):
