@@ -471,3 +471,25 @@ def test_the_parts_plan_reloads_each_host_once_however_many_tasks_changed(
         if e.get("event") == "task_done" and e["module"] == "tls_site" and e["status"] == "changed"
     ]
     assert all(served(h) != fps[h.name] for h in lab.hosts)
+
+
+def test_a_host_with_a_changed_host_key_is_refused_and_the_others_finish(
+    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.lab import faults
+
+    lab = make_lab(3)
+    victim = lab.hosts[1]
+    faults.get("host-key-changed").inject(victim)
+    try:
+        code, events, err = run(capsys, "bootstrap", "-i", lab.inventory_path)
+    finally:
+        faults.get("host-key-changed").undo(victim)
+    assert code == 3
+    recap = {h["host"]: h for h in events[-1]["hosts"]}
+    assert recap[victim.name]["unreachable"] is True
+    assert "HOST KEY CHANGED" in recap[victim.name]["error"]
+    assert served(victim) is None
+    for host in lab.hosts:
+        if host is not victim:
+            assert recap[host.name]["failed"] == 0 and served(host) is not None
