@@ -493,3 +493,36 @@ def test_a_host_with_a_changed_host_key_is_refused_and_the_others_finish(
     for host in lab.hosts:
         if host is not victim:
             assert recap[host.name]["failed"] == 0 and served(host) is not None
+
+
+def test_rotation_revokes_the_replaced_certificate_at_the_local_ca(
+    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = make_lab(1)
+    host = lab.hosts[0]
+    bootstrapped(lab, capsys)
+    capsys.readouterr()
+    assert main(["status", "-i", lab.inventory_path, "--json"]) == 0
+    old_serial = json.loads(capsys.readouterr().out)["rows"][0]["serial"]
+    code, _, err = run(capsys, "rotate", "-i", lab.inventory_path, "--force")
+    assert code == 0, err
+    revoked = (Path(lab.ca_dir) / "revoked.txt").read_text().split()
+    assert old_serial.lstrip("0") in [s.lower().lstrip("0") for s in revoked]
+    code, _, err = run(capsys, "rotate", "-i", lab.inventory_path, "--force", "--no-revoke")
+    assert code == 0, err
+    assert len((Path(lab.ca_dir) / "revoked.txt").read_text().splitlines()) == 1
+    assert served(host) is not None
+
+
+def test_bootstrap_installs_the_web_server_on_a_bare_origin(
+    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = make_lab(1, bare=1)
+    host = lab.hosts[0]
+    assert host.exec(["test", "-e", "/usr/sbin/nginx"]).returncode == 1
+    code, events, err = run(capsys, "bootstrap", "-i", lab.inventory_path)
+    assert code == 0, err + json.dumps(events[-3:])[-2000:]
+    assert host.exec(["test", "-x", "/usr/sbin/nginx"]).returncode == 0
+    assert served(host) is not None
+    code, events, err = run(capsys, "bootstrap", "-i", lab.inventory_path)
+    assert code == 0 and all(h["changed"] == 0 for h in events[-1]["hosts"])
