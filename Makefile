@@ -38,7 +38,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 bench: setup
-	$(PY) -m bench.rotate
+	$(PY) -m bench.rotate $(BENCH_ARGS)
 
 lab-down: venv
 	-$(VENV)/bin/origin-agent lab down

@@ -49,7 +49,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` one command's (each command module is imported only
+    when its command is parsed, so `origin-agent run` does not load what `status` needs)."""
     parser = _Parser(
         prog="origin-agent",
         description=(
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     registered: set[str] = set()
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module_name = _MODULES.get(name, name)
         if module_name in registered:
             continue
@@ -87,8 +89,10 @@ def _debug_log_path() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``origin-agent`` command; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    first = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
+    args = parser.parse_args(words)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     func = getattr(args, "func", None)

@@ -22,6 +22,7 @@ and config directories exist, :func:`parse_detect` turns that listing into serve
 from __future__ import annotations
 
 import abc
+import functools
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -148,6 +149,20 @@ class ConfigProblem:
     message: str
 
 
+@functools.lru_cache(maxsize=32)
+def _environment(directory: str) -> jinja2.Environment:
+    """One environment per template directory: templates are compiled once per run, not once
+    per host (jinja2 environments are safe to share between threads once configured)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 def render_template(path: Path, variables: Mapping[str, Any]) -> str:
     """Render the jinja2 template at ``path`` with ``StrictUndefined``.
 
@@ -155,14 +170,7 @@ def render_template(path: Path, variables: Mapping[str, Any]) -> str:
         ServerConfigError: the template is missing, does not parse, or uses an undefined
             variable; ``where`` names the template file and line.
     """
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(path.parent)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = _environment(str(path.parent))
     try:
         return env.get_template(path.name).render(**variables)
     except jinja2.TemplateNotFound:

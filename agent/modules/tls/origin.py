@@ -241,6 +241,8 @@ class TlsOriginModule(Module):
         root = f"{params.get('cert_root') or txn.CERT_ROOT}"
         # 1. facts, one round trip: desired state for each candidate server, gathered together
         server = params.get("server") or "auto"
+        if server == "auto" and ctx.vars.get("web_server") in ("nginx", "apache"):
+            server = str(ctx.vars["web_server"])  # the inventory says: one candidate to render
         candidates = ("nginx", "apache") if server == "auto" else (server,)
         wanted = {s: self.desired(params, ctx, (s,)) for s in candidates}
         facts = self._gather(conn, root, params, ctx, tuple(wanted.values()))
