@@ -649,8 +649,9 @@ def verify_site(
         served: Served | None = None
         streak = 0  # a reload leaves old workers answering for a moment: want it steady
         while True:
-            served = probe(
-                address, port, name, timeout=max(1.0, min(5.0, deadline - time.monotonic()))
+            served = probe(  # only the confirming handshake also asks GET / (client-cert check)
+                address, port, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())),
+                http_request=streak == STEADY - 1,
             )
             fp = _fingerprint(served)
             # no expected fingerprint: any certificate (a reload may still be opening the port)
