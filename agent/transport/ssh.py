@@ -173,7 +173,9 @@ class SSHConnection:
                         chan.shutdown_write()
                         stdin_closed = True
                     prompts_answered = prompts
-            if chan.exit_status_ready():
+            # The exit status can arrive before the last output: stop only when the server has
+            # also said the output ended (EOF), then drain what is buffered.
+            if chan.exit_status_ready() and (chan.eof_received or chan.closed):
                 while chan.recv_ready():
                     out += chan.recv(65536)
                 while chan.recv_stderr_ready():

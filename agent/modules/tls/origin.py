@@ -29,6 +29,7 @@ from agent.modules.base import (
     Module,
     ModuleError,
     ModuleResult,
+    RemovePath,
     RunCommand,
     SwapSymlink,
     WriteFile,
@@ -284,6 +285,13 @@ class TlsOriginModule(Module):
             c for c, done in zip(desired.commands, facts.checks, strict=False) if not done
         )
         if reason is None and not changed_files and not changed_links and not todo_commands:
+            if facts.leftovers:  # an interrupted run left temporaries: the next run removes them
+                leftovers = f"{root}/{desired.name}/.origin-agent-tmp-"
+                cleanup = RemovePath(leftovers + "*", recursive=True)
+                if not ctx.check:
+                    conn.run(["sh", "-c", 'rm -rf -- "$1"*', "sh", leftovers], become=ctx.become)
+                return ModuleResult(changes=(cleanup,), msg="removed leftover temporaries",
+                                    data={"changed": True, "name": desired.name, **_cert_data(current)})
             return ModuleResult(
                 data={"changed": False, "name": desired.name, **_cert_data(current)}
             )
@@ -324,10 +332,16 @@ class TlsOriginModule(Module):
                 and facts.files.get(desired.adapter.site_path(desired.name)) is None
             ):
                 self._serve_acme_path(conn, desired, params, ctx, root)
-            bundle = self._issue(issuer, key, csr, desired, params, ctx, conn)
-            info = check_bundle(
-                bundle, csr_pem=csr, names=desired.names, now=wall_clock(ctx), backend=issuer.name
-            )
+            try:
+                bundle = self._issue(issuer, key, csr, desired, params, ctx, conn)
+            except IssuerError as err:
+                raise ModuleError(str(err), host=ctx.host, hint="origin unchanged") from err
+            try:
+                info = check_bundle(
+                    bundle, csr_pem=csr, names=desired.names, now=wall_clock(ctx), backend=issuer.name
+                )
+            except IssuerError as err:
+                raise ModuleError(str(err), host=ctx.host, hint="origin unchanged") from err
             version = f"{wall_clock(ctx):%Y%m%dT%H%M%SZ}-{info.fingerprint_sha256[:8]}{secrets.token_hex(2)}"
             meta = {
                 "backend": issuer.name,
@@ -438,8 +452,10 @@ class TlsOriginModule(Module):
         )
         result = conn.run(["sh", "-c", script], become=ctx.become, timeout=60)
         if "@@running" not in result.stdout:
+            tail = (result.stderr.strip() or result.stdout.strip())[-200:]
             raise ModuleError(
-                f"could not read the origin's state: {result.stderr.strip()[-200:]}", host=ctx.host
+                f"could not read the origin's state (exit {result.exit_code}): {tail or 'no output'}",
+                host=ctx.host,
             )
         return tls_facts.parse(result.stdout, detect_parser=parse_detect)
 

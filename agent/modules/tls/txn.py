@@ -200,7 +200,7 @@ chmod 0700 "$J" "$J/new"
 if ! mkdir -p "$ROOT" 2>"$J/new/err"; then result write_failed "$(tail -n 1 "$J/new/err")"; exit 0; fi
 P="$ROOT/.origin-agent-tmp-payload"
 if ! { mkdir "$P" && tar -x -f - -C "$P" --no-same-owner; } 2>"$J/new/err"; then
-  rm -rf "$P"; result write_failed "$(tail -n 1 "$J/new/err")"; exit 0
+  rm -rf "$P"; result write_failed "$(grep -v 'Exiting with failure' "$J/new/err" | tail -n 1)"; exit 0
 fi
 journal() { printf '%s %s %s\n' "$1" "$2" "$3" >> "$J/new/journal"; }
 backup() {  # record how to restore $1
