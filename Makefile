@@ -25,6 +25,8 @@ demo: setup
 
 test: setup
 	@mkdir -p $(ORIGIN_AGENT_LOG_DIR)
+	$(VENV)/bin/ruff check agent tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest tests -p no:cacheprovider
 
 unit: venv
