@@ -53,7 +53,7 @@ from agent.servers.base import (
     parse_detect,
 )
 from agent.servers.site import SiteSpec
-from agent.transport.base import Connection
+from agent.transport.base import Connection, Result
 
 PID_FILES = {"nginx": ("/run/nginx.pid",), "apache": ("/run/apache2/apache2.pid",)}
 STEADY = 3  # consecutive handshakes that must see the deployed certificate
@@ -376,13 +376,7 @@ class TlsOriginModule(Module):
             next_files=next_files,
             reload=self.reloads,
         )
-        result = conn.run(
-            txn.shell_argv(txn.apply_script(transaction)),
-            stdin=txn.payload(transaction),
-            become=ctx.become,
-            timeout=120,
-        )
-        outcome = txn.parse_outcome(result.stdout)
+        result, outcome = apply_transaction(conn, transaction, become=ctx.become)
         if not outcome.ok:
             what = {
                 "write_failed": "writing files failed",
@@ -485,13 +479,7 @@ class TlsOriginModule(Module):
             links=desired.links,
             commands=commands,
         )
-        result = conn.run(
-            txn.shell_argv(txn.apply_script(transaction)),
-            stdin=txn.payload(transaction),
-            become=ctx.become,
-            timeout=120,
-        )
-        outcome = txn.parse_outcome(result.stdout)
+        _, outcome = apply_transaction(conn, transaction, become=ctx.become)
         if not outcome.ok:
             raise ModuleError(
                 f"could not serve the ACME challenge path: {outcome.status} {outcome.message}",
@@ -643,6 +631,19 @@ class TlsOriginModule(Module):
             raise ModuleError(
                 f"certificate deployed but not recorded in the state store: {err}", host=ctx.host
             ) from err
+
+
+def apply_transaction(
+    conn: Connection, transaction: txn.Transaction, *, become: bool
+) -> tuple[Result, txn.Outcome]:
+    """Run a transaction on the origin: one command, the payload on its stdin."""
+    result = conn.run(
+        txn.shell_argv(txn.apply_script(transaction)),
+        stdin=txn.payload(transaction),
+        become=become,
+        timeout=120,
+    )
+    return result, txn.parse_outcome(result.stdout)
 
 
 def verify_site(

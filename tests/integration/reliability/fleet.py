@@ -139,12 +139,13 @@ def site_state(host: LabHost) -> SiteState:
     except OSError:
         current = None
     cert = read(host, f"{root}/current/cert.pem")
-    return SiteState(
-        sha256(served_leaf(host)),
-        current,
-        cert_pem_fingerprint(cert) if cert else None,
-        sha256(read(host, site_file(host))),
-    )
+    fingerprint = cert_pem_fingerprint(cert) if cert else None
+    served = sha256(served_leaf(host))
+    if fingerprint is not None and served != fingerprint:
+        # a handshake can fail or meet an old worker for a moment (a reload, a loaded machine):
+        # what the host serves is what it serves once that moment has passed
+        served = wait_served(host, fingerprint, timeout=5.0)
+    return SiteState(served, current, fingerprint, sha256(read(host, site_file(host))))
 
 
 def wait_served(host: LabHost, fingerprint: str | None, timeout: float = 10.0) -> str | None:
