@@ -342,7 +342,10 @@ class TlsOriginModule(Module):
                 )
             except IssuerError as err:
                 raise ModuleError(str(err), host=ctx.host, hint="origin unchanged") from err
-            version = f"{wall_clock(ctx):%Y%m%dT%H%M%SZ}-{info.fingerprint_sha256[:8]}{secrets.token_hex(2)}"
+            # sortable names: the second, then the microsecond (fixed-width hex), then the
+            # certificate's fingerprint; two issues in one second still sort by time
+            stamp = wall_clock(ctx)
+            version = f"{stamp:%Y%m%dT%H%M%SZ}-{stamp.microsecond:05x}{info.fingerprint_sha256[:7]}"
             meta = {
                 "backend": issuer.name,
                 "backend_id": bundle.backend_id,
@@ -493,6 +496,7 @@ class TlsOriginModule(Module):
             or ctx.host
         )
         deadline = time.monotonic() + float(params.get("verify_timeout") or 10)
+        streak = 0
         try:
             while True:
                 answer = probe_http(
@@ -503,7 +507,11 @@ class TlsOriginModule(Module):
                     timeout=3,
                 )
                 if answer.status == 200 and answer.body.strip() == token.encode():
-                    return
+                    streak += 1  # old workers answer for a moment after a reload: want it steady
+                    if streak >= 5:
+                        return
+                    continue
+                streak = 0
                 if time.monotonic() >= deadline:
                     raise ModuleError(
                         f"the ACME challenge path does not answer on port {desired.site.http_port} "
