@@ -101,7 +101,8 @@ def install_user_key(pub: str) -> None:
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     if os.geteuid() != 0 or not os.path.exists(SSHD):
-        pytest.skip("needs root and /usr/sbin/sshd")
+        pytest.fail("these tests start a real sshd: run them as root after scripts/setup-system "
+                    "(make test)")
     has_user = ensure_test_user()
     d = tmp_path_factory.mktemp("sshd")
     host_key = keygen(d / "host_ed25519", "ed25519")

@@ -23,8 +23,8 @@ PW_ENV = "OA_TEST_BECOME_PW"
 
 @pytest.fixture(autouse=True)
 def _needs_sudo_and_user(sshd: Sshd) -> None:
-    if not sshd.has_user or shutil.which("sudo") is None:
-        pytest.skip("needs sudo and the oatest user")
+    assert sshd.has_user, "the sshd fixture could not create the oatest user"
+    assert shutil.which("sudo"), "sudo is installed by scripts/setup-system (make test)"
 
 
 @pytest.fixture()
