@@ -14,16 +14,15 @@ from typing import Any
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from agent.cli import main
 from agent.lab import Lab, LabHost
 from agent.pki.issuers.base import REGISTRY, CertBundle, Issuer, IssueRequest
 from agent.pki.issuers.localca import init_ca
 from agent.pki.probe import probe
+from tests.tlscerts import make_leaf
 
 pytestmark = pytest.mark.integration
 
@@ -232,24 +231,8 @@ class WrongKeyIssuer(Issuer):
         return cls()
 
     def issue(self, request: IssueRequest) -> CertBundle:
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, request.names[0])])
-        now = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=1))
-            .not_valid_after(now + timedelta(days=30))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in request.names]),
-                critical=False,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        return CertBundle(cert.public_bytes(serialization.Encoding.PEM).decode(), backend=self.name)
+        leaf = make_leaf(list(request.names), start=datetime.now(UTC) - timedelta(minutes=1), days=30)
+        return CertBundle(leaf.cert_pem, backend=self.name)
 
 
 def test_a_certificate_for_another_key_is_rejected_before_anything_is_written(

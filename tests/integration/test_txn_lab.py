@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from agent.lab import Lab, LabHost
 from agent.modules.tls import txn
+from tests.tlscerts import make_leaf
 
 pytestmark = pytest.mark.integration
 
@@ -35,24 +33,8 @@ APACHE = txn.server_commands(
 
 
 def _cert(name: str) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+    leaf = make_leaf([name], start=datetime.now(UTC) - timedelta(minutes=5), days=30)
+    return leaf.key_pem.encode(), leaf.cert_pem.encode()
 
 
 def _site(host: LabHost, name: str, broken: bool = False) -> tuple[str, bytes]:

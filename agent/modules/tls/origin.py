@@ -13,7 +13,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -71,7 +71,6 @@ class Desired:
     files: tuple[txn.FileWrite, ...]
     links: tuple[txn.LinkWrite, ...]
     commands: tuple[txn.EnableCommand, ...]
-    check_argvs: tuple[tuple[tuple[str, ...], ...], ...]
 
 
 def renewal_reason(
@@ -95,7 +94,7 @@ def renewal_reason(
         return "expired" if info.not_after <= now else f"expires in {days} days"
     if {n.lower() for n in info.names} != {n.lower() for n in names}:
         return "names changed"
-    if key_type_of_info(info) != key_type:
+    if info.key_type != key_type:
         return "key type changed"
     if meta.get("issuer_id") not in (None, issuer_id):
         return "issuer changed"
@@ -109,10 +108,6 @@ def wall_clock(ctx: Context) -> datetime:
     from datetime import UTC
 
     return max(ctx.now, datetime.now(UTC))
-
-
-def key_type_of_info(info: CertInfo) -> str:
-    return info.key_type
 
 
 class TlsOriginModule(Module):
@@ -208,7 +203,7 @@ class TlsOriginModule(Module):
             where=f"{ctx.host}: tls_origin",
         )
         if not self.manage_site:
-            return Desired(name, names, adapter, site, (), (), (), ())
+            return Desired(name, names, adapter, site, (), (), ())
         files.append(txn.FileWrite(adapter.site_path(name), adapter.render_site(site).encode()))
         files.append(txn.FileWrite(adapter.paths.policy_file, adapter.render_policy(site).encode()))
         links: list[txn.LinkWrite] = []
@@ -226,7 +221,6 @@ class TlsOriginModule(Module):
             tuple(files),
             tuple(links),
             tuple(commands),
-            tuple(c.check for c in commands),
         )
 
     # -- the run -----------------------------------------------------------------------
@@ -256,8 +250,9 @@ class TlsOriginModule(Module):
                 )
             server = facts.servers[0]
         desired = wanted[server]
+        # the gather ran every candidate's enable checks, in candidate order: keep this server's
         start = sum(len(wanted[c].commands) for c in candidates[: candidates.index(server)])
-        facts = _for_server(facts, start, len(desired.commands))
+        facts = replace(facts, checks=facts.checks[start : start + len(desired.commands)])
         if self.manage_site:
             desired = _with_main_config(desired, facts, ctx.host)
         # 2. decide
@@ -290,8 +285,11 @@ class TlsOriginModule(Module):
                 cleanup = RemovePath(leftovers + "*", recursive=True)
                 if not ctx.check:
                     conn.run(["sh", "-c", 'rm -rf -- "$1"*', "sh", leftovers], become=ctx.become)
-                return ModuleResult(changes=(cleanup,), msg="removed leftover temporaries",
-                                    data={"changed": True, "name": desired.name, **_cert_data(current)})
+                return ModuleResult(
+                    changes=(cleanup,),
+                    msg="removed leftover temporaries",
+                    data={"changed": True, "name": desired.name, **_cert_data(current)},
+                )
             return ModuleResult(
                 data={"changed": False, "name": desired.name, **_cert_data(current)}
             )
@@ -338,7 +336,11 @@ class TlsOriginModule(Module):
                 raise ModuleError(str(err), host=ctx.host, hint="origin unchanged") from err
             try:
                 info = check_bundle(
-                    bundle, csr_pem=csr, names=desired.names, now=wall_clock(ctx), backend=issuer.name
+                    bundle,
+                    csr_pem=csr,
+                    names=desired.names,
+                    now=wall_clock(ctx),
+                    backend=issuer.name,
                 )
             except IssuerError as err:
                 raise ModuleError(str(err), host=ctx.host, hint="origin unchanged") from err
@@ -438,7 +440,7 @@ class TlsOriginModule(Module):
             {f.path for d in wanted for f in d.files} | {d.adapter.main_config_path for d in wanted}
         )
         links = sorted({link.path for d in wanted for link in d.links})
-        checks = [c for d in wanted for c in d.check_argvs]
+        checks = [c.check for d in wanted for c in d.commands]
         script = tls_facts.script(
             root=f"{root}/{name}",
             files=paths,
@@ -675,7 +677,10 @@ def verify_site(
         streak = 0  # a reload leaves old workers answering for a moment: want it steady
         while True:
             served = probe(  # only the confirming handshake also asks GET / (client-cert check)
-                address, port, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())),
+                address,
+                port,
+                name,
+                timeout=max(1.0, min(5.0, deadline - time.monotonic())),
                 http_request=streak == STEADY - 1,
             )
             fp = _fingerprint(served)
@@ -738,8 +743,6 @@ class _WebrootPublisher:
 
 def _with_main_config(desired: Desired, facts: tls_facts.OriginFacts, host: str) -> Desired:
     """Add the server's main config file, edited for our policy, when it needs editing."""
-    from dataclasses import replace
-
     path = desired.adapter.main_config_path
     current = facts.files.get(path)
     if current is None:
@@ -752,13 +755,6 @@ def _with_main_config(desired: Desired, facts: tls_facts.OriginFacts, host: str)
     if edited == text:
         return desired
     return replace(desired, files=desired.files + (txn.FileWrite(path, edited.encode()),))
-
-
-def _for_server(facts: tls_facts.OriginFacts, start: int, count: int) -> tls_facts.OriginFacts:
-    """Keep the enable-command checks of the chosen server (the gather ran every candidate's)."""
-    from dataclasses import replace
-
-    return replace(facts, checks=facts.checks[start : start + count])
 
 
 def _server_commands(adapter: ServerAdapter) -> txn.ServerCommands:
@@ -884,6 +880,3 @@ def _describe(
     if reload:
         changes.append(RunCommand(tuple(desired.adapter.reload_argv(facts.systemd))))
     return changes
-
-
-_ = key_type_of  # re-exported for callers comparing key types

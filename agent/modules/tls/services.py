@@ -19,6 +19,7 @@ from agent.pki.issuers.base import REGISTRY, Issuer
 
 _lock = threading.Lock()
 _issuers: dict[str, Issuer] = {}
+_trust: dict[str, str] = {}
 _store: Any = None
 _state_dir: str | None = None
 _base_dir: str = "."
@@ -33,6 +34,7 @@ def configure(*, state_dir: str | None = None, base_dir: str | None = None) -> N
             _store.close()
         _store = None
         _issuers.clear()
+        _trust.clear()
         _state_dir = state_dir
         if base_dir is not None:
             _base_dir = base_dir
@@ -116,14 +118,21 @@ def issuer(config: Any, *, where: str) -> Issuer:
 def trust_anchors(config: Mapping[str, Any], built: Issuer) -> str:
     """PEM of the roots an edge would trust for this issuer: ``trust:`` in the config (a file),
     else what the backend knows (the local CA's root...), else empty."""
+    key = issuer_id(_resolve(config))
+    with _lock:
+        cached = _trust.get(key)
+    if cached is not None:  # read once per run, not once per host
+        return cached
     trust = _resolve(config).get("trust")
     if isinstance(trust, str) and trust:
         try:
-            return Path(trust).read_text()
+            text = Path(trust).read_text()
         except OSError as err:
             raise IssuerError(
                 f"cannot read trust anchors {trust}: {err.strerror}",
                 backend=str(config.get("backend")),
             ) from err
-    getter = getattr(built, "trust_anchors_pem", None)
-    return str(getter()) if callable(getter) else ""
+    else:
+        text = built.trust_anchors_pem()
+    with _lock:
+        return _trust.setdefault(key, text)

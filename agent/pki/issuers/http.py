@@ -217,20 +217,30 @@ def with_retries(
     for attempt in range(policy.attempts):
         try:
             return call()
-        except requests.exceptions.SSLError as err:
-            raise IssuerError(f"{what}: TLS failure: {describe_network_error(err)}",
-                              backend=backend, hint="check ca_bundle") from err
         except (requests.ConnectionError, requests.Timeout) as err:
-            if attempt == policy.attempts - 1:
-                raise IssuerError(
-                    f"{what}: unreachable after {policy.attempts} attempts "
-                    f"({describe_network_error(err)})",
-                    backend=backend, hint="check that the CA is up and the URL is right",
-                ) from err
-            log.info("%s: %s; retrying in %.1fs", what, describe_network_error(err),
-                     delays[attempt])
+            _raise_unless_retryable(err, attempt, policy, backend=backend, what=what)
             sleep(delays[attempt])
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raise_unless_retryable(
+    err: requests.RequestException, attempt: int, policy: RetryPolicy, *, backend: str, what: str,
+) -> None:
+    """Turn a network failure into the one-line IssuerError, unless another attempt is due.
+
+    A TLS verification failure is configuration, never retried. Raises:
+        IssuerError: TLS failure, or unreachable after the last attempt.
+    """
+    if isinstance(err, requests.exceptions.SSLError):
+        raise IssuerError(f"{what}: TLS failure: {describe_network_error(err)}",
+                          backend=backend, hint="check ca_bundle") from err
+    if attempt == policy.attempts - 1:
+        raise IssuerError(
+            f"{what}: unreachable after {policy.attempts} attempts "
+            f"({describe_network_error(err)})",
+            backend=backend, hint="check that the CA is up and the URL is right",
+        ) from err
+    log.info("%s: %s; retrying", what, describe_network_error(err))
 
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -258,18 +268,8 @@ def request_json(
         try:
             resp = session.request(method, url, headers=dict(headers or {}), json=json_body,
                                    timeout=timeout, verify=verify)
-        except requests.exceptions.SSLError as err:
-            raise IssuerError(f"{what}: TLS failure: {describe_network_error(err)}",
-                              backend=backend, hint="check ca_bundle") from err
         except (requests.ConnectionError, requests.Timeout) as err:
-            if last:
-                raise IssuerError(
-                    f"{what}: unreachable after {policy.attempts} attempts "
-                    f"({describe_network_error(err)})",
-                    backend=backend, hint="check that the CA is up and the URL is right",
-                ) from err
-            log.info("%s: %s; retrying in %.1fs", what, describe_network_error(err),
-                     delays[attempt])
+            _raise_unless_retryable(err, attempt, policy, backend=backend, what=what)
             sleep(delays[attempt])
             continue
         try:
