@@ -26,6 +26,21 @@ def add_inventory_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def configure_services(args: argparse.Namespace) -> None:
+    """Point the run-wide services at the state store (``--state-dir``) and resolve relative
+    paths in issuer configs (a CA dir, a token file) from the first inventory's directory."""
+    import os
+    from pathlib import Path
+
+    from agent.modules.tls import services
+
+    first = next((s for s in args.inventory if os.path.exists(s)), None)
+    base = "."
+    if first is not None:
+        base = str(Path(first).resolve().parent if os.path.isfile(first) else Path(first).resolve())
+    services.configure(state_dir=getattr(args, "state_dir", None), base_dir=base)
+
+
 def load_from_args(args: argparse.Namespace) -> Inventory:
     """The inventory named by ``-i`` options.
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.commands.inventory import add_inventory_args, load_from_args
+from agent.commands.inventory import add_inventory_args, configure_services, load_from_args
 from agent.errors import IssuerError, UsageError
 from agent.jobs import promote, status
-from agent.modules.tls import services
 from agent.pki.issuers.cloudflare import (
     BACKEND,
     DEFAULT_BASE_URL,
@@ -88,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if current in promote.AT_LEAST_STRICT:
         sys.stdout.write(promote.decide(args.zone, current, None).summary())
         return 0
-    services.configure(state_dir=args.state_dir, base_dir=_base_dir(args.inventory))
+    configure_services(args)
     extra = ""
     for path in args.trust:
         try:
@@ -108,10 +106,3 @@ def run(args: argparse.Namespace) -> int:
                               backend=BACKEND)
     sys.stdout.write(decision.summary(check=args.check))
     return 0
-
-
-def _base_dir(sources: list[str]) -> str:
-    first = next((s for s in sources if os.path.exists(s)), None)
-    if first is None:
-        return "."
-    return str(Path(first).resolve().parent if os.path.isfile(first) else Path(first).resolve())

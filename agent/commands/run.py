@@ -8,6 +8,7 @@ import shlex
 import sys
 from typing import Any
 
+from agent.commands.inventory import configure_services
 from agent.errors import UsageError
 
 EPILOG = """\
@@ -123,21 +124,6 @@ class _Tee:
         self.second.close()
 
 
-def _configure_services(args: argparse.Namespace) -> None:
-    """Issuers and the state store: relative paths in issuer configs (a CA dir, a token file)
-    are taken from the first inventory file's directory."""
-    import os
-    from pathlib import Path
-
-    from agent.modules.tls import services
-
-    first = next((s for s in args.inventory if os.path.exists(s)), None)
-    base = "."
-    if first is not None:
-        base = str(Path(first).resolve().parent if os.path.isfile(first) else Path(first).resolve())
-    services.configure(state_dir=getattr(args, "state_dir", None), base_dir=base)
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -164,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         plan = load_plan(args.plan)
         inventory = load(list(args.inventory))
-        _configure_services(args)
+        configure_services(args)
         specs: dict[str, ConnectionSpec] = {}
 
         def select(pattern: str) -> list[Host]:

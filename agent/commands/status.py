@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.commands.inventory import add_inventory_args, load_from_args
+from agent.commands.inventory import add_inventory_args, configure_services, load_from_args
 from agent.errors import UsageError
 from agent.jobs import status, status_render
-from agent.modules.tls import services
 
 EXIT_THRESHOLD = 4
 
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.inventory:
         raise UsageError("status needs an inventory", where="status", hint="use -i FILE")
     inventory = load_from_args(args)
-    services.configure(state_dir=args.state_dir, base_dir=_base_dir(args.inventory))
+    configure_services(args)
     hosts = inventory.select(args.pattern, limit=args.limit)
     extra = ""
     for path in args.trust:
@@ -95,10 +93,3 @@ def run(args: argparse.Namespace) -> int:
     for line in problems:
         sys.stderr.write(f"origin-agent: {line}\n")
     return EXIT_THRESHOLD if problems else 0
-
-
-def _base_dir(sources: list[str]) -> str:
-    first = next((s for s in sources if os.path.exists(s)), None)
-    if first is None:
-        return "."
-    return str(Path(first).resolve().parent if os.path.isfile(first) else Path(first).resolve())
