@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from agent.errors import IssuerError
+from agent.pki.inspect import inspect_certificate, matches
 from agent.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -298,11 +298,6 @@ def split_pem_certs(text: str) -> list[str]:
     return [m.group(0).replace("\r\n", "\n") + "\n" for m in _PEM_CERT.finditer(text)]
 
 
-def _spki(key: Any) -> bytes:
-    return bytes(key.public_bytes(serialization.Encoding.DER,
-                                  serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
 def check_certificate(
     pem: str, *, csr_pem: str, names: Collection[str], backend: str,
 ) -> tuple[str, str]:
@@ -321,14 +316,9 @@ def check_certificate(
     except ValueError as err:
         raise IssuerError(f"the CA answered an unparsable certificate ({err})",
                           backend=backend) from None
-    csr = x509.load_pem_x509_csr(csr_pem.encode())
-    if _spki(certs[0].public_key()) != _spki(csr.public_key()):
+    if not matches(certs[0], csr_pem):
         raise IssuerError("the certificate returned is not for the CSR's key", backend=backend)
-    try:
-        san = certs[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        have = {n.lower().rstrip(".") for n in san.get_values_for_type(x509.DNSName)}
-    except x509.ExtensionNotFound:
-        have = set()
+    have = {n.lower().rstrip(".") for n in inspect_certificate(certs[0]).dns_names}
     missing = sorted(n for n in names if n.lower().rstrip(".") not in have)
     if missing:
         raise IssuerError("the certificate returned lacks the names " + ", ".join(missing),

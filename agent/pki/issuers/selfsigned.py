@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from cryptography.hazmat.primitives import serialization
-
 from agent.errors import IssuerError, ValidationError
 from agent.pki.csr import load_csr, normalize_names
 from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
@@ -63,10 +61,7 @@ class SelfSignedIssuer(Issuer):
             names = normalize_names(request.names)
         except ValidationError as err:
             raise IssuerError(err.message, backend=self.name) from err
-        csr_spki = csr.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if spki_der(key) != csr_spki:
+        if spki_der(key) != spki_der(csr):
             raise IssuerError("the key given is not the CSR's key", backend=self.name)
         cert = build_leaf(
             public_key=key.public_key(), names=names, issuer_key=key, issuer_cert=None,
