@@ -267,12 +267,17 @@ class ServerAdapter(abc.ABC):
         """Where the config test failed, from its combined output (``None``: nothing found)."""
 
 
-def detect_argv(nginx: Paths | None = None, apache: Paths | None = None) -> list[str]:
-    """``ls`` of both servers' binaries and config dirs; it exits non-zero when some are missing,
-    which is expected: read its stdout with :func:`parse_detect`."""
+def detect_paths(nginx: Paths | None = None, apache: Paths | None = None) -> list[str]:
+    """Both servers' binaries and config dirs: the ones that exist tell what is installed."""
     n = nginx or Paths.for_server("nginx")
     a = apache or Paths.for_server("apache")
-    return ["ls", "-1d", "--", n.binary, n.conf_dir, a.binary, a.conf_dir]
+    return [n.binary, n.conf_dir, a.binary, a.conf_dir]
+
+
+def detect_argv(nginx: Paths | None = None, apache: Paths | None = None) -> list[str]:
+    """``ls`` of :func:`detect_paths`; it exits non-zero when some are missing, which is
+    expected: read its stdout with :func:`parse_detect`."""
+    return ["ls", "-1d", "--", *detect_paths(nginx, apache)]
 
 
 def parse_detect(

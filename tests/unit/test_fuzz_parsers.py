@@ -31,6 +31,7 @@ from agent.pki.issuers.cfssl import envelope_result
 from agent.pki.keys import PrivateKey
 from agent.plan.load import load_yaml_text
 from agent.plan.parse import parse_plan
+from tests.tarstream import tar_b64
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 NAMES = ("a.example.test", "b.example.test")
@@ -43,12 +44,11 @@ def one_line(err: BaseException) -> None:
 
 # -- the origin's gather output -----------------------------------------------------------------
 SECTIONS = [
+    "@@root /etc/ssl/origin-agent/a",
+    "@@root relative",
     "@@detect",
     "@@systemd",
-    "@@current",
-    "@@fullchain",
-    "@@meta",
-    "@@next",
+    "@@tar",
     "@@leftovers",
     "@@file /etc/x",
     "@@file /etc/y",
@@ -58,8 +58,22 @@ SECTIONS = [
     "@@",
     "@@@@x",
 ]
+
+
+_ROOT = "/etc/ssl/origin-agent/a"
+_TAR = tar_b64(
+    (f"{_ROOT}/current", "V1"),
+    (f"{_ROOT}/current/meta.json", b"[1, 2]"),
+    (f"{_ROOT}/current/fullchain.pem", b"\xff\xfe"),
+    (f"{_ROOT}/next/pubkey.pem", b""),
+    ("/etc/x", b"content"),
+    ("/etc/l", "/etc/x"),
+)
 BODIES = st.sampled_from(
     [
+        _TAR,
+        _TAR[:200],
+        tar_b64((f"{_ROOT}/current/meta.json", b"{not json")),
         "yes",
         "present",
         "",

@@ -1,20 +1,28 @@
 """What an origin looks like for one TLS site, gathered in one round trip.
 
-One ``sh`` script prints every fact in sections (``@@NAME`` lines; file contents base64 so no
-content can fake a section), and :func:`parse` turns that output into :class:`OriginFacts`.
+One ``sh`` script prints every fact in sections (``@@NAME`` lines), and :func:`parse` turns
+that output into :class:`OriginFacts`. Everything is tested with shell builtins; the contents
+of every file and the targets of every symlink travel in one base64 tar stream (two ``tar``
+and one ``base64`` process in all), so no content can fake a section and no link target can
+break a line.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
+import posixpath
 import shlex
+import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.transport.quote import check_path, join
+
+_MAX_TAR = 16 * 1024 * 1024  # decoded bytes: far above any config, key or certificate
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,12 @@ class OriginFacts:
     leftovers: int = 0  # .origin-agent-tmp-* entries from an interrupted run
 
 
+def _site_paths(root: str) -> tuple[str, str, str, str]:
+    """The site's own entries: the ``current`` link, then its certificate, meta and next key."""
+    return (f"{root}/current", f"{root}/current/fullchain.pem", f"{root}/current/meta.json",
+            f"{root}/next/pubkey.pem")
+
+
 def script(
     *,
     root: str,
@@ -43,33 +57,46 @@ def script(
     detect: Sequence[str],
     pid_files: Sequence[str],
 ) -> str:
-    """The gather script. ``checks``: for each enable command, the argvs that all exit 0 once
-    it is done."""
+    """The gather script. ``detect``: paths whose existence tells which servers are installed;
+    ``checks``: for each enable command, the argvs that all exit 0 once it is done."""
     q = shlex.quote
     check_path(root, where="cert_root")
+    current, *site_files = _site_paths(root)
     lines = [
         "exec 2>/dev/null",
-        f"R={q(root)}",
-        "echo @@detect; " + join(detect) + " || true",
+        f"echo @@root {q(root)}",
+        "echo @@detect",
+        *(f"[ -e {q(check_path(p, where='detect'))} ] && echo {q(p)}" for p in detect),
         "echo @@systemd; [ -d /run/systemd/system ] && echo yes",
-        'echo @@current; readlink "$R/current"',
-        'echo @@fullchain; [ -f "$R/current/fullchain.pem" ] && base64 -w0 "$R/current/fullchain.pem"; echo',
-        'echo @@meta; [ -f "$R/current/meta.json" ] && base64 -w0 "$R/current/meta.json"; echo',
-        'echo @@next; [ -f "$R/next/pubkey.pem" ] && base64 -w0 "$R/next/pubkey.pem"; echo',
-        'echo @@leftovers; ls -1d "$R"/.origin-agent-tmp-* | wc -l',
+        f"set -- {q(root)}/.origin-agent-tmp-*",
+        'echo @@leftovers; if [ -e "$1" ] || [ -L "$1" ]; then echo $#; else echo 0; fi',
+        "set --",
     ]
+    for path in site_files:
+        lines.append(f"[ -f {q(path)} ] && set -- \"$@\" {q(path)}")
     for path in files:
         check_path(path, where="file")
         lines.append(
-            f"echo @@file {q(path)}; if [ -f {q(path)} ]; then echo present; base64 -w0 {q(path)}; echo; fi"
+            f"echo @@file {q(path)}; [ -f {q(path)} ] && {{ echo present; set -- \"$@\" {q(path)}; }}"
         )
     for path in links:
         check_path(path, where="link")
-        lines.append(f"echo @@link {q(path)}; readlink {q(path)}")
+        lines.append(f"echo @@link {q(path)}")
     for i, argvs in enumerate(checks):
         test = " && ".join(join(a) + " >/dev/null" for a in argvs) or "false"
         lines.append(f"echo @@check {i}; {test} && echo yes")
-    running = " || ".join(f'kill -0 "$(cat {q(p)})"' for p in pid_files) or "false"
+    # Regular files (through symlinks: -h) in one tar, then the symlinks themselves in another.
+    link_tests = "; ".join(f"[ -L {q(p)} ] && set -- \"$@\" {q(p)}" for p in (current, *links))
+    tar = "tar -c -f - -b 1 -P --no-recursion"
+    lines += [
+        "echo @@tar",
+        f'{{ [ $# -eq 0 ] || {tar} -h --hard-dereference -- "$@"; set --; {link_tests}',
+        f'  [ $# -eq 0 ] || {tar} -- "$@"; }} | base64 -w0; echo',
+    ]
+    running = " || ".join(
+        f'{{ p=; read -r p < {q(pid)}; case "$p" in ""|*[!0-9]*) false ;; *) kill -0 "$p" ;; esac; }}'
+        for pid in pid_files
+    ) or "false"
     lines.append(f"echo @@running; {{ {running}; }} && echo yes")
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
@@ -96,6 +123,28 @@ def _b64(lines: list[str]) -> bytes | None:
         return None
 
 
+def _members(data: bytes | None) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Regular files (path -> content) and symlinks (path -> target) of the tar stream(s).
+    A damaged stream yields what was read before the damage."""
+    contents: dict[str, bytes] = {}
+    targets: dict[str, str] = {}
+    if not data or len(data) > _MAX_TAR:
+        return contents, targets
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:", ignore_zeros=True) as tar:
+            for member in tar:
+                name = posixpath.normpath(member.name)
+                if member.issym():
+                    targets[name] = member.linkname
+                elif member.isreg():
+                    fh = tar.extractfile(member)
+                    if fh is not None:
+                        contents[name] = fh.read()
+    except (tarfile.TarError, EOFError, OSError, ValueError):
+        pass
+    return contents, targets
+
+
 def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
     """Pure: the gather script's stdout as :class:`OriginFacts`.
 
@@ -104,35 +153,47 @@ def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
     servers: tuple[str, ...] = ()
     values: dict[str, Any] = {"files": {}, "links": {}}
     checks: list[bool] = []
+    root = ""
+    present: set[str] = set()
+    link_paths: list[str] = []
+    contents: dict[str, bytes] = {}
+    targets: dict[str, str] = {}
     for head, arg, body in _sections(stdout):
         first = body[0].strip() if body else ""
-        if head == "detect" and detect_parser is not None:
+        if head == "root":
+            root = arg
+        elif head == "detect" and detect_parser is not None:
             servers = tuple(detect_parser("\n".join(body)))
         elif head == "systemd":
             values["systemd"] = first == "yes"
-        elif head == "current":
-            values["current_version"] = first or None
-        elif head == "fullchain":
-            data = _b64(body)
-            values["fullchain_pem"] = data.decode(errors="replace") if data else None
-        elif head == "meta":
-            data = _b64(body)
-            try:
-                meta = json.loads(data) if data else {}
-            except ValueError:
-                meta = {}
-            values["meta"] = meta if isinstance(meta, dict) else {}
-        elif head == "next":
-            data = _b64(body)
-            values["next_pubkey_pem"] = data.decode(errors="replace") if data else None
         elif head == "leftovers":
             values["leftovers"] = int(first) if first.isdigit() else 0
         elif head == "file":
-            values["files"][arg] = (_b64(body[1:]) or b"") if first == "present" else None
+            values["files"][arg] = None
+            if first == "present":
+                present.add(arg)
         elif head == "link":
-            values["links"][arg] = first or None
+            link_paths.append(arg)
         elif head == "check":
             checks.append(first == "yes")
+        elif head == "tar":
+            contents, targets = _members(_b64(body))
         elif head == "running":
             values["server_running"] = first == "yes"
+    for path in present:  # present but unreadable: empty, never "absent" (that would recreate it)
+        values["files"][path] = contents.get(posixpath.normpath(path), b"")
+    for path in link_paths:
+        values["links"][path] = targets.get(posixpath.normpath(path))
+    if root.startswith("/"):
+        current, fullchain, meta_path, next_path = (posixpath.normpath(p) for p in _site_paths(root))
+        values["current_version"] = targets.get(current)
+        if contents.get(fullchain):
+            values["fullchain_pem"] = contents[fullchain].decode(errors="replace")
+        if contents.get(next_path):
+            values["next_pubkey_pem"] = contents[next_path].decode(errors="replace")
+        try:
+            meta = json.loads(contents[meta_path]) if meta_path in contents else {}
+        except ValueError:
+            meta = {}
+        values["meta"] = meta if isinstance(meta, dict) else {}
     return OriginFacts(servers=servers, checks=tuple(checks), **values)

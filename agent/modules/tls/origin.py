@@ -49,7 +49,7 @@ from agent.servers.base import (
     ServerAdapter,
     Symlink,
     adapter_for,
-    detect_argv,
+    detect_paths,
     parse_detect,
 )
 from agent.servers.site import SiteSpec
@@ -446,7 +446,7 @@ class TlsOriginModule(Module):
             files=paths,
             links=links,
             checks=checks,
-            detect=detect_argv(),
+            detect=detect_paths(),
             pid_files=[p for ps in PID_FILES.values() for p in ps],
         )
         result = conn.run(["sh", "-c", script], become=ctx.become, timeout=60)

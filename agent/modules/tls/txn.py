@@ -136,20 +136,25 @@ class Transaction:
         return f"{self.txn_root}/{self.name}"
 
 
+PAYLOAD_DIR = ".origin-agent-tmp-payload"  # unpacked in NAME/, removed by every transaction
+
+
 def payload(txn: Transaction) -> bytes:
-    """The tar sent on stdin: ``v/<file>`` (the certificate version) and ``f/<n>`` (files)."""
+    """The tar sent on stdin, all under :data:`PAYLOAD_DIR`: ``v/<file>`` (the certificate
+    version, a 0755 directory), ``f/<n>`` (files) and ``n/<file>`` (the next key)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         members = [(f"v/{vf.path}", vf.data, vf.mode) for vf in txn.version_files]
         members += [(f"f/{i}", f.data, f.mode) for i, f in enumerate(txn.files)]
         members += [(f"n/{nf.path}", nf.data, NEXT_FILES[nf.path]) for nf in txn.next_files]
-        for dirname in ("v", "f") + (("n",) if txn.next_files else ()):
-            info = tarfile.TarInfo(dirname)
+        dirs = {"": 0o700, "v": 0o755, "f": 0o700} | ({"n": 0o700} if txn.next_files else {})
+        for dirname, mode in dirs.items():
+            info = tarfile.TarInfo(f"{PAYLOAD_DIR}/{dirname}".rstrip("/"))
             info.type = tarfile.DIRTYPE
-            info.mode = 0o700
+            info.mode = mode
             tar.addfile(info)
         for name, data, mode in members:
-            info = tarfile.TarInfo(name)
+            info = tarfile.TarInfo(f"{PAYLOAD_DIR}/{name}")
             info.size = len(data)
             info.mode = mode
             tar.addfile(info, io.BytesIO(data))
@@ -192,14 +197,18 @@ _APPLY = r"""
 VER=__VER__
 N=0
 log() { printf '%s\n' "$*" >> "$J/new/out"; }
-rm -rf "$ROOT"/.origin-agent-tmp-* "$J"/new "$J"/.origin-agent-tmp-* 2>/dev/null
-__CLEAN_FILE_DIRS__
-if ! mkdir -p "$J/new" 2>/dev/null; then result write_failed "cannot create $J"; exit 0; fi
-chmod 0700 "$J" "$J/new"
+rm_any() {  # rm -rf the arguments that exist (no process when none does)
+  for p; do if [ -e "$p" ] || [ -L "$p" ]; then rm -rf -- "$@"; return; fi; done
+}
+rm_any "$ROOT"/.origin-agent-tmp-* "$J"/new "$J"/.origin-agent-tmp-* __CLEAN_FILE_DIRS__ 2>/dev/null
+if ! ERR=$(mkdir -p "$J/new" "$ROOT" 2>&1); then
+  result write_failed "$(printf '%s\n' "$ERR" | tail -n 1)"; exit 0
+fi
+chmod 0700 "$J"
 : > "$J/new/journal"
-if ! mkdir -p "$ROOT" 2>"$J/new/err"; then result write_failed "$(tail -n 1 "$J/new/err")"; exit 0; fi
 P="$ROOT/.origin-agent-tmp-payload"
-if ! { mkdir "$P" && tar -x -f - -C "$P" --no-same-owner; } 2>"$J/new/err"; then
+# The payload unpacks as $P/{v,f,n}: v (the version, 0755) and n are renamed into place.
+if ! tar -x -p -f - -C "$ROOT" --no-same-owner 2>"$J/new/err" || [ ! -d "$P" ]; then
   rm -rf "$P"; result write_failed "$(grep -v 'Exiting with failure' "$J/new/err" | tail -n 1)"; exit 0
 fi
 journal() { printf '%s %s %s\n' "$1" "$2" "$3" >> "$J/new/journal"; }
@@ -225,17 +234,18 @@ fail() {  # status, message: undo everything, bring the server back
   if [ "__RELOAD_ON_FAIL__" = yes ]; then reload_or_start; fi
   result "$1" "$2"; exit 0
 }
+OLD=$(readlink "$ROOT/current" 2>/dev/null || true)
 if [ -n "$VER" ]; then
   mv -T "$P/v" "$ROOT/$VER" 2>"$J/new/err" || fail write_failed "$(tail -n 1 "$J/new/err")"
-  chmod 0755 "$ROOT/$VER"
   journal newdir "$ROOT/$VER" -
 fi
 __STEPS__
 if [ -n "$VER" ]; then
-  PREV=$(readlink "$ROOT/current" 2>/dev/null || true)
-  install_link "$ROOT/current" "$VER" 2>"$J/new/err" || fail write_failed "$(tail -n 1 "$J/new/err")"
+  PREV=$OLD CUR=$VER
+  { if [ -n "$PREV" ]; then journal link "$ROOT/current" "$PREV"; else backup "$ROOT/current" file; fi &&
+    put_link "$ROOT/current" "$VER"; } 2>"$J/new/err" || fail write_failed "$(tail -n 1 "$J/new/err")"
 else
-  PREV=""
+  PREV="" CUR=$OLD
 fi
 if ! server_test > "$J/new/test" 2>&1; then
   fail test_failed "$(grep -v '^$' "$J/new/test" | tail -n 3 | tr '\n' ' ')"
@@ -248,15 +258,19 @@ if [ "__RELOAD_FLAG__" = yes ]; then
   fi
 fi
 __NEXT__
-rm -rf "$P"
-__CONSUME_NEXT__
-rm -rf "$J/last"; mv -T "$J/new" "$J/last"
-KEEP=__KEEP__
-CUR=$(readlink "$ROOT/current" 2>/dev/null || true)
-ls -1t "$ROOT" | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9a-f]+$' | tail -n +$((KEEP + 1)) |
-  while read -r old; do
-    [ "$old" = "$CUR" ] || [ "$old" = "$PREV" ] || rm -rf "$ROOT/$old"
-  done
+rm -rf "$P" "$J/last" __CONSUME_NEXT__
+mv -T "$J/new" "$J/last"
+# Keep the newest __KEEP__ versions (names sort by time) and always the current and previous one.
+set --
+for v in "$ROOT"/[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z-?*; do
+  case "${v##*/}" in *Z-*[!0-9a-f]*) ;; *) [ -d "$v" ] && set -- "$@" "$v" ;; esac
+done
+EXCESS=$(($# - __KEEP__))
+for v; do
+  [ "$EXCESS" -gt 0 ] || break
+  EXCESS=$((EXCESS - 1))
+  case "${v##*/}" in "$CUR"|"$PREV") ;; *) rm -rf -- "$v" ;; esac
+done
 result ok "${VER:--}" "${PREV:--}"
 """
 
@@ -265,8 +279,7 @@ result ok "${VER:--}" "${PREV:--}"
 _NEXT = r"""
 NX="$ROOT/.origin-agent-tmp-next"; OX="$ROOT/.origin-agent-tmp-prevnext"
 rm -rf "$NX" "$OX"
-if mv -T "$P/n" "$NX" && chmod 0700 "$NX" && chmod 0600 "$NX/privkey.pem" \
-    && chmod 0644 "$NX/pubkey.pem"; then
+if mv -T "$P/n" "$NX"; then  # modes as in the payload (tar -p)
   if [ -e "$ROOT/next" ]; then
     if mv -T "$ROOT/next" "$OX"; then journal nextdir "$ROOT/next" "$OX"; else rm -rf "$NX"; fi
   else
@@ -342,7 +355,7 @@ def apply_script(txn: Transaction) -> str:
         {f.path.rsplit("/", 1)[0] or "/" for f in txn.files}
         | {link.path.rsplit("/", 1)[0] or "/" for link in txn.links}
     )
-    clean = "\n".join(f"rm -f {shlex.quote(d)}/*.origin-agent-tmp 2>/dev/null" for d in dirs)
+    clean = " ".join(f"{shlex.quote(d)}/*.origin-agent-tmp" for d in dirs)
     body = _fill(
         _APPLY,
         {
@@ -353,9 +366,7 @@ def apply_script(txn: Transaction) -> str:
             "__RELOAD_ON_FAIL__": "yes" if txn.reload else "no",
             "__NEXT__": _NEXT if txn.next_files else "",
             # next_files replace NAME/next (restorably); without them a used next key is removed
-            "__CONSUME_NEXT__": 'rm -rf "$ROOT/next"'
-            if txn.consume_next and not txn.next_files
-            else "",
+            "__CONSUME_NEXT__": '"$ROOT/next"' if txn.consume_next and not txn.next_files else "",
             "__KEEP__": str(txn.keep_versions),
         },
     )

@@ -24,7 +24,8 @@ SITE = "www.example.test"
 
 def _members(data: bytes) -> dict[str, int]:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return {m.name: m.mode for m in tar.getmembers()}
+        prefix = txn.PAYLOAD_DIR + "/"
+        return {m.name.removeprefix(prefix): m.mode for m in tar.getmembers()}
 
 
 def test_next_files_travel_in_an_n_directory_with_their_modes() -> None:
@@ -43,10 +44,11 @@ def test_only_the_two_next_key_files_are_accepted() -> None:
 def test_the_script_replaces_next_restorably_instead_of_deleting_it() -> None:
     files = next_key_files(PrivateKey.generate("ec256"))
     with_next = txn.apply_script(txn.Transaction(SITE, SERVER, consume_next=True, next_files=files))
-    assert "journal nextdir" in with_next and 'rm -rf "$ROOT/next"\n' not in with_next
+    removes_next = 'rm -rf "$P" "$J/last" "$ROOT/next"'
+    assert "journal nextdir" in with_next and removes_next not in with_next
     assert with_next.index("journal nextdir") < with_next.index('mv -T "$J/new" "$J/last"')
     consume_only = txn.apply_script(txn.Transaction(SITE, SERVER, consume_next=True))
-    assert 'rm -rf "$ROOT/next"' in consume_only and "journal nextdir" not in consume_only
+    assert removes_next in consume_only and "journal nextdir" not in consume_only
     assert "nextdir)" in txn.rollback_script(SITE, SERVER)
 
 

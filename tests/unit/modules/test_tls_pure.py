@@ -4,7 +4,9 @@ script's quoting, and the status report's thresholds and rendering."""
 from __future__ import annotations
 
 import base64
+import io
 import shlex
+import tarfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +17,7 @@ from agent.jobs.status_render import table, to_html, to_json
 from agent.modules.tls import facts, txn
 from agent.modules.tls.origin import renewal_reason
 from agent.pki.inspect import CertInfo
+from tests.tarstream import tar_b64
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -57,21 +60,36 @@ def test_renewal_is_needed_only_for_a_reason(cert: CertInfo | None, kw: dict[str
 
 
 def test_gather_output_is_parsed_and_file_contents_cannot_fake_a_section() -> None:
-    site = b"server {}\n@@current\nevil\n"
+    site = b"server {}\n@@running\nno\n"
+    root = "/etc/ssl/origin-agent/a"
     out = "\n".join([
-        "@@detect", "/usr/sbin/nginx", "/etc/nginx", "@@systemd", "@@current", "20260101T000000Z-abcd",
-        "@@fullchain", "", "@@meta", base64.b64encode(b'{"issuer_id": "x"}').decode(), "@@next", "",
+        f"@@root {root}", "@@detect", "/usr/sbin/nginx", "/etc/nginx", "@@systemd",
         "@@leftovers", "2", "@@file /etc/nginx/sites-available/a.conf", "present",
-        base64.b64encode(site).decode(), "@@file /etc/nginx/nginx.conf", "@@link /etc/nginx/sites-enabled/a.conf",
-        "/etc/nginx/sites-available/a.conf", "@@check 0", "yes", "@@running", "yes",
+        "@@file /etc/nginx/nginx.conf", "@@file /etc/nginx/unreadable.conf", "present",
+        "@@link /etc/nginx/sites-enabled/a.conf", "@@link /etc/nginx/sites-enabled/b.conf",
+        "@@check 0", "yes", "@@tar",
+        tar_b64((f"{root}/current", "20260101T000000Z-abcd"), (f"{root}/current/meta.json", b'{"issuer_id": "x"}'),
+             ("/etc/nginx/sites-available/a.conf", site),
+             ("/etc/nginx/sites-enabled/a.conf", "/etc/nginx/sites-available/a.conf")),
+        "@@running", "yes",
     ])
     got = facts.parse(out, detect_parser=lambda text: ("nginx",) if "/usr/sbin/nginx" in text else ())
     assert got.servers == ("nginx",) and got.systemd is False and got.server_running is True
     assert got.current_version == "20260101T000000Z-abcd" and got.fullchain_pem is None
-    assert got.meta == {"issuer_id": "x"} and got.leftovers == 2
-    assert got.files == {"/etc/nginx/sites-available/a.conf": site, "/etc/nginx/nginx.conf": None}
-    assert got.links == {"/etc/nginx/sites-enabled/a.conf": "/etc/nginx/sites-available/a.conf"}
+    assert got.meta == {"issuer_id": "x"} and got.leftovers == 2 and got.next_pubkey_pem is None
+    assert got.files == {"/etc/nginx/sites-available/a.conf": site, "/etc/nginx/nginx.conf": None,
+                         "/etc/nginx/unreadable.conf": b""}
+    assert got.links == {"/etc/nginx/sites-enabled/a.conf": "/etc/nginx/sites-available/a.conf",
+                         "/etc/nginx/sites-enabled/b.conf": None}
     assert got.checks == (True,)
+
+
+def test_a_damaged_tar_in_the_gather_output_reads_as_nothing_present() -> None:
+    root = "/etc/ssl/origin-agent/a"
+    good = tar_b64((f"{root}/current", "V1"))
+    for body in ("not base64 !!", base64.b64encode(b"\x00" * 1024).decode(), good[:100]):  # cut inside the header
+        got = facts.parse(f"@@root {root}\n@@file /etc/x\npresent\n@@tar\n{body}\n@@running\n")
+        assert got.current_version is None and got.files == {"/etc/x": b""}
 
 
 SERVER = txn.server_commands(["nginx", "-t"], ["nginx", "-s", "reload"], ["systemctl", "reload", "nginx"],
@@ -99,11 +117,8 @@ def test_the_script_quotes_every_value_and_the_key_travels_only_in_the_payload()
     assert b"SECRETKEYBYTES" not in script.encode()
     assert "install_file 0 /etc/nginx/sites-available/a.example.conf 0644" in script
     assert f"ROOT={shlex.quote('/etc/ssl/origin-agent/a.example')}" in script
-    import io
-    import tarfile
-
     with tarfile.open(fileobj=io.BytesIO(txn.payload(t))) as tar:
-        member = tar.getmember("v/privkey.pem")
+        member = tar.getmember(f"{txn.PAYLOAD_DIR}/v/privkey.pem")
         assert member.mode == 0o600 and tar.extractfile(member).read() == key  # type: ignore[union-attr]
 
 
