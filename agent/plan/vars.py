@@ -17,6 +17,7 @@ import json
 import operator
 import re
 import shlex
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
@@ -83,6 +84,32 @@ _GLOBALS = frozenset(ENV.globals)
 def _parse(text: str) -> tuple[jinja2.nodes.Template, frozenset[str]]:
     ast = ENV.parse(text)
     return ast, frozenset(jinja2.meta.find_undeclared_variables(ast)) - _GLOBALS
+
+
+_compiling = threading.Lock()
+
+
+def _template(text: str) -> jinja2.Template:
+    """A compiled template, once per distinct text: every host renders the same task arguments
+    at about the same moment (the lock keeps N threads from compiling it N times); compiled
+    templates are safe to render from many threads."""
+    with _compiling:
+        return _compiled_template(text)
+
+
+def _expression(expr: str) -> Any:
+    with _compiling:
+        return _compiled_expression(expr)
+
+
+@lru_cache(maxsize=4096)
+def _compiled_template(text: str) -> jinja2.Template:
+    return ENV.from_string(text)
+
+
+@lru_cache(maxsize=4096)
+def _compiled_expression(expr: str) -> Any:
+    return ENV.compile_expression(expr, undefined_to_none=False)
 
 
 def names_used(text: str) -> frozenset[str]:
@@ -198,12 +225,11 @@ class Scope:
             ctx = self._context(text, where, extra or {})
             single = _SINGLE.match(text)
             if single:
-                expr = ENV.compile_expression(single.group("expr"), undefined_to_none=False)
-                result = expr(**ctx)
+                result = _expression(single.group("expr"))(**ctx)
                 if isinstance(result, jinja2.StrictUndefined):
                     result._fail_with_undefined_error()
                 return result
-            return ENV.from_string(text).render(**ctx)
+            return _template(text).render(**ctx)
         except PlanError:
             raise
         except jinja2.TemplateSyntaxError as err:
@@ -259,7 +285,7 @@ class Scope:
                             where=SourcePos(source, err.lineno)) from err
         ctx = {n: self.resolve(n) for n in ast_names if n in self._raw}
         try:
-            return str(ENV.from_string(text).render(**ctx))
+            return str(_template(text).render(**ctx))
         except jinja2.UndefinedError as err:
             raise PlanError(f"{_undefined(err)} for host {self.host}",
                             where=SourcePos(source, _template_line(err))) from err

@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import functools
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -149,6 +150,9 @@ class ConfigProblem:
     message: str
 
 
+_loading = threading.Lock()
+
+
 @functools.lru_cache(maxsize=32)
 def _environment(directory: str) -> jinja2.Environment:
     """One environment per template directory: templates are compiled once per run, not once
@@ -172,7 +176,9 @@ def render_template(path: Path, variables: Mapping[str, Any]) -> str:
     """
     env = _environment(str(path.parent))
     try:
-        return env.get_template(path.name).render(**variables)
+        with _loading:  # N hosts asking at once would otherwise compile it N times
+            template = env.get_template(path.name)
+        return template.render(**variables)
     except jinja2.TemplateNotFound:
         raise ServerConfigError("template not found", where=str(path)) from None
     except jinja2.TemplateSyntaxError as err:

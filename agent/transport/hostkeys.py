@@ -10,6 +10,7 @@ import base64
 import hashlib
 import logging
 import os
+import threading
 from pathlib import Path
 
 import paramiko
@@ -32,6 +33,33 @@ def known_hosts_name(hostname: str, port: int) -> str:
 
 def default_known_hosts() -> str:
     return str(Path.home() / ".ssh" / "known_hosts")
+
+
+_parsed: dict[str, tuple[tuple[int, int, int, int], paramiko.HostKeys]] = {}
+_parsed_lock = threading.Lock()
+
+
+def add_recorded_keys(into: paramiko.HostKeys, path: str, name: str) -> None:
+    """Add to ``into`` the known_hosts entries for ``name`` (as :func:`known_hosts_name` spells
+    it), from ``path`` parsed once per version of the file.
+
+    paramiko's own ``HostKeys.load`` compares every line with every earlier one, so loading a
+    fleet's known_hosts for each of N connections costs O(N^3); this parses it once (again
+    only when the file changes: size, mtime, inode) and gives each connection its own entries.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    version = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    with _parsed_lock:
+        cached = _parsed.get(path)
+        if cached is None or cached[0] != version:
+            parsed = paramiko.HostKeys()
+            parsed.load(path)
+            cached = _parsed[path] = (version, parsed)
+    for key_type, key in (cached[1].lookup(name) or {}).items():
+        into.add(name, key_type, key)
 
 
 class StrictPolicy(paramiko.MissingHostKeyPolicy):

@@ -28,8 +28,10 @@ from agent.errors import ConnectError
 from agent.transport.hostkeys import (
     AcceptNewPolicy,
     StrictPolicy,
+    add_recorded_keys,
     changed_key_error,
     default_known_hosts,
+    known_hosts_name,
 )
 from agent.transport.spec import ConnectionSpec
 
@@ -255,8 +257,9 @@ def _connect_one(
         tunnel if tunnel is not None else tcp_connect(name, target.hostname, target.port, timeout)
     )
     client = paramiko.SSHClient()
-    if os.path.exists(known_hosts):
-        client.get_host_keys().load(known_hosts)
+    add_recorded_keys(
+        client.get_host_keys(), known_hosts, known_hosts_name(target.hostname, target.port)
+    )
     policy_cls = AcceptNewPolicy if accept_new else StrictPolicy
     client.set_missing_host_key_policy(policy_cls(name, known_hosts))
     agent_ok = bool(os.environ.get("SSH_AUTH_SOCK"))

@@ -13,7 +13,7 @@ from agent.errors import ConnectError
 from agent.inventory.model import ConnectionSpec
 from agent.transport import connect
 from agent.transport.common import sudo_argv
-from agent.transport.hostkeys import append_known_host, known_hosts_name
+from agent.transport.hostkeys import add_recorded_keys, append_known_host, known_hosts_name
 from agent.transport.local import LocalConnection
 from agent.transport.quote import join
 from agent.transport.ssh_connect import parse_jump, password_from_env, resolve
@@ -88,6 +88,42 @@ def test_append_known_host_creates_0600_and_never_glues_lines(tmp_path: Path) ->
     assert [ln.split()[0] for ln in lines] == ["[h]:2222", "other"]
     hk = paramiko.HostKeys(str(path))
     assert hk.lookup("other") is not None and hk.lookup("[h]:2222") is not None
+
+
+def test_each_connection_gets_only_its_own_entries_parsed_once_per_file_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = paramiko.Ed25519Key.from_private_key_file(str(_keyfile(tmp_path)))
+    other = paramiko.ECDSAKey.generate()
+    path = tmp_path / "known_hosts"
+    hashed = paramiko.HostKeys.hash_host("10.0.0.9")
+    path.write_text(
+        f"[127.0.1.5]:2222 {key.get_name()} {key.get_base64()}\n"
+        f"{hashed} {other.get_name()} {other.get_base64()}\n"
+        f"127.0.1.6 {other.get_name()} {other.get_base64()}\n"
+    )
+    loads: list[str] = []
+    real_load = paramiko.HostKeys.load
+    monkeypatch.setattr(
+        paramiko.HostKeys, "load", lambda self, p: (loads.append(p), real_load(self, p))[1]
+    )
+    for _ in range(3):
+        got = paramiko.HostKeys()
+        add_recorded_keys(got, str(path), known_hosts_name("127.0.1.5", 2222))
+        assert list(got.keys()) == ["[127.0.1.5]:2222"]
+        assert got.lookup("[127.0.1.5]:2222") == {key.get_name(): key}
+    assert len(loads) == 1
+    hashed_only = paramiko.HostKeys()
+    add_recorded_keys(hashed_only, str(path), "10.0.0.9")  # a hashed entry matches too
+    assert hashed_only.lookup("10.0.0.9") == {other.get_name(): other}
+    none = paramiko.HostKeys()
+    add_recorded_keys(none, str(path), "127.0.1.5")  # port 22: a different name
+    add_recorded_keys(none, str(tmp_path / "absent"), "127.0.1.5")
+    assert len(none) == 0
+    append_known_host(str(path), "127.0.1.5", other)  # the file changed: read again
+    again = paramiko.HostKeys()
+    add_recorded_keys(again, str(path), "127.0.1.5")
+    assert again.lookup("127.0.1.5") == {other.get_name(): other} and len(loads) == 2
 
 
 def _keyfile(tmp_path: Path) -> Path:
