@@ -22,7 +22,7 @@ from agent.transport.base import Connection, Counters, FileStat, Owner, Result
 # just before this text. "after-staging": the version directory and the site files are in
 # place, ``current`` not yet swapped; "after-swap": swapped, config test and reload not run.
 ANCHORS = {
-    "after-staging": 'if [ -n "$VER" ]; then\n  PREV=$(readlink',
+    "after-staging": 'if [ -n "$VER" ]; then\n  PREV=$OLD',
     "after-swap": "if ! server_test >",
 }
 MOMENTS = ("before-connect", *ANCHORS)
