@@ -230,10 +230,12 @@ def rotate(
     ca: CA,
     client_key: paramiko.PKey,
     lock: threading.Lock,
+    known: paramiko.HostKeys,
 ) -> dict[str, Any]:
     start = time.monotonic()
     client = paramiko.SSHClient()
-    client.load_host_keys(allvars["known_hosts"])
+    for key_type, key in (known.lookup(host["address"]) or {}).items():  # port 22
+        client.get_host_keys().add(host["address"], key_type, key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
         host["address"],
@@ -301,11 +303,14 @@ def main(argv: list[str]) -> int:
     ca = CA(allvars["issuer"]["dir"])
     client_key = paramiko.Ed25519Key.from_private_key_file(allvars["ansible_ssh_private_key_file"])
     lock = threading.Lock()
+    # Parsed once: paramiko's load compares each line with every earlier one, so loading it
+    # per client (client.load_host_keys) would cost O(N^3) over the fleet.
+    known = paramiko.HostKeys(allvars["known_hosts"])
     results: list[dict[str, Any]] = []
 
     def work(host: dict[str, Any]) -> None:
         try:
-            results.append(rotate(host, allvars, ca, client_key, lock))
+            results.append(rotate(host, allvars, ca, client_key, lock, known))
         except Exception as err:  # noqa: BLE001 - report every host
             results.append(
                 {"host": host["name"], "ok": False, "error": f"{type(err).__name__}: {err}"}

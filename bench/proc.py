@@ -4,7 +4,9 @@ process (``ru_maxrss`` from ``wait4``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -97,6 +99,7 @@ def run(
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its whole tree can be stopped if the benchmark is interrupted
     )
     peak = [0, 0, 0]
     done = threading.Event()
@@ -124,13 +127,19 @@ def run(
         t.start()
     deadline = start + timeout
     status, usage = 0, None
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-        time.sleep(0.005)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+            time.sleep(0.005)
+    except BaseException:  # interrupted: stop the tool's whole process group, then go on up
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     wall = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     done.set()
