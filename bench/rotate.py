@@ -13,7 +13,9 @@ minutes a run at N = 50). After every run the
 benchmark does a TLS handshake with every host and counts the run only if every host serves a
 new certificate (the no-op: the same one as before, and no host reported a change).
 Figures are medians of the verified runs; ratios come from the same session.
-Writes bench/RESULTS.md and prints the table.
+Writes bench/RESULTS.md and prints the table. Exit status: 0 when every target of the issue
+(at N = 50, else the largest N) is met, 2 when one is not, 1 when an origin-agent run did not
+rotate every host or a tool has fewer than 3 verified runs.
 """
 
 from __future__ import annotations
@@ -567,7 +569,10 @@ def machine() -> str:
     )
 
 
-def targets_text(summary: dict[int, dict[str, Any]], session: Session) -> str:
+def targets(
+    summary: dict[int, dict[str, Any]], session: Session
+) -> tuple[int, list[tuple[str, bool | None]]]:
+    """The issue's targets at N = 50 (else the largest N): (text, met; None = not measured)."""
     n = TARGET_N if TARGET_N in summary else max(summary)
     row = summary[n]
     oa, fl = row.get("origin-agent", {}).get("wall"), row.get("floor", {}).get("wall")
@@ -577,27 +582,38 @@ def targets_text(summary: dict[int, dict[str, Any]], session: Session) -> str:
         row.get("origin-agent", {}).get("peak"),
     )
     trips = session.trips.get(n, {})
-
-    def mark(ok: bool | None) -> str:
-        return "n/a" if ok is None else ("met" if ok else "NOT met")
-
     rt = trips["rotation"]["max"] if trips.get("rotation", {}).get("hosts") == n else None
     rn = trips["no-op"]["max"] if trips.get("no-op", {}).get("hosts") == n else None
-    lines = [
-        f"Targets (issue 7) at N = {n}:",
-        "",
-        f"- full rotation within 1.3x of the floor: {ratio(oa, fl)} -> "
-        f"{mark(None if not (oa and fl) else oa / fl <= 1.3)}",
-        f"- no-op no slower than 0.8x the floor's rotation: {ratio(nop, fl)} -> "
-        f"{mark(None if not (nop and fl) else nop / fl <= 0.8)}",
-        f"- round trips per host <= 3 (rotation), 1 (no-op): {rt}, {rn} -> "
-        f"{mark(None if rt is None or rn is None else rt <= 3 and rn <= 1)}",
-        f"- controller peak memory < 90 MiB: {fmt(peak, 'MiB', 1)} -> "
-        f"{mark(None if peak is None else peak < 90)}",
-        f"- over 40x faster than Ansible: {ratio(ans, oa)} -> "
-        f"{mark(None if not (ans and oa) else ans / oa > 40)}",
+    return n, [
+        (
+            f"full rotation within 1.3x of the floor: {ratio(oa, fl)}",
+            None if not (oa and fl) else oa / fl <= 1.3,
+        ),
+        (
+            f"no-op no slower than 0.8x the floor's rotation: {ratio(nop, fl)}",
+            None if not (nop and fl) else nop / fl <= 0.8,
+        ),
+        (
+            f"round trips per host <= 3 (rotation), 1 (no-op): {rt}, {rn}",
+            None if rt is None or rn is None else rt <= 3 and rn <= 1,
+        ),
+        (
+            f"controller peak memory < 90 MiB: {fmt(peak, 'MiB', 1)}",
+            None if peak is None else peak < 90,
+        ),
+        (
+            f"over 40x faster than Ansible: {ratio(ans, oa)}",
+            None if not (ans and oa) else ans / oa > 40,
+        ),
     ]
-    return "\n".join(lines)
+
+
+def targets_text(summary: dict[int, dict[str, Any]], session: Session) -> str:
+    n, rows = targets(summary, session)
+    marks = {None: "n/a", True: "met", False: "NOT met"}
+    return "\n".join(
+        [f"Targets (issue 7) at N = {n}:", ""] + [f"- {text} -> {marks[ok]}" for text, ok in rows]
+    )
 
 
 def write_results(
@@ -723,7 +739,10 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out), session, sizes, tools, command.strip(), started, time.monotonic() - t0
     )
     print(text)
-    return 0 if complete(session, sizes, tools) else 1
+    if not complete(session, sizes, tools):
+        return 1
+    _, rows = targets(summarize(session, sizes, tools), session)
+    return 2 if any(ok is False for _, ok in rows) else 0
 
 
 def complete(session: Session, sizes: Sequence[int], tools: Sequence[str]) -> bool:
