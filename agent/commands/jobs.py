@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from agent.commands import run as run_command
 from agent.errors import UsageError
+from agent.resources import data_dir
 
-PLANS_DIR = Path(__file__).resolve().parents[2] / "plans"
+PLANS_DIR = data_dir("plans")
 
 
 def bundled_plan(name: str) -> str:

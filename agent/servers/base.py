@@ -13,7 +13,8 @@ file, so that must exist first), 4. :meth:`ServerAdapter.enable_steps` (``a2enco
 policy file), 5. :meth:`ServerAdapter.test_argv`, 6. :meth:`ServerAdapter.reload_argv`, then
 probe (:mod:`agent.pki.probe`, :func:`agent.pki.modes.deployment_problems`).
 
-Templates come from ``templates/<server>/`` at the repository root (``TEMPLATES_DIR``).
+Templates come from ``templates/<server>/`` (``TEMPLATES_DIR``: the repository root's, or the
+installed copy, see :mod:`agent.resources`).
 
 Detection is a fact like any other: :func:`detect_argv` lists which of the servers' binaries
 and config directories exist, :func:`parse_detect` turns that listing into server names.
@@ -33,11 +34,12 @@ from typing import Any, ClassVar, Literal
 import jinja2
 
 from agent.errors import ServerConfigError, SourcePos, ValidationError
+from agent.resources import data_dir
 from agent.servers.site import SiteSpec
 from agent.transport.quote import check_path
 
 ServerName = Literal["nginx", "apache"]
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES_DIR = data_dir("templates")
 POLICY_NAME = "origin-agent-tls"
 SYSTEMD_PROBE_ARGV: tuple[str, ...] = ("test", "-d", "/run/systemd/system")
 """Exit 0 where systemd is PID 1 (``sd_booted()``'s test)."""

@@ -1,0 +1,76 @@
+"""The wheel carries templates/ and plans/, and an installed copy (not the checkout) finds
+them: built offline from a copy of the sources, installed into a fresh virtualenv."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = """
+import json, agent
+from agent.resources import data_dir
+from agent.commands.jobs import bundled_plan
+from agent.plan.parse import load_plan
+from agent.servers.base import adapter_for
+from agent.servers.site import SiteSpec
+site = SiteSpec(name="o", server_names=("o.example.com",))
+print(json.dumps({
+    "package": agent.__file__,
+    "templates": str(data_dir("templates")),
+    "plans": str(data_dir("plans")),
+    "plays": len(load_plan(bundled_plan("rotate")).plays),
+    "nginx": adapter_for("nginx").render_site(site),
+    "apache": adapter_for("apache").render_policy(site),
+}))
+"""
+
+
+def test_an_installed_wheel_finds_its_templates_and_plans(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for name in ("agent", "templates", "plans"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    subprocess.run(
+        [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(src),
+         "-w", str(tmp_path / "dist")],
+        check=True, capture_output=True, timeout=300, cwd=tmp_path,
+    )
+    wheel = next((tmp_path / "dist").glob("origin_agent-*.whl"))
+    data = {n.split(".data/data/", 1)[1] for n in zipfile.ZipFile(wheel).namelist() if ".data/data/" in n}
+    for kind, pattern in (("templates", "*/*.j2"), ("plans", "*.yml")):
+        shipped = {f"share/origin-agent/{kind}/{p.relative_to(REPO / kind)}"
+                   for p in (REPO / kind).glob(pattern)}
+        assert shipped and shipped <= data, shipped - data
+
+    env_dir = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True,
+                   timeout=120)
+    target = env_dir / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    # the dependencies come from this environment; origin-agent itself only from the wheel
+    (target / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [*pip, "install", "-q", "--no-deps", "--no-index", "--prefix", str(env_dir), str(wheel)],
+        check=True, capture_output=True, timeout=300, cwd=tmp_path,
+    )
+    out = subprocess.run([str(env_dir / "bin" / "python"), "-c", PROBE], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout)
+    assert got["package"].startswith(str(target))
+    assert got["templates"] == str(env_dir / "share/origin-agent/templates")
+    assert got["plans"] == str(env_dir / "share/origin-agent/plans")
+    assert got["plays"] >= 1
+    assert "server_name o.example.com;" in got["nginx"] and "SSLProtocol" in got["apache"]
