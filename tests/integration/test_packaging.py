@@ -55,16 +55,21 @@ def test_an_installed_wheel_finds_its_templates_and_plans(tmp_path: Path) -> Non
                    for p in (REPO / kind).glob(pattern)}
         assert shipped and shipped <= data, shipped - data
 
+    ours = Path(sys.prefix) / "bin" / "origin-agent"  # this environment's install, untouched
+    had_ours = ours.exists()
     env_dir = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True,
-                   timeout=120)
-    target = env_dir / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    # the dependencies come from this environment; origin-agent itself only from the wheel
-    (target / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
+    # Its own pip (bundled, offline): this environment's pip would uninstall the editable
+    # origin-agent it sees here before installing the wheel elsewhere.
     subprocess.run(
-        [*pip, "install", "-q", "--no-deps", "--no-index", "--prefix", str(env_dir), str(wheel)],
+        [str(env_dir / "bin" / "python"), *pip[1:], "install", "-q", "--no-deps", "--no-index",
+         str(wheel)],
         check=True, capture_output=True, timeout=300, cwd=tmp_path,
     )
+    target = env_dir / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    # Then the dependencies from this environment (a .pth only adds the path: this
+    # environment's own .pth files, the editable origin-agent among them, are not read).
+    (target / "zz-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     out = subprocess.run([str(env_dir / "bin" / "python"), "-c", PROBE], capture_output=True,
                          text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -74,3 +79,4 @@ def test_an_installed_wheel_finds_its_templates_and_plans(tmp_path: Path) -> Non
     assert got["plans"] == str(env_dir / "share/origin-agent/plans")
     assert got["plays"] >= 1
     assert "server_name o.example.com;" in got["nginx"] and "SSLProtocol" in got["apache"]
+    assert ours.exists() == had_ours
