@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "file": "agent.modules.file:FileModule",
     "package": "agent.modules.package:PackageModule",
     "service": "agent.modules.service:ServiceModule",
+    "meta": "agent.modules.meta:MetaModule",
     "tls_origin": "agent.modules.tls.origin:TlsOriginModule",
     "certificate": "agent.modules.tls.parts:CertificateModule",
     "tls_site": "agent.modules.tls.parts:TlsSiteModule",

@@ -13,7 +13,8 @@ from typing import Any
 
 from agent.errors import SourcePos
 
-TASK_KEYS = ("name", "when", "notify", "register", "loop", "tags", "ignore_errors", "become")
+TASK_KEYS = ("name", "when", "notify", "register", "loop", "tags", "ignore_errors", "become",
+             "listen")
 PLAY_KEYS = ("name", "hosts", "vars", "vars_files", "become", "serial", "max_fail_percentage",
              "any_errors_fatal", "tasks", "handlers")
 
@@ -37,6 +38,16 @@ class Task:
     tags: tuple[str, ...] = ()
     ignore_errors: bool = False
     become: bool | None = None
+    listen: tuple[str, ...] = ()  # handlers only: topics that notify it besides its name
+
+    @property
+    def triggers(self) -> frozenset[str]:
+        """What a ``notify`` may name to run this handler: its name and its topics."""
+        return frozenset((self.name, *self.listen))
+
+    @property
+    def flushes_handlers(self) -> bool:
+        return self.module == "meta" and self.args.get("action") == "flush_handlers"
 
     def where(self, arg: str | None = None) -> SourcePos:
         """Position of an argument's value, else of the module key."""

@@ -87,9 +87,10 @@ def _unknown_key(key: Any, accepted: tuple[str, ...], what: str) -> tuple[str, s
     return (f"unknown {what} key {key!r}{suggest(str(key), accepted)}", f"accepted: {names}")
 
 
-def _parse_task(raw: Any, pos: SourcePos, handler_names: set[str] | None,
-                errs: _Collector) -> Task | None:
-    kind = "handler" if handler_names is None else "task"
+def _parse_task(raw: Any, pos: SourcePos, targets: set[str], errs: _Collector, *,
+                handler: bool = False) -> Task | None:
+    """One task or handler; ``targets``: what ``notify`` may name (handler names and topics)."""
+    kind = "handler" if handler else "task"
     if not isinstance(raw, PosDict):
         errs.add(f"a {kind} must be a mapping", pos)
         return None
@@ -155,14 +156,16 @@ def _parse_task(raw: Any, pos: SourcePos, handler_names: set[str] | None,
                 errs.add(trouble, raw.where("when"))
 
     notify = _strings(raw.get("notify"), "notify", raw.where("notify"), errs)
-    if handler_names is not None:
-        for name in notify:
-            if name not in handler_names:
-                errs.add(f"notify names no handler: {name!r}"
-                         f"{suggest(name, sorted(handler_names))}", raw.where("notify"),
-                         hint=f"handlers: {', '.join(sorted(handler_names)) or 'none'}")
-    elif notify:
-        errs.add("a handler cannot notify", raw.where("notify"))
+    for name in notify:
+        if name not in targets:
+            errs.add(f"notify names no handler: {name!r}"
+                     f"{suggest(name, sorted(targets))}", raw.where("notify"),
+                     hint=f"handlers and their listen topics: {', '.join(sorted(targets)) or 'none'}")
+    listen = _strings(raw.get("listen"), "listen", raw.where("listen"), errs)
+    if listen and not handler:
+        errs.add("only a handler can listen (tasks notify)", raw.where("listen"))
+    if module_name == "meta" and handler:
+        errs.add("meta is for tasks, not handlers", module_pos)
     register = raw.get("register")
     if register is not None and (not isinstance(register, str) or not _IDENT.fullmatch(register)):
         errs.add(f"register must be a variable name, got {register!r}", raw.where("register"))
@@ -188,7 +191,26 @@ def _parse_task(raw: Any, pos: SourcePos, handler_names: set[str] | None,
         ignore_errors=_bool(raw.get("ignore_errors", False), "ignore_errors",
                             raw.where("ignore_errors"), errs),
         become=None if become is None else _bool(become, "become", raw.where("become"), errs),
+        listen=listen if handler else (),
     )
+
+
+def _handler_triggers(raw_handlers: list[Any]) -> set[str]:
+    """Names and listen topics of the handlers as written (before they are parsed: a handler
+    may notify one defined after it)."""
+    found: set[str] = set()
+    for raw in raw_handlers:
+        if not isinstance(raw, dict):
+            continue
+        modules = [k for k in raw if isinstance(k, str) and k in registry.REGISTRY]
+        name = raw.get("name") or (modules[0] if modules else None)
+        if isinstance(name, str):
+            found.add(name)
+        listen = raw.get("listen")
+        for topic in [listen] if isinstance(listen, str) else listen or []:
+            if isinstance(topic, str):
+                found.add(topic)
+    return found
 
 
 def _contains_template(value: Any) -> bool:
@@ -264,11 +286,11 @@ def _parse_play(raw: Any, pos: SourcePos, plan_dir: str, errs: _Collector) -> Pl
     if not isinstance(raw_handlers, list):
         errs.add("handlers must be a list", raw.where("handlers"))
         raw_handlers = []
+    names = _handler_triggers(raw_handlers)
     for i, item in enumerate(raw_handlers):
-        task = _parse_task(item, _where(raw_handlers, i), None, errs)
+        task = _parse_task(item, _where(raw_handlers, i), names, errs, handler=True)
         if task is not None:
             handlers.append(task)
-    names = {h.name for h in handlers}
     tasks: list[Task] = []
     raw_tasks = raw.get("tasks") or []
     if not isinstance(raw_tasks, list):

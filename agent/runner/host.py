@@ -83,18 +83,42 @@ class HostRunner:
         self.not_run: set[str] = set()
 
     def run(self) -> None:
-        """Run the play's selected tasks, then notified handlers, unless the host is done."""
+        """Run the play's selected tasks, then notified handlers, unless the host is done.
+        ``meta: flush_handlers`` runs the handlers notified so far at its place (whatever the
+        tag selection); ``meta: noop`` does nothing."""
         self.state.started = True
         for task in self.play.tasks:
             if self.state.done or self.stop.is_set():
                 return
-            if self.opts.selection.selects(task):
+            if task.flushes_handlers:
+                self._flush()
+            elif task.module != "meta" and self.opts.selection.selects(task):
                 self._task(task, handler=False)
-        for handler in self.play.handlers:
-            if self.state.done or self.stop.is_set():
-                return
-            if handler.name in self.notified:
+        self._flush()
+
+    def _flush(self) -> None:
+        """Run every handler whose name or listen topic was notified, in the order the handlers
+        are written. A handler's own notifications run in the same flush: the ones written
+        after it in the same pass, the ones before it in the next. Each handler runs at most
+        once per flush, so a loop of notifications ends (at most one pass per handler)."""
+        pending: set[str] = set()
+        ran: set[int] = set()
+        handlers = self.play.handlers
+        for _ in range(len(handlers)):
+            progressed = False
+            for i, handler in enumerate(handlers):
+                pending |= self.notified
+                self.notified.clear()
+                if i in ran or not handler.triggers & pending:
+                    continue
+                if self.state.done or self.stop.is_set():
+                    return
+                ran.add(i)
+                progressed = True
                 self._task(handler, handler=True)
+            if not progressed:
+                break
+        self.notified.clear()
 
     def _conn(self) -> Connection:
         if self.state.conn is None:

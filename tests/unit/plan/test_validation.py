@@ -64,10 +64,30 @@ def test_duplicate_key_names_both_places() -> None:
     ("- tasks: []\n", "needs 'hosts'"),
     ("{}\n", "a plan must be a non-empty list of plays"),
     ("- hosts: all\n  tasks:\n    - command: echo\n      when: 'x =='\n", "template syntax"),
+    ("- hosts: all\n  tasks:\n    - command: echo\n      listen: x\n",
+     "p.yml:4:15: only a handler can listen"),
+    ("- hosts: all\n  handlers:\n    - meta: flush_handlers\n", "p.yml:3:7: meta is for tasks"),
+    ("- hosts: all\n  tasks:\n    - meta: end_play\n", "argument 'action'"),
 ])
 def test_static_problems(text: str, message: str) -> None:
     with pytest.raises(PlanError, match=message):
         parse_plan(load_yaml_text(text, "p.yml"), "p.yml")
+
+
+def test_notify_may_name_handlers_and_listen_topics_and_handlers_may_notify() -> None:
+    text = ("- hosts: all\n  tasks:\n    - command: echo\n      notify: [restart web, web]\n"
+            "  handlers:\n    - name: reload nginx\n      command: echo\n"
+            "      listen: [restart web]\n      notify: [later, webz]\n"
+            "    - name: later\n      command: echo\n")
+    with pytest.raises(PlanErrors) as info:
+        parse_plan(load_yaml_text(text, "p.yml"), "p.yml")
+    errors = sorted(str(e).split(";")[0] for e in info.value.errors)
+    assert errors == ["p.yml:4:15: notify names no handler: 'web'",
+                      "p.yml:9:15: notify names no handler: 'webz'"]
+    plan = parse_plan(load_yaml_text(text.replace(", web]", "]").replace(", webz", ""), "p.yml"),
+                      "p.yml")
+    handler = plan.plays[0].handlers[0]
+    assert handler.triggers == {"reload nginx", "restart web"} and handler.notify == ("later",)
 
 
 def _scopes(plan_hosts: list[Host], extra: dict[str, object] | None = None):  # type: ignore[no-untyped-def]

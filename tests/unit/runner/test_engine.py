@@ -300,3 +300,54 @@ def test_host_pattern_may_come_from_extra_vars(tmp_path: Path) -> None:
     Runner(plan, select, lambda h: LocalConnection(h.name), ListReporter(),
            RunOptions(extra_vars={"target": "web:&eu"})).run()
     assert asked == ["web:&eu"]
+
+
+HANDLER_CHAIN = """\
+- hosts: all
+  tasks:
+    - file: {path: "{{ out }}", state: directory}
+    - shell: echo t1 >> {{ out }}/log
+      notify: web changed
+    - meta: flush_handlers
+    - shell: echo t2 >> {{ out }}/log
+      notify: [web changed, ping]
+    - meta: noop
+  handlers:
+    - name: first
+      shell: echo first >> {{ out }}/log
+    - name: reload
+      shell: echo reload >> {{ out }}/log
+      listen: web changed
+      notify: [first, last]
+    - name: ping
+      shell: echo ping >> {{ out }}/log
+      notify: pong
+    - name: pong
+      shell: echo pong >> {{ out }}/log
+      notify: ping
+    - name: last
+      shell: echo last >> {{ out }}/log
+"""
+
+
+def test_handlers_listen_notify_each_other_and_flush_where_asked(tmp_path: Path) -> None:
+    result, events = run(HANDLER_CHAIN, fleet(tmp_path, 1), tmp_path)
+    assert result.exit_code == 0
+    # flush 1 (meta): reload by its topic, last (after it, same pass), first (before it: next
+    # pass); flush 2 (end of play): the same again, plus ping <-> pong once each, no loop
+    assert (tmp_path / "h1" / "log").read_text().split() == [
+        "t1", "reload", "last", "first",
+        "t2", "reload", "ping", "pong", "last", "first",
+    ]
+    handlers = [e.task for e in events.events if isinstance(e, TaskDone) and e.handler]
+    assert handlers == ["reload", "last", "first", "reload", "ping", "pong", "last", "first"]
+    assert not [e for e in events.events if isinstance(e, TaskDone) and e.module == "meta"]
+
+
+def test_flush_handlers_runs_whatever_the_tags(tmp_path: Path) -> None:
+    plan = HANDLER_CHAIN.replace("    - file:", "    - tags: [x]\n      file:").replace(
+        "    - shell: echo t1", "    - tags: [x]\n      shell: echo t1")
+    result, _ = run(plan, fleet(tmp_path, 1), tmp_path, tags=frozenset({"x"}))
+    assert result.exit_code == 0
+    # t2 is not selected; the untagged flush still runs what t1 notified, at its place
+    assert (tmp_path / "h1" / "log").read_text().split() == ["t1", "reload", "last", "first"]
