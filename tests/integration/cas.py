@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -298,6 +299,31 @@ class Pebble:
 # --- cfssl -----------------------------------------------------------------------------
 
 
+# cfssl's certdb tables (its sqlite migrations); cfssl serve does not create them itself.
+CFSSL_DB_SCHEMA = """
+CREATE TABLE certificates (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  ca_label                 blob,
+  status                   blob NOT NULL,
+  reason                   int,
+  expiry                   timestamp,
+  revoked_at               timestamp,
+  pem                      blob NOT NULL,
+  PRIMARY KEY(serial_number, authority_key_identifier)
+);
+CREATE TABLE ocsp_responses (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  body                     blob NOT NULL,
+  expiry                   timestamp,
+  PRIMARY KEY(serial_number, authority_key_identifier),
+  FOREIGN KEY(serial_number, authority_key_identifier)
+    REFERENCES certificates(serial_number, authority_key_identifier)
+);
+"""
+
+
 class CfsslServer:
     """``cfssl serve`` on loopback, signing with an intermediate under :attr:`root`."""
 
@@ -324,11 +350,18 @@ class CfsslServer:
             "auth_keys": {"agent": {"type": "standard", "key": f"file:{self.auth_key_file}"}},
         }
         (workdir / "config.json").write_text(json.dumps(config))
+        self.db = workdir / "certs.db"  # the certificate database /revoke works on
+        with sqlite3.connect(self.db) as db:
+            db.executescript(CFSSL_DB_SCHEMA)
+        (workdir / "db.json").write_text(
+            json.dumps({"driver": "sqlite3", "data_source": str(self.db)})
+        )
         self.port = free_port()
         self.process = Process(
             ["cfssl", "serve", "-address", "127.0.0.1", "-port", str(self.port),
              "-ca", str(workdir / "ca.pem"), "-ca-key", str(workdir / "ca-key.pem"),
-             "-config", str(workdir / "config.json")], workdir / "cfssl.log")
+             "-config", str(workdir / "config.json"), "-db-config", str(workdir / "db.json")],
+            workdir / "cfssl.log")
         try:
             wait_for_port("127.0.0.1", self.port, self.process.proc, self.process.log)
         except BaseException:

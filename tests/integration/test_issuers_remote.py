@@ -4,7 +4,9 @@ each failure mode ends in one IssuerError line carrying the CA's own words."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ from tests.integration.cas import (
     make_csr,
     verify_chain,
 )
+from tests.tlscerts import make_leaf
 
 pytestmark = pytest.mark.integration
 
@@ -282,6 +285,33 @@ def test_cfssl_sign_returns_leaf_and_intermediate_chain(cfssl: CfsslServer) -> N
     leaf = x509.load_pem_x509_certificate(bundle.cert_pem.encode())
     assert bundle.backend_id == format(leaf.serial_number, "x")
     assert issuer.can_revoke is False
+
+
+def test_cfssl_revokes_in_the_servers_database_when_enabled(cfssl: CfsslServer) -> None:
+    csr, _ = make_csr(list(NAMES))
+    issuer = CfsslIssuer.from_config({"url": cfssl.url, "profile": "server", "revoke": True})
+    assert issuer.can_revoke is True
+    bundle = issuer.issue(IssueRequest(csr_pem=csr, names=NAMES))
+    serial = str(x509.load_pem_x509_certificate(bundle.cert_pem.encode()).serial_number)
+
+    def row() -> tuple[str, int | None]:
+        with sqlite3.connect(cfssl.db) as db:
+            found = db.execute("SELECT status, reason FROM certificates WHERE serial_number = ?",
+                               (serial,)).fetchall()
+        assert len(found) == 1
+        return found[0][0], found[0][1]
+
+    assert row() == ("good", 0)
+    issuer.revoke(bundle.cert_pem + bundle.chain_pem, bundle.backend_id)
+    assert row() == ("revoked", 4)  # RFC 5280 superseded
+    stranger = make_leaf(["x.example.test"], start=dt.datetime.now(dt.UTC), days=1)
+    with pytest.raises(IssuerError, match=r"revoke: CA refused: .*certificate not found"):
+        issuer.revoke(stranger.cert_pem)
+    plain = CfsslIssuer.from_config({"url": cfssl.url, "profile": "server"})
+    with pytest.raises(IssuerError, match="revocation is not enabled"):
+        plain.revoke(bundle.cert_pem)
+    with pytest.raises(IssuerError, match="revoke must be true or false"):
+        CfsslIssuer.from_config({"url": cfssl.url, "revoke": "yes"})
 
 
 def test_cfssl_authsign_with_hmac_key_from_file(cfssl: CfsslServer) -> None:

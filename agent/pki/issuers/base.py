@@ -61,7 +61,7 @@ class Issuer(abc.ABC):
     """
 
     name: ClassVar[str]
-    can_revoke: ClassVar[bool] = False
+    can_revoke: bool = False  # a class default; an instance may decide from its config
 
     @classmethod
     @abc.abstractmethod

@@ -10,13 +10,20 @@ Config (the ``issuer:`` mapping)::
     auth_key_env: CFSSL_KEY           # or auth_key_file: PATH; hex HMAC key -> /authsign
     ca_bundle: PATH                   # TLS trust when url is https
     timeout: 30                       # seconds per HTTP request
+    revoke: false                     # true: the server keeps a certificate database
+                                      # (cfssl serve -db-config): replaced certificates are
+                                      # revoked there (POST /revoke, reason superseded)
     retries: 3                        # extra attempts when unreachable / HTTP 5xx
     backoff: 1.0                      # first wait between attempts, doubling
 
 ``/authsign`` wraps the ordinary sign request: ``{"token": b64(HMAC-SHA256(key, request)),
 "request": b64(request)}``. The chain is the signer's certificate from ``/info`` when it is an
-intermediate (a self-signed signer is the root, which the verifier already trusts). CFSSL's sign
-API cannot revoke.
+intermediate (a self-signed signer is the root, which the verifier already trusts).
+
+``/revoke`` needs the server's certificate database and has no authentication of its own in
+CFSSL: keep the API on a trusted network. It finds a certificate by serial (decimal) and
+authority key id (hex); cfssl 1.2.0 as packaged in Debian 12 records an empty key id, so a
+"not found" with the certificate's key id is asked again with an empty one.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ log = logging.getLogger(__name__)
 
 BACKEND = "cfssl"
 ACCEPTED = ("url", "profile", "label", "auth_key_env", "auth_key_file", "ca_bundle", "timeout",
-            "retries", "backoff")
+            "retries", "backoff", "revoke")
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class CfsslConfig:
     ca_bundle: str | None = None
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    revoke: bool = False
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> CfsslConfig:
@@ -88,6 +96,9 @@ class CfsslConfig:
         bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
         if bundle:
             check_file(bundle, key="ca_bundle", backend=BACKEND)
+        revoke = config.get("revoke", False)
+        if not isinstance(revoke, bool):
+            raise IssuerError(f"revoke must be true or false, got {revoke!r}", backend=BACKEND)
         timeout = config.get("timeout", 30)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
@@ -95,6 +106,7 @@ class CfsslConfig:
             url=url, profile=opt_str(config, "profile", backend=BACKEND),
             label=opt_str(config, "label", backend=BACKEND), auth_key=key, ca_bundle=bundle,
             timeout=float(timeout), retry=RetryPolicy.from_config(config, backend=BACKEND),
+            revoke=revoke,
         )
 
 
@@ -130,10 +142,10 @@ class CfsslIssuer(Issuer):
     """Signs CSRs with a CFSSL server; the names go in ``hosts`` (they replace the CSR's)."""
 
     name = BACKEND
-    can_revoke = False
 
     def __init__(self, config: CfsslConfig, session: requests.Session | None = None) -> None:
         self.config = config
+        self.can_revoke = config.revoke
         self._session = session or requests.Session()
         self._chain: str | None = None
         self._signer_subject: x509.Name | None = None
@@ -180,6 +192,35 @@ class CfsslIssuer(Issuer):
         cert = x509.load_pem_x509_certificate(leaf.encode())
         return CertBundle(cert_pem=leaf, chain_pem=chain, backend=BACKEND,
                           backend_id=format(cert.serial_number, "x"))
+
+    def revoke(self, cert_pem: str, backend_id: str = "") -> None:
+        """Revoke the first certificate of ``cert_pem`` in the server's database (superseded).
+
+        Raises:
+            IssuerError: revocation is not enabled (``revoke: true``), the PEM holds no
+                certificate, or the CA refused (its message: no database, not found...).
+        """
+        if not self.config.revoke:
+            raise IssuerError("revocation is not enabled (revoke: true needs a CA with a "
+                              "certificate database)", backend=BACKEND)
+        blocks = split_pem_certs(cert_pem)
+        if not blocks:
+            raise IssuerError("revoke: no certificate given", backend=BACKEND)
+        cert = x509.load_pem_x509_certificate(blocks[0].encode())
+        try:
+            aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+            key_id = (aki.value.key_identifier or b"").hex()
+        except x509.ExtensionNotFound:
+            key_id = ""
+        for attempt in dict.fromkeys((key_id, "")):  # with the key id, then (1.2.0) without
+            try:
+                self._post("revoke", {"serial": str(cert.serial_number),
+                                      "authority_key_id": attempt, "reason": "superseded"},
+                           "revoke")
+                return
+            except IssuerError as err:
+                if attempt == "" or "not found" not in str(err):
+                    raise
 
     def _signer_chain(self, leaf_pem: str) -> str:
         """The signer's certificate when it is an intermediate that issued ``leaf_pem``."""

@@ -184,7 +184,7 @@ class LocalCAIssuer(Issuer):
     """Signs CSRs with a local CA made by :func:`init_ca`."""
 
     name: ClassVar[str] = BACKEND
-    can_revoke: ClassVar[bool] = True
+    can_revoke = True
 
     def __init__(self, directory: str | os.PathLike[str], *,
                  clock: Callable[[], datetime] = _utcnow) -> None:
