@@ -509,3 +509,42 @@ def test_bootstrap_installs_the_web_server_on_a_bare_origin(
     assert served(host) is not None
     code, events, err = run(capsys, "bootstrap", "-i", lab.inventory_path)
     assert code == 0 and all(h["changed"] == 0 for h in events[-1]["hosts"])
+
+
+def test_rotation_with_cfssl_revokes_the_replaced_certificate_in_its_database(
+    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from cryptography import x509
+
+    from tests.integration.cas import CfsslServer
+
+    lab = make_lab(1)
+    host = lab.hosts[0]
+    cfssl = CfsslServer(tmp_path / "cfssl")
+    try:
+        (tmp_path / "root.pem").write_text(cfssl.root.cert_pem)
+        data = yaml.safe_load(Path(lab.inventory_path).read_text())
+        data["all"]["vars"]["issuer"] = {
+            "backend": "cfssl", "url": cfssl.url, "profile": "server", "revoke": True,
+            "trust": str(tmp_path / "root.pem"), "retries": 0,
+        }
+        inv = tmp_path / "inventory.yml"
+        inv.write_text(yaml.safe_dump(data, sort_keys=False))
+        for argv in (("bootstrap", "-i", str(inv)), ("rotate", "-i", str(inv), "--force")):
+            code, _, err = run(capsys, *argv)
+            assert code == 0, err
+        with sqlite3.connect(cfssl.db) as db:
+            rows = db.execute("SELECT pem, status, reason FROM certificates").fetchall()
+    finally:
+        cfssl.stop()
+
+    def fingerprint(pem: str) -> str:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+    by_status = {status: (fingerprint(pem), reason) for pem, status, reason in rows}
+    assert len(rows) == 2 and set(by_status) == {"good", "revoked"}
+    assert by_status["good"][0] == served(host)  # the new one is served, the old one revoked
+    assert by_status["revoked"][1] == 4  # superseded
