@@ -117,7 +117,11 @@ class SiteSpec:
             raise ValidationError("expected a non-empty list of names", where=f"{w}: server_names")
         for name in names:
             check_hostname(name, where=f"{w}: server_names")
-        object.__setattr__(self, "server_names", tuple(names))
+        # a name given twice (names are case-insensitive) is one name: configs list it once
+        unique: dict[str, str] = {}
+        for name in names:
+            unique.setdefault(str(name).lower(), name)
+        object.__setattr__(self, "server_names", tuple(unique.values()))
         if self.listen_address is not None:
             addr = _check_address(self.listen_address, f"{w}: listen_address")
             object.__setattr__(self, "listen_address", addr)

@@ -143,6 +143,9 @@ def test_join_gives_the_shell_exactly_the_argv(argv: list[str]) -> None:
     root=ANY_PATHS,
     server=st.sampled_from(["nginx", "apache"]),
 )
+@example(  # a name given twice is one name (the config lists it once)
+    name="0", names=["a.example", "a.example"], listen=None, https=1, root="/0", server="apache"
+)
 def test_a_site_is_rendered_only_from_validated_values(
     name: str, names: list[str], listen: str | None, https: object, root: str, server: str
 ) -> None:
@@ -161,7 +164,7 @@ def test_a_site_is_rendered_only_from_validated_values(
     adapter = adapter_for(server)
     clean = SiteSpec(
         name="a.example",
-        server_names=tuple(f"n{i}.example" for i in range(len(names))),
+        server_names=tuple(f"n{i}.example" for i in range(len(site.server_names))),
         listen_address="127.0.0.1" if site.listen_address else None,
         https_port=443,
         document_root="/srv/x",

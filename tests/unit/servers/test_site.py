@@ -90,3 +90,9 @@ def test_apache_server_name_skips_wildcards() -> None:
     site = SiteSpec(name="o", server_names=("*.example.com", "example.com"))
     assert site.primary_name == "example.com"
     assert site.template_vars()["aliases"] == ["*.example.com"]
+
+
+def test_a_name_given_twice_is_kept_once_in_its_first_spelling() -> None:
+    site = SiteSpec(name="a", server_names=("www.a.example", "a.example", "WWW.A.example",
+                                            "a.example"))
+    assert site.server_names == ("www.a.example", "a.example")
