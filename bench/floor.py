@@ -234,8 +234,8 @@ def rotate(
 ) -> dict[str, Any]:
     start = time.monotonic()
     client = paramiko.SSHClient()
-    for key_type, key in (known.lookup(host["address"]) or {}).items():  # port 22
-        client.get_host_keys().add(host["address"], key_type, key)
+    for key_type, host_key in (known.lookup(host["address"]) or {}).items():  # port 22
+        client.get_host_keys().add(host["address"], key_type, host_key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
         host["address"],

@@ -619,13 +619,12 @@ def targets_text(summary: dict[int, dict[str, Any]], session: Session) -> str:
 def write_results(
     path: Path,
     session: Session,
-    sizes: Sequence[int],
+    summary: dict[int, dict[str, Any]],
     tools: Sequence[str],
     command: str,
     started: str,
     elapsed: float,
 ) -> str:
-    summary = summarize(session, sizes, tools)
     tab = table(summary, tools, session)
     runs = "\n".join(
         f"| {x.n} | {x.round} | {x.tool} | {x.wall:.2f} | {x.peak_mib:.1f} | {x.cpu:.2f} | "
@@ -735,13 +734,14 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         bench_size(n, args.runs, tools, args.first, args.apache_share, session, args.ansible_runs)
     command = "python -m bench.rotate " + " ".join(argv if argv is not None else sys.argv[1:])
+    summary = summarize(session, sizes, tools)
     text = write_results(
-        Path(args.out), session, sizes, tools, command.strip(), started, time.monotonic() - t0
+        Path(args.out), session, summary, tools, command.strip(), started, time.monotonic() - t0
     )
     print(text)
     if not complete(session, sizes, tools):
         return 1
-    _, rows = targets(summarize(session, sizes, tools), session)
+    _, rows = targets(summary, session)
     return 2 if any(ok is False for _, ok in rows) else 0
 
 

@@ -89,27 +89,19 @@ def _parse(text: str) -> tuple[jinja2.nodes.Template, frozenset[str]]:
 _compiling = threading.Lock()
 
 
-def _template(text: str) -> jinja2.Template:
-    """A compiled template, once per distinct text: every host renders the same task arguments
-    at about the same moment (the lock keeps N threads from compiling it N times); compiled
-    templates are safe to render from many threads."""
+def _compile(text: str, *, expression: bool = False) -> Any:
+    """A compiled template (or lone expression), once per distinct text: every host renders
+    the same task arguments at about the same moment, and the lock keeps N threads from
+    compiling it N times; compiled templates are safe to render from many threads."""
     with _compiling:
-        return _compiled_template(text)
-
-
-def _expression(expr: str) -> Any:
-    with _compiling:
-        return _compiled_expression(expr)
+        return _compiled(text, expression)
 
 
 @lru_cache(maxsize=4096)
-def _compiled_template(text: str) -> jinja2.Template:
+def _compiled(text: str, expression: bool) -> Any:
+    if expression:
+        return ENV.compile_expression(text, undefined_to_none=False)
     return ENV.from_string(text)
-
-
-@lru_cache(maxsize=4096)
-def _compiled_expression(expr: str) -> Any:
-    return ENV.compile_expression(expr, undefined_to_none=False)
 
 
 def names_used(text: str) -> frozenset[str]:
@@ -225,11 +217,11 @@ class Scope:
             ctx = self._context(text, where, extra or {})
             single = _SINGLE.match(text)
             if single:
-                result = _expression(single.group("expr"))(**ctx)
+                result = _compile(single.group("expr"), expression=True)(**ctx)
                 if isinstance(result, jinja2.StrictUndefined):
                     result._fail_with_undefined_error()
                 return result
-            return _template(text).render(**ctx)
+            return _compile(text).render(**ctx)
         except PlanError:
             raise
         except jinja2.TemplateSyntaxError as err:
@@ -285,7 +277,7 @@ class Scope:
                             where=SourcePos(source, err.lineno)) from err
         ctx = {n: self.resolve(n) for n in ast_names if n in self._raw}
         try:
-            return str(_template(text).render(**ctx))
+            return str(_compile(text).render(**ctx))
         except jinja2.UndefinedError as err:
             raise PlanError(f"{_undefined(err)} for host {self.host}",
                             where=SourcePos(source, _template_line(err))) from err

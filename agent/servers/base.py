@@ -161,6 +161,7 @@ def _environment(directory: str) -> jinja2.Environment:
     per host (jinja2 environments are safe to share between threads once configured)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory),
+        auto_reload=False,  # templates do not change during a run: no stat per host
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,

@@ -206,7 +206,7 @@ if ! ERR=$(mkdir -p "$J/new" "$ROOT" 2>&1); then
 fi
 chmod 0700 "$J"
 : > "$J/new/journal"
-P="$ROOT/.origin-agent-tmp-payload"
+P="$ROOT/__PAYLOAD__"
 # The payload unpacks as $P/{v,f,n}: v (the version, 0755) and n are renamed into place.
 if ! tar -x -p -f - -C "$ROOT" --no-same-owner 2>"$J/new/err" || [ ! -d "$P" ]; then
   rm -rf "$P"; result write_failed "$(grep -v 'Exiting with failure' "$J/new/err" | tail -n 1)"; exit 0
@@ -360,6 +360,7 @@ def apply_script(txn: Transaction) -> str:
         _APPLY,
         {
             "__VER__": shlex.quote(txn.version or ""),
+            "__PAYLOAD__": PAYLOAD_DIR,
             "__CLEAN_FILE_DIRS__": clean,
             "__STEPS__": "\n".join(steps),
             "__RELOAD_FLAG__": "yes" if txn.reload else "no",
