@@ -26,6 +26,7 @@ demo: setup
 test: setup
 	@mkdir -p $(ORIGIN_AGENT_LOG_DIR)
 	$(VENV)/bin/ruff check agent tests bench
+	$(VENV)/bin/ruff format --check agent tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest tests -p no:cacheprovider
 
@@ -36,7 +37,8 @@ integration: setup
 	$(PY) -m pytest tests/integration -q
 
 lint: venv
-	$(VENV)/bin/ruff check agent tests
+	$(VENV)/bin/ruff check agent tests bench
+	$(VENV)/bin/ruff format --check agent tests bench
 	$(VENV)/bin/mypy
 
 bench: setup

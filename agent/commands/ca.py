@@ -24,24 +24,38 @@ def register(sub: Any) -> None:
     )
     csub = parser.add_subparsers(dest="ca_command", metavar="ACTION", required=True)
     init = csub.add_parser(
-        "init", help="create a root CA (and an intermediate) in DIR",
+        "init",
+        help="create a root CA (and an intermediate) in DIR",
         description=(
             "Create a root CA in DIR (created 0700; keys 0600). An existing CA is never "
             "overwritten. Use it with 'issuer: {backend: localca, dir: DIR}'."
         ),
     )
     init.add_argument("dir", type=Path, metavar="DIR", help="directory for the CA files")
-    init.add_argument("--intermediate", action="store_true",
-                      help="also make an intermediate that signs (root key may go offline)")
-    init.add_argument("--key-type", default=DEFAULT_KEY_TYPE, choices=KEY_TYPES,
-                      help=f"CA key type (default {DEFAULT_KEY_TYPE})")
-    init.add_argument("--name", default=DEFAULT_CA_NAME,
-                      help=f"CA common name (default {DEFAULT_CA_NAME!r})")
-    init.add_argument("--days", type=int, default=DEFAULT_CA_DAYS,
-                      help=f"CA validity in days (default {DEFAULT_CA_DAYS})")
+    init.add_argument(
+        "--intermediate",
+        action="store_true",
+        help="also make an intermediate that signs (root key may go offline)",
+    )
+    init.add_argument(
+        "--key-type",
+        default=DEFAULT_KEY_TYPE,
+        choices=KEY_TYPES,
+        help=f"CA key type (default {DEFAULT_KEY_TYPE})",
+    )
+    init.add_argument(
+        "--name", default=DEFAULT_CA_NAME, help=f"CA common name (default {DEFAULT_CA_NAME!r})"
+    )
+    init.add_argument(
+        "--days",
+        type=int,
+        default=DEFAULT_CA_DAYS,
+        help=f"CA validity in days (default {DEFAULT_CA_DAYS})",
+    )
     init.set_defaults(func=_init)
     revoke = csub.add_parser(
-        "revoke", help="revoke a certificate the CA in DIR issued",
+        "revoke",
+        help="revoke a certificate the CA in DIR issued",
         description="Record a certificate as revoked in DIR/revoked.txt and rewrite DIR/crl.pem.",
     )
     revoke.add_argument("dir", type=Path, metavar="DIR", help="the CA directory")
@@ -51,16 +65,23 @@ def register(sub: Any) -> None:
 
 def _init(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    paths = init_ca(args.dir, intermediate=args.intermediate, key_type=args.key_type,
-                    name=args.name, days=args.days)
+    paths = init_ca(
+        args.dir,
+        intermediate=args.intermediate,
+        key_type=args.key_type,
+        name=args.name,
+        days=args.days,
+    )
     root = inspect_certificate(paths.root_cert.read_bytes())
     out.write(f"created CA {args.name!r} ({args.key_type}) in {paths.dir}\n")
     out.write(f"root certificate (the edge must trust this): {paths.root_cert}\n")
     out.write(f"  expires {root.not_after:%Y-%m-%d}, sha256 {root.fingerprint_sha256}\n")
     out.write(f"root key: {paths.root_key} (0600)\n")
     if args.intermediate:
-        out.write(f"intermediate: {paths.intermediate_cert}, key {paths.intermediate_key} (0600); "
-                  "the root key is not needed to issue and may be moved offline\n")
+        out.write(
+            f"intermediate: {paths.intermediate_cert}, key {paths.intermediate_key} (0600); "
+            "the root key is not needed to issue and may be moved offline\n"
+        )
     out.write(f"use it: issuer: {{backend: localca, dir: {paths.dir}}}\n")
     return 0
 

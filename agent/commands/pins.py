@@ -29,8 +29,9 @@ def register(sub: Any) -> None:
     add_inventory_args(parser)
     parser.add_argument("pattern", nargs="?", default="all", help="hosts (pattern), default all")
     parser.add_argument("-l", "--limit", metavar="PATTERN", help="further limit the hosts")
-    parser.add_argument("--make-next", action="store_true",
-                        help="create a next key on every host that has none")
+    parser.add_argument(
+        "--make-next", action="store_true", help="create a next key on every host that has none"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document with every row")
     parser.add_argument("-f", "--forks", type=int, default=20, metavar="N", help="hosts at once")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per handshake")

@@ -38,23 +38,39 @@ def register(sub: Any) -> None:
     )
     add_inventory_args(parser)
     parser.add_argument("--zone", required=True, metavar="ZONE_ID", help="Cloudflare zone id")
-    parser.add_argument("-C", "--check", action="store_true",
-                        help="only report what would be done; change nothing")
-    parser.add_argument("--api-base", default=DEFAULT_BASE_URL, metavar="URL",
-                        help=f"API root (default {DEFAULT_BASE_URL})")
+    parser.add_argument(
+        "-C", "--check", action="store_true", help="only report what would be done; change nothing"
+    )
+    parser.add_argument(
+        "--api-base",
+        default=DEFAULT_BASE_URL,
+        metavar="URL",
+        help=f"API root (default {DEFAULT_BASE_URL})",
+    )
     token = parser.add_mutually_exclusive_group()
-    token.add_argument("--token-env", default="CLOUDFLARE_API_TOKEN", metavar="VAR",
-                       help="environment variable holding the API token "
-                       "(Zone > Zone Settings > Edit)")
+    token.add_argument(
+        "--token-env",
+        default="CLOUDFLARE_API_TOKEN",
+        metavar="VAR",
+        help="environment variable holding the API token (Zone > Zone Settings > Edit)",
+    )
     token.add_argument("--token-file", metavar="FILE", help="file holding the API token (0600)")
-    parser.add_argument("--ca-bundle", metavar="FILE",
-                        help="TLS trust for the API (default: system)")
-    parser.add_argument("--trust", type=Path, action="append", default=[], metavar="PEM",
-                        help="extra trust anchors for judging origins, besides each issuer's root")
+    parser.add_argument(
+        "--ca-bundle", metavar="FILE", help="TLS trust for the API (default: system)"
+    )
+    parser.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="extra trust anchors for judging origins, besides each issuer's root",
+    )
     parser.add_argument("-f", "--forks", type=int, default=20, metavar="N", help="parallel probes")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per handshake")
-    parser.add_argument("--state-dir", metavar="DIR",
-                        help="local state (default $ORIGIN_AGENT_STATE_DIR)")
+    parser.add_argument(
+        "--state-dir", metavar="DIR", help="local state (default $ORIGIN_AGENT_STATE_DIR)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -72,9 +88,14 @@ def client_from_args(args: argparse.Namespace) -> CloudflareClient:
     if args.ca_bundle:
         config["ca_bundle"] = args.ca_bundle
     parsed = CloudflareConfig.parse(config)
-    return CloudflareClient(parsed.base_url, credential=parsed.credential,
-                            service_key=parsed.service_key, ca_bundle=parsed.ca_bundle,
-                            timeout=parsed.timeout, retry=parsed.retry)
+    return CloudflareClient(
+        parsed.base_url,
+        credential=parsed.credential,
+        service_key=parsed.service_key,
+        ca_bundle=parsed.ca_bundle,
+        timeout=parsed.timeout,
+        retry=parsed.retry,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,8 +114,9 @@ def run(args: argparse.Namespace) -> int:
             extra += path.read_text() + "\n"
         except OSError as err:
             raise UsageError(f"cannot read {path}: {err.strerror}", where="--trust") from err
-    rows = status.collect(hosts, now=datetime.now(UTC), extra_trust=extra, forks=args.forks,
-                          timeout=args.timeout)
+    rows = status.collect(
+        hosts, now=datetime.now(UTC), extra_trust=extra, forks=args.forks, timeout=args.timeout
+    )
     decision = promote.decide(args.zone, current, rows)
     if decision.action == "blocked":
         sys.stdout.write(decision.summary())
@@ -102,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.check:
         now = client.set_ssl_mode(args.zone, promote.TARGET)
         if now != promote.TARGET:
-            raise IssuerError(f"set SSL mode: zone {args.zone} reports {now!r} after the change",
-                              backend=BACKEND)
+            raise IssuerError(
+                f"set SSL mode: zone {args.zone} reports {now!r} after the change", backend=BACKEND
+            )
     sys.stdout.write(decision.summary(check=args.check))
     return 0

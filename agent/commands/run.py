@@ -27,40 +27,86 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
-        "run", help="apply a plan (playbook-like YAML) to the hosts of an inventory",
+        "run",
+        help="apply a plan (playbook-like YAML) to the hosts of an inventory",
         description="Apply PLAN to the hosts of INVENTORY: the whole plan is checked for every "
         "host first (file:line:col errors), then plays run in rolling batches.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("plan", metavar="PLAN", help="plan file (YAML)")
-    parser.add_argument("-i", "--inventory", action="append", required=True, metavar="INVENTORY",
-                        help="inventory file, directory or host list (repeatable)")
+    parser.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        required=True,
+        metavar="INVENTORY",
+        help="inventory file, directory or host list (repeatable)",
+    )
     parser.add_argument("-l", "--limit", metavar="PATTERN", help="only hosts matching PATTERN")
-    parser.add_argument("-C", "--check", action="store_true",
-                        help="change nothing anywhere; report what would change")
-    parser.add_argument("-D", "--diff", action="store_true",
-                        help="show unified diffs of files (secret files redacted)")
-    parser.add_argument("-f", "--forks", type=int, default=20, metavar="N",
-                        help="hosts worked on at once (default 20)")
-    parser.add_argument("-t", "--tags", action="append", default=[], metavar="TAGS",
-                        help="only tasks with one of these tags (comma-separated; repeatable)")
-    parser.add_argument("--skip-tags", action="append", default=[], metavar="TAGS",
-                        help="skip tasks with any of these tags")
-    parser.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
-                        help="key=value, YAML/JSON mapping, or @file.yml (repeatable)")
-    parser.add_argument("--json", action="store_true",
-                        help="JSON lines on stdout, one object per event")
+    parser.add_argument(
+        "-C",
+        "--check",
+        action="store_true",
+        help="change nothing anywhere; report what would change",
+    )
+    parser.add_argument(
+        "-D",
+        "--diff",
+        action="store_true",
+        help="show unified diffs of files (secret files redacted)",
+    )
+    parser.add_argument(
+        "-f",
+        "--forks",
+        type=int,
+        default=20,
+        metavar="N",
+        help="hosts worked on at once (default 20)",
+    )
+    parser.add_argument(
+        "-t",
+        "--tags",
+        action="append",
+        default=[],
+        metavar="TAGS",
+        help="only tasks with one of these tags (comma-separated; repeatable)",
+    )
+    parser.add_argument(
+        "--skip-tags",
+        action="append",
+        default=[],
+        metavar="TAGS",
+        help="skip tasks with any of these tags",
+    )
+    parser.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="key=value, YAML/JSON mapping, or @file.yml (repeatable)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="JSON lines on stdout, one object per event"
+    )
     add_run_options(parser)
     parser.set_defaults(func=run)
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options every command that runs a plan shares (run, rotate, bootstrap)."""
-    parser.add_argument("--accept-new-host-keys", action="store_true",
-                        help="record unknown SSH host keys (a changed key is always refused)")
-    parser.add_argument("--state-dir", metavar="DIR",
-                        help="local state: issued certificates, ACME account, runs "
-                        "(default $ORIGIN_AGENT_STATE_DIR or ~/.local/state/origin-agent)")
+    parser.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="record unknown SSH host keys (a changed key is always refused)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="local state: issued certificates, ACME account, runs "
+        "(default $ORIGIN_AGENT_STATE_DIR or ~/.local/state/origin-agent)",
+    )
 
 
 def _tags(values: list[str]) -> frozenset[str]:
@@ -161,17 +207,24 @@ def run(args: argparse.Namespace) -> int:
             return hosts
 
         def connect(host: Host) -> Connection:
-            return transport.connect(specs[host.name],
-                                     accept_new_host_keys=args.accept_new_host_keys)
+            return transport.connect(
+                specs[host.name], accept_new_host_keys=args.accept_new_host_keys
+            )
 
-        reporter: Reporter = JsonReporter() if args.json else HumanReporter(
-            verbose=getattr(args, "verbose", 0))
+        reporter: Reporter = (
+            JsonReporter() if args.json else HumanReporter(verbose=getattr(args, "verbose", 0))
+        )
         observer = getattr(args, "observer", None)  # e.g. rotate's summary
         if observer is not None:
             reporter = _Tee(reporter, observer)
-        options = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
-                             tags=_tags(args.tags), skip_tags=_tags(args.skip_tags),
-                             extra_vars=extra)
+        options = RunOptions(
+            check=args.check,
+            diff=args.diff,
+            forks=args.forks,
+            tags=_tags(args.tags),
+            skip_tags=_tags(args.skip_tags),
+            extra_vars=extra,
+        )
         try:
             result = Runner(plan, select, connect, reporter, options).run()
         finally:

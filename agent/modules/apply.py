@@ -109,13 +109,22 @@ class ConnectionApplier:
             if change.owner is not None:
                 self._run(["chown", _owner_spec(change.owner), "--", change.path], become)
             if st.exists:
-                self.journal.append(_Undo(change.describe(), (SetAttributes(
-                    change.path, st.mode, Owner(str(st.uid), str(st.gid))),)))
+                self.journal.append(
+                    _Undo(
+                        change.describe(),
+                        (SetAttributes(change.path, st.mode, Owner(str(st.uid), str(st.gid))),),
+                    )
+                )
             return None
         if isinstance(change, RunCommand):
             use_become = become if change.become is None else change.become
-            result = conn.run(change.argv, stdin=change.stdin, become=use_become,
-                              timeout=change.timeout, check=change.check)
+            result = conn.run(
+                change.argv,
+                stdin=change.stdin,
+                become=use_become,
+                timeout=change.timeout,
+                check=change.check,
+            )
             if change.changed:
                 self.journal.append(_Undo(change.describe(), impossible="a command"))
             return result
@@ -131,8 +140,13 @@ class ConnectionApplier:
         if st.kind == "file":
             data = self.conn.read(path)
             if data is not None:
-                return _Undo(what, (WriteFile(path, data, mode=st.mode), SetAttributes(
-                    path, owner=Owner(str(st.uid), str(st.gid)))))
+                return _Undo(
+                    what,
+                    (
+                        WriteFile(path, data, mode=st.mode),
+                        SetAttributes(path, owner=Owner(str(st.uid), str(st.gid))),
+                    ),
+                )
         return _Undo(what, impossible=f"{path} is a {st.kind or 'special file'}")
 
     def rollback(self) -> list[str]:

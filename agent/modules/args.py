@@ -65,8 +65,13 @@ def split_argv(text: str) -> list[str]:
 
 def _type_name(value: object) -> str:
     return {
-        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-        list: "a list", dict: "a mapping", type(None): "null",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "null",
     }.get(type(value), type(value).__name__)
 
 
@@ -99,8 +104,16 @@ def convert(arg_type: ArgType, value: Any, *, elements: ArgType | None = None) -
     if arg_type == "bool":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("yes", "true", "on", "1", "no", "false",
-                                                         "off", "0"):
+        if isinstance(value, str) and value.lower() in (
+            "yes",
+            "true",
+            "on",
+            "1",
+            "no",
+            "false",
+            "off",
+            "0",
+        ):
             return value.lower() in ("yes", "true", "on", "1")
         raise ValueError(f"expected a boolean, got {_type_name(value)}")
     if arg_type == "mode":
@@ -123,8 +136,9 @@ def convert(arg_type: ArgType, value: Any, *, elements: ArgType | None = None) -
         ):
             words = [str(v) for v in value]
         else:
-            raise ValueError(f"expected a command (string or list of strings), got "
-                             f"{_type_name(value)}")
+            raise ValueError(
+                f"expected a command (string or list of strings), got {_type_name(value)}"
+            )
         if not words:
             raise ValueError("empty command")
         if any("\x00" in w for w in words):
@@ -151,15 +165,18 @@ def check_names(module: type[Module], given: Mapping[str, Any]) -> list[ArgProbl
     for key in given:
         if key not in names:
             accepted = ", ".join(sorted(names)) or "none"
-            problems.append(ArgProblem(
-                str(key),
-                f"unknown argument {key!r} for module {module.name!r}{suggest(str(key), names)}"
-                f"; accepted: {accepted}",
-            ))
+            problems.append(
+                ArgProblem(
+                    str(key),
+                    f"unknown argument {key!r} for module {module.name!r}{suggest(str(key), names)}"
+                    f"; accepted: {accepted}",
+                )
+            )
     for arg in module.args:
         if arg.required and arg.name not in given:
-            problems.append(ArgProblem(
-                arg.name, f"module {module.name!r} requires argument {arg.name!r}"))
+            problems.append(
+                ArgProblem(arg.name, f"module {module.name!r} requires argument {arg.name!r}")
+            )
     return problems
 
 
@@ -174,14 +191,16 @@ def check_value(arg: Arg, value: Any) -> Any:
         choices = ", ".join(repr(c) for c in arg.choices)
         hint = suggest(str(converted), [str(c) for c in arg.choices])
         raise ArgProblem(
-            arg.name, f"argument {arg.name!r} must be one of {choices}, got "
+            arg.name,
+            f"argument {arg.name!r} must be one of {choices}, got "
             f"{'<secret>' if arg.secret else repr(converted)}{hint}",
         )
     return converted
 
 
-def check_args(module: type[Module], given: Mapping[str, Any]) -> tuple[dict[str, Any],
-                                                                           list[ArgProblem]]:
+def check_args(
+    module: type[Module], given: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[ArgProblem]]:
     """Validate and convert a rendered argument set; defaults fill what is missing.
 
     Returns:

@@ -329,7 +329,9 @@ class Module(abc.ABC):
         if last is None:
             return {}
         return {
-            "rc": last.exit_code, "stdout": last.stdout, "stderr": last.stderr,
+            "rc": last.exit_code,
+            "stdout": last.stdout,
+            "stderr": last.stderr,
             "stdout_lines": last.stdout.splitlines(),
         }
 

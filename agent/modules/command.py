@@ -50,10 +50,13 @@ def _guarded(params: Mapping[str, Any], facts: GuardFacts, argv: list[str]) -> l
     if params.get("chdir"):
         argv = ["env", "-C", params["chdir"], "--", *argv]
     stdin = params.get("stdin")
-    return [RunCommand(
-        argv=tuple(argv), stdin=stdin.encode() if isinstance(stdin, str) else None,
-        timeout=float(params["timeout"]) if params.get("timeout") else None,
-    )]
+    return [
+        RunCommand(
+            argv=tuple(argv),
+            stdin=stdin.encode() if isinstance(stdin, str) else None,
+            timeout=float(params["timeout"]) if params.get("timeout") else None,
+        )
+    ]
 
 
 class CommandModule(Module):

@@ -64,8 +64,16 @@ def plan_file(params: Mapping[str, Any], facts: FileFacts, ctx: Context) -> list
     if not st.exists or facts.current.content != facts.desired:
         if mode is None:
             mode = st.mode if st.exists else 0o644
-        return [WriteFile(dest, facts.desired, mode=mode, owner=owner, secret=secret,
-                          before=facts.current.content)]
+        return [
+            WriteFile(
+                dest,
+                facts.desired,
+                mode=mode,
+                owner=owner,
+                secret=secret,
+                before=facts.current.content,
+            )
+        ]
     try:
         new_mode, new_owner = attribute_drift(facts.current, mode, owner)
     except ValueError as err:
@@ -109,8 +117,10 @@ class CopyModule(Module):
             desired = str(params["content"]).encode("utf-8")
         else:
             desired = _read_source(params["src"], ctx)
-        return FileFacts(desired, path_facts(conn, params["dest"], read=True,
-                                             owner=owner_of(params.get("owner"))))
+        return FileFacts(
+            desired,
+            path_facts(conn, params["dest"], read=True, owner=owner_of(params.get("owner"))),
+        )
 
     def plan(self, params: Mapping[str, Any], facts: FileFacts, ctx: Context) -> list[Change]:
         return plan_file(params, facts, ctx)
@@ -121,8 +131,9 @@ class TemplateModule(Module):
 
     name: ClassVar[str] = "template"
     args: ClassVar[tuple[Arg, ...]] = (
-        Arg("src", "str", required=True, help="jinja2 file on the controller, relative to the "
-            "plan"),
+        Arg(
+            "src", "str", required=True, help="jinja2 file on the controller, relative to the plan"
+        ),
         *_COMMON,
     )
 
@@ -140,8 +151,10 @@ class TemplateModule(Module):
         except UnicodeDecodeError as err:
             raise PlanError(f"{path} is not UTF-8 text", where=ctx.host) from err
         desired = ctx.render(text, path).encode("utf-8")
-        return FileFacts(desired, path_facts(conn, params["dest"], read=True,
-                                             owner=owner_of(params.get("owner"))))
+        return FileFacts(
+            desired,
+            path_facts(conn, params["dest"], read=True, owner=owner_of(params.get("owner"))),
+        )
 
     def plan(self, params: Mapping[str, Any], facts: FileFacts, ctx: Context) -> list[Change]:
         return plan_file(params, facts, ctx)

@@ -57,8 +57,9 @@ def group_id(name: str) -> Fact[int | None]:
     return Fact(("getent", "group", "--", name), parse_id)
 
 
-def path_facts(conn: Connection, path: str, *, owner: Owner | None = None,
-               read: bool = False) -> PathFacts:
+def path_facts(
+    conn: Connection, path: str, *, owner: Owner | None = None, read: bool = False
+) -> PathFacts:
     """Stat ``path`` (and read it when ``read`` and it is a file); resolve ``owner`` names.
 
     Raises:
@@ -89,8 +90,9 @@ def owner_of(value: str | None, where: str = "owner") -> Owner | None:
     return Owner(user=user or None, group=group or None)
 
 
-def attribute_drift(facts: PathFacts, mode: int | None, owner: Owner | None) -> tuple[
-        int | None, Owner | None]:
+def attribute_drift(
+    facts: PathFacts, mode: int | None, owner: Owner | None
+) -> tuple[int | None, Owner | None]:
     """The mode and owner that differ from what ``facts`` show (None where they match).
 
     Raises:

@@ -53,8 +53,9 @@ class FileModule(Module):
                 owner_of(params["owner"])
             except ValueError as err:
                 problems.append(str(err))
-        if params["state"] in ("absent", "link") and (params.get("mode") is not None
-                                                      or params.get("owner")):
+        if params["state"] in ("absent", "link") and (
+            params.get("mode") is not None or params.get("owner")
+        ):
             problems.append(f"state {params['state']!r} takes no 'mode' or 'owner'")
         return problems
 
@@ -72,31 +73,47 @@ class FileModule(Module):
         if state == "link":
             target: str = params["src"]
             if st.exists and st.kind == "link":
-                return [] if st.link_target == target else [
-                    SwapSymlink(path, target, previous=st.link_target)]
+                return (
+                    []
+                    if st.link_target == target
+                    else [SwapSymlink(path, target, previous=st.link_target)]
+                )
             if st.exists and not params["force"]:
-                raise ModuleError(f"{path} exists and is a {st.kind}, not a link",
-                                  host=ctx.host, hint="set force: true to replace it")
+                raise ModuleError(
+                    f"{path} exists and is a {st.kind}, not a link",
+                    host=ctx.host,
+                    hint="set force: true to replace it",
+                )
             if st.exists and st.kind == "dir":
-                raise ModuleError(f"{path} is a directory; not replacing it with a link",
-                                  host=ctx.host)
+                raise ModuleError(
+                    f"{path} is a directory; not replacing it with a link", host=ctx.host
+                )
             return [SwapSymlink(path, target)]
         if state == "directory":
             if not st.exists:
                 return [MakeDir(path, mode=mode if mode is not None else 0o755, owner=owner)]
             if st.kind != "dir":
-                raise ModuleError(f"{path} exists and is a {st.kind}, not a directory",
-                                  host=ctx.host)
+                raise ModuleError(
+                    f"{path} exists and is a {st.kind}, not a directory", host=ctx.host
+                )
         elif state == "touch":
             if not st.exists:
-                return [WriteFile(path, b"", mode=mode if mode is not None else 0o644,
-                                  owner=owner, before=None)]
+                return [
+                    WriteFile(
+                        path,
+                        b"",
+                        mode=mode if mode is not None else 0o644,
+                        owner=owner,
+                        before=None,
+                    )
+                ]
             if st.kind == "link":
                 raise ModuleError(f"{path} is a link", host=ctx.host)
         else:  # file
             if not st.exists:
-                raise ModuleError(f"{path} does not exist", host=ctx.host,
-                                  hint="use state: touch to create it")
+                raise ModuleError(
+                    f"{path} does not exist", host=ctx.host, hint="use state: touch to create it"
+                )
             if st.kind != "file":
                 raise ModuleError(f"{path} is a {st.kind}, not a file", host=ctx.host)
         try:

@@ -40,8 +40,9 @@ def parse_dpkg_query(result: Result) -> frozenset[str]:
 def parse_rpm_query(result: Result, names: list[str]) -> frozenset[str]:
     """Parse ``rpm -q --qf '%{NAME}\\n' NAMES...``; unknown ones print 'package X is not
     installed'."""
-    found = {ln.strip() for ln in result.stdout.splitlines() if ln.strip()
-             and " " not in ln.strip()}
+    found = {
+        ln.strip() for ln in result.stdout.splitlines() if ln.strip() and " " not in ln.strip()
+    }
     return frozenset(n for n in names if n in found)
 
 
@@ -64,8 +65,9 @@ class PackageModule(Module):
     def gather(self, conn: Connection, params: Mapping[str, Any], ctx: Context) -> PackageFacts:
         names: list[str] = list(params["name"])
         if conn.stat("/usr/bin/apt-get").exists:
-            result = conn.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n",
-                               "--", *names])
+            result = conn.run(
+                ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n", "--", *names]
+            )
             return PackageFacts("apt", parse_dpkg_query(result))
         if conn.stat("/usr/bin/dnf").exists:
             result = conn.run(["rpm", "-q", "--qf", "%{NAME}\n", "--", *names])
@@ -75,8 +77,7 @@ class PackageModule(Module):
     def plan(self, params: Mapping[str, Any], facts: PackageFacts, ctx: Context) -> list[Change]:
         names: list[str] = list(params["name"])
         if not facts.manager:
-            raise ModuleError("no supported package manager (apt-get or dnf) found",
-                              host=ctx.host)
+            raise ModuleError("no supported package manager (apt-get or dnf) found", host=ctx.host)
         if params["state"] == "present":
             todo = [n for n in names if n not in facts.installed]
             if not todo:
@@ -85,15 +86,39 @@ class PackageModule(Module):
                 steps: list[Change] = []
                 if params["update_cache"]:
                     steps.append(RunCommand(("apt-get", "update", "-q")))
-                steps.append(RunCommand((
-                    "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
-                    "--no-install-recommends", "--", *todo)))
+                steps.append(
+                    RunCommand(
+                        (
+                            "env",
+                            "DEBIAN_FRONTEND=noninteractive",
+                            "apt-get",
+                            "install",
+                            "-y",
+                            "-q",
+                            "--no-install-recommends",
+                            "--",
+                            *todo,
+                        )
+                    )
+                )
                 return steps
             return [RunCommand(("dnf", "install", "-y", "-q", "--", *todo))]
         todo = [n for n in names if n in facts.installed]
         if not todo:
             return []
         if facts.manager == "apt":
-            return [RunCommand(("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "remove",
-                                "-y", "-q", "--", *todo))]
+            return [
+                RunCommand(
+                    (
+                        "env",
+                        "DEBIAN_FRONTEND=noninteractive",
+                        "apt-get",
+                        "remove",
+                        "-y",
+                        "-q",
+                        "--",
+                        *todo,
+                    )
+                )
+            ]
         return [RunCommand(("dnf", "remove", "-y", "-q", "--", *todo))]

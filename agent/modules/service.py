@@ -24,14 +24,21 @@ STATES = ("started", "stopped", "reloaded", "restarted")
 _OWN: dict[str, dict[str, tuple[str, ...]]] = {
     "nginx": {
         "status": ("sh", "-c", 'test -s /run/nginx.pid && kill -0 "$(cat /run/nginx.pid)"'),
-        "start": ("nginx",), "stop": ("nginx", "-s", "quit"),
-        "reload": ("nginx", "-s", "reload"), "restart": ("sh", "-c", "nginx -s quit; nginx"),
+        "start": ("nginx",),
+        "stop": ("nginx", "-s", "quit"),
+        "reload": ("nginx", "-s", "reload"),
+        "restart": ("sh", "-c", "nginx -s quit; nginx"),
     },
     "apache2": {
-        "status": ("sh", "-c", 'test -s /run/apache2/apache2.pid && '
-                   'kill -0 "$(cat /run/apache2/apache2.pid)"'),
-        "start": ("apachectl", "-k", "start"), "stop": ("apachectl", "-k", "graceful-stop"),
-        "reload": ("apachectl", "-k", "graceful"), "restart": ("apachectl", "-k", "restart"),
+        "status": (
+            "sh",
+            "-c",
+            'test -s /run/apache2/apache2.pid && kill -0 "$(cat /run/apache2/apache2.pid)"',
+        ),
+        "start": ("apachectl", "-k", "start"),
+        "stop": ("apachectl", "-k", "graceful-stop"),
+        "reload": ("apachectl", "-k", "graceful"),
+        "restart": ("apachectl", "-k", "restart"),
     },
 }
 
@@ -47,7 +54,8 @@ def commands(manager: str, name: str) -> dict[str, tuple[str, ...]]:
     if manager == "systemd":
         return {
             "status": ("systemctl", "is-active", "--quiet", "--", name),
-            "start": ("systemctl", "start", "--", name), "stop": ("systemctl", "stop", "--", name),
+            "start": ("systemctl", "start", "--", name),
+            "stop": ("systemctl", "stop", "--", name),
             "reload": ("systemctl", "reload", "--", name),
             "restart": ("systemctl", "restart", "--", name),
         }
@@ -89,8 +97,10 @@ class ServiceModule(Module):
         name: str = params["name"]
         state: str = params["state"]
         if not facts.manager:
-            raise ModuleError(f"service {name!r} not found (no systemd unit manager, no "
-                              f"/etc/init.d/{name})", host=ctx.host)
+            raise ModuleError(
+                f"service {name!r} not found (no systemd unit manager, no /etc/init.d/{name})",
+                host=ctx.host,
+            )
         argv = commands(facts.manager, name)
         if state == "started":
             return [] if facts.running else [RunCommand(argv["start"])]

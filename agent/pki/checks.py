@@ -123,8 +123,7 @@ def _check(
         raise fail("the CSR sent could not be read back") from err
     if spki_der(leaf) != csr_spki:
         raise fail(
-            f"certificate is for another key (pin {info.pin_sha256}, "
-            f"CSR pin {spki_pin(csr_pem)})"
+            f"certificate is for another key (pin {info.pin_sha256}, CSR pin {spki_pin(csr_pem)})"
         )
 
     got = {_norm(n) for n in info.names}
@@ -162,4 +161,3 @@ def _check(
 def _issuer_text(cert: x509.Certificate) -> str:
     """The issuer name of ``cert`` as RFC 4514 text."""
     return inspect_certificate(cert).issuer
-

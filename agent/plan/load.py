@@ -67,23 +67,30 @@ class _Builder:
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise PlanError("YAML document too large (aliases expand to too many values)",
-                            where=_pos(self.file, node))
+            raise PlanError(
+                "YAML document too large (aliases expand to too many values)",
+                where=_pos(self.file, node),
+            )
         if depth > MAX_DEPTH:
             raise PlanError("YAML nested too deeply", where=_pos(self.file, node))
         if isinstance(node, yaml.MappingNode):
             out = PosDict(_pos(self.file, node))
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise PlanError("YAML merge keys ('<<') are not supported",
-                                    where=_pos(self.file, key_node))
+                    raise PlanError(
+                        "YAML merge keys ('<<') are not supported", where=_pos(self.file, key_node)
+                    )
                 key = self.build(key_node, depth + 1)
                 if isinstance(key, (dict, list)):
-                    raise PlanError("a mapping key must be a plain value",
-                                    where=_pos(self.file, key_node))
+                    raise PlanError(
+                        "a mapping key must be a plain value", where=_pos(self.file, key_node)
+                    )
                 if key in out:
-                    raise PlanError(f"duplicate key {key!r}", where=_pos(self.file, key_node),
-                                    hint=f"first given at {out.key_pos[key]}")
+                    raise PlanError(
+                        f"duplicate key {key!r}",
+                        where=_pos(self.file, key_node),
+                        hint=f"first given at {out.key_pos[key]}",
+                    )
                 out[key] = self.build(value_node, depth + 1)
                 out.key_pos[key] = _pos(self.file, key_node)
                 out.value_pos[key] = _pos(self.file, value_node)

@@ -13,10 +13,29 @@ from typing import Any
 
 from agent.errors import SourcePos
 
-TASK_KEYS = ("name", "when", "notify", "register", "loop", "tags", "ignore_errors", "become",
-             "listen")
-PLAY_KEYS = ("name", "hosts", "vars", "vars_files", "become", "serial", "max_fail_percentage",
-             "any_errors_fatal", "tasks", "handlers")
+TASK_KEYS = (
+    "name",
+    "when",
+    "notify",
+    "register",
+    "loop",
+    "tags",
+    "ignore_errors",
+    "become",
+    "listen",
+)
+PLAY_KEYS = (
+    "name",
+    "hosts",
+    "vars",
+    "vars_files",
+    "become",
+    "serial",
+    "max_fail_percentage",
+    "any_errors_fatal",
+    "tasks",
+    "handlers",
+)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ class PlanErrors(PlanError):
         self.errors = errors
         first = errors[0]
         more = f"(and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        super().__init__(first.message, where=first.where,
-                         hint="; ".join(x for x in (first.hint, more) if x))
+        super().__init__(
+            first.message, where=first.where, hint="; ".join(x for x in (first.hint, more) if x)
+        )
 
 
 class _Collector:
@@ -87,8 +88,9 @@ def _unknown_key(key: Any, accepted: tuple[str, ...], what: str) -> tuple[str, s
     return (f"unknown {what} key {key!r}{suggest(str(key), accepted)}", f"accepted: {names}")
 
 
-def _parse_task(raw: Any, pos: SourcePos, targets: set[str], errs: _Collector, *,
-                handler: bool = False) -> Task | None:
+def _parse_task(
+    raw: Any, pos: SourcePos, targets: set[str], errs: _Collector, *, handler: bool = False
+) -> Task | None:
     """One task or handler; ``targets``: what ``notify`` may name (handler names and topics)."""
     kind = "handler" if handler else "task"
     if not isinstance(raw, PosDict):
@@ -99,13 +101,17 @@ def _parse_task(raw: Any, pos: SourcePos, targets: set[str], errs: _Collector, *
         if key in TASK_KEYS or key in modules:
             continue
         message, hint = _unknown_key(key, TASK_KEYS + tuple(registry.names()), kind)
-        errs.add(message, raw.key_pos[key],
-                 hint=f"{kind} keys: {', '.join(TASK_KEYS)}; modules: "
-                 f"{', '.join(registry.names())}")
+        errs.add(
+            message,
+            raw.key_pos[key],
+            hint=f"{kind} keys: {', '.join(TASK_KEYS)}; modules: {', '.join(registry.names())}",
+        )
     if len(modules) != 1:
-        errs.add(f"a {kind} needs exactly one module, found "
-                 f"{', '.join(modules) if modules else 'none'}", raw.pos,
-                 hint=f"modules: {', '.join(registry.names())}")
+        errs.add(
+            f"a {kind} needs exactly one module, found {', '.join(modules) if modules else 'none'}",
+            raw.pos,
+            hint=f"modules: {', '.join(registry.names())}",
+        )
         return None
     module_name = modules[0]
     module = registry.get(module_name)
@@ -158,9 +164,11 @@ def _parse_task(raw: Any, pos: SourcePos, targets: set[str], errs: _Collector, *
     notify = _strings(raw.get("notify"), "notify", raw.where("notify"), errs)
     for name in notify:
         if name not in targets:
-            errs.add(f"notify names no handler: {name!r}"
-                     f"{suggest(name, sorted(targets))}", raw.where("notify"),
-                     hint=f"handlers and their listen topics: {', '.join(sorted(targets)) or 'none'}")
+            errs.add(
+                f"notify names no handler: {name!r}{suggest(name, sorted(targets))}",
+                raw.where("notify"),
+                hint=f"handlers and their listen topics: {', '.join(sorted(targets)) or 'none'}",
+            )
     listen = _strings(raw.get("listen"), "listen", raw.where("listen"), errs)
     if listen and not handler:
         errs.add("only a handler can listen (tasks notify)", raw.where("listen"))
@@ -182,14 +190,22 @@ def _parse_task(raw: Any, pos: SourcePos, targets: set[str], errs: _Collector, *
         name = ""
     become = raw.get("become")
     return Task(
-        name=name or f"{module_name}", module=module_name, args=args, pos=raw.pos,
-        module_pos=module_pos, arg_pos=arg_pos, when=when,
-        when_pos=raw.where("when") if when else None, notify=notify,
+        name=name or f"{module_name}",
+        module=module_name,
+        args=args,
+        pos=raw.pos,
+        module_pos=module_pos,
+        arg_pos=arg_pos,
+        when=when,
+        when_pos=raw.where("when") if when else None,
+        notify=notify,
         register=register if isinstance(register, str) else None,
-        loop=loop, loop_pos=raw.where("loop") if loop is not None else None,
+        loop=loop,
+        loop_pos=raw.where("loop") if loop is not None else None,
         tags=_strings(raw.get("tags"), "tags", raw.where("tags"), errs),
-        ignore_errors=_bool(raw.get("ignore_errors", False), "ignore_errors",
-                            raw.where("ignore_errors"), errs),
+        ignore_errors=_bool(
+            raw.get("ignore_errors", False), "ignore_errors", raw.where("ignore_errors"), errs
+        ),
         become=None if become is None else _bool(become, "become", raw.where("become"), errs),
         listen=listen if handler else (),
     )
@@ -232,13 +248,20 @@ def _parse_serial(value: Any, where: SourcePos, errs: _Collector) -> tuple[int |
         elif isinstance(item, str) and _SERIAL.match(item.strip()) and float(item.strip()[:-1]) > 0:
             out.append(item.strip())
         else:
-            errs.add(f"serial must be a positive number, a percentage like '25%', or a list of "
-                     f"them; got {item!r}", where)
+            errs.add(
+                f"serial must be a positive number, a percentage like '25%', or a list of "
+                f"them; got {item!r}",
+                where,
+            )
     return tuple(out)
 
 
-def _load_vars_file(path: str, plan_dir: str, where: SourcePos, errs: _Collector,
-                    ) -> PosDict | None:
+def _load_vars_file(
+    path: str,
+    plan_dir: str,
+    where: SourcePos,
+    errs: _Collector,
+) -> PosDict | None:
     full = path if os.path.isabs(path) else os.path.join(plan_dir, path)
     try:
         data = load_yaml(full)
@@ -274,8 +297,11 @@ def _parse_play(raw: Any, pos: SourcePos, plan_dir: str, errs: _Collector) -> Pl
     file_vars: dict[str, Any] = {}
     files = _strings(raw.get("vars_files"), "vars_files", raw.where("vars_files"), errs)
     for i, name in enumerate(files):
-        where = _where(raw["vars_files"], i) if isinstance(raw.get("vars_files"), PosList) \
+        where = (
+            _where(raw["vars_files"], i)
+            if isinstance(raw.get("vars_files"), PosList)
             else raw.where("vars_files")
+        )
         loaded = _load_vars_file(name, plan_dir, where, errs)
         if loaded is not None:
             _check_templates(loaded, loaded.pos, errs)
@@ -301,20 +327,33 @@ def _parse_play(raw: Any, pos: SourcePos, plan_dir: str, errs: _Collector) -> Pl
         if task is not None:
             tasks.append(task)
     mfp = raw.get("max_fail_percentage")
-    if mfp is not None and (isinstance(mfp, bool) or not isinstance(mfp, (int, float))
-                            or not 0 <= mfp <= 100):
-        errs.add(f"max_fail_percentage must be a number from 0 to 100, got {mfp!r}",
-                 raw.where("max_fail_percentage"))
+    if mfp is not None and (
+        isinstance(mfp, bool) or not isinstance(mfp, (int, float)) or not 0 <= mfp <= 100
+    ):
+        errs.add(
+            f"max_fail_percentage must be a number from 0 to 100, got {mfp!r}",
+            raw.where("max_fail_percentage"),
+        )
         mfp = None
     name = raw.get("name") or hosts
     return Play(
-        name=str(name), hosts=hosts, pos=raw.pos, tasks=tuple(tasks), handlers=tuple(handlers),
-        vars=play_vars, file_vars=file_vars, var_pos=var_pos,
+        name=str(name),
+        hosts=hosts,
+        pos=raw.pos,
+        tasks=tuple(tasks),
+        handlers=tuple(handlers),
+        vars=play_vars,
+        file_vars=file_vars,
+        var_pos=var_pos,
         become=_bool(raw.get("become", False), "become", raw.where("become"), errs),
         serial=_parse_serial(raw["serial"], raw.where("serial"), errs) if "serial" in raw else (),
         max_fail_percentage=float(mfp) if mfp is not None else None,
-        any_errors_fatal=_bool(raw.get("any_errors_fatal", False), "any_errors_fatal",
-                               raw.where("any_errors_fatal"), errs),
+        any_errors_fatal=_bool(
+            raw.get("any_errors_fatal", False),
+            "any_errors_fatal",
+            raw.where("any_errors_fatal"),
+            errs,
+        ),
     )
 
 
@@ -327,8 +366,14 @@ def parse_plan(data: Any, path: str) -> Plan:
     errs = _Collector()
     plan_dir = str(Path(path).parent)
     if not isinstance(data, PosList) or not data:
-        raise PlanErrors([PlanError("a plan must be a non-empty list of plays",
-                                    where=getattr(data, "pos", SourcePos(path)))])
+        raise PlanErrors(
+            [
+                PlanError(
+                    "a plan must be a non-empty list of plays",
+                    where=getattr(data, "pos", SourcePos(path)),
+                )
+            ]
+        )
     plays: list[Play] = []
     for i, raw in enumerate(data):
         play = _parse_play(raw, data.where(i), plan_dir, errs)

@@ -53,8 +53,12 @@ def _uses(value: Any, names: frozenset[str]) -> bool:
     return False
 
 
-def render_args(task: Task, scope: Scope, *, placeholders: Mapping[str, Any] | None = None,
-                ) -> tuple[dict[str, Any], bool]:
+def render_args(
+    task: Task,
+    scope: Scope,
+    *,
+    placeholders: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], bool]:
     """Render and validate ``task``'s arguments for ``scope``'s host.
 
     Returns:
@@ -108,8 +112,12 @@ def _check_one(spec: Arg, value: Any, task: Task, host: str) -> None:
         raise PlanError(f"{problem.message} (host {host})", where=task.where(problem.arg)) from None
 
 
-def render_loop(task: Task, scope: Scope, *, placeholders: Mapping[str, Any] | None = None,
-                ) -> list[Any]:
+def render_loop(
+    task: Task,
+    scope: Scope,
+    *,
+    placeholders: Mapping[str, Any] | None = None,
+) -> list[Any]:
     """The items of ``task.loop`` for this host (``[None]`` when the task has no loop).
 
     Raises:
@@ -122,13 +130,18 @@ def render_loop(task: Task, scope: Scope, *, placeholders: Mapping[str, Any] | N
     if isinstance(items, jinja2.Undefined):
         return []
     if not isinstance(items, list):
-        raise PlanError(f"loop must give a list, got {type(items).__name__} for host "
-                        f"{scope.host}", where=where)
+        raise PlanError(
+            f"loop must give a list, got {type(items).__name__} for host {scope.host}", where=where
+        )
     return items
 
 
-def condition(task: Task, scope: Scope, *, placeholders: Mapping[str, Any] | None = None,
-              ) -> bool:
+def condition(
+    task: Task,
+    scope: Scope,
+    *,
+    placeholders: Mapping[str, Any] | None = None,
+) -> bool:
     """Whether every ``when`` condition holds for this host.
 
     Raises:
@@ -142,8 +155,9 @@ def _lenient() -> Any:
     return jinja2.ChainableUndefined(name="registered result")
 
 
-def check_plan(plan: Plan, scopes: Callable[[Play], Iterable[Scope]],
-               selection: Selection = Selection()) -> None:
+def check_plan(
+    plan: Plan, scopes: Callable[[Play], Iterable[Scope]], selection: Selection = Selection()
+) -> None:
     """Check every play for every one of its hosts before anything runs.
 
     Args:
@@ -156,8 +170,9 @@ def check_plan(plan: Plan, scopes: Callable[[Play], Iterable[Scope]],
     """
     errors: list[PlanError] = []
     seen: set[tuple[str, str]] = set()
-    registered = frozenset(t.register for p in plan.plays for t in (*p.tasks, *p.handlers)
-                           if t.register)
+    registered = frozenset(
+        t.register for p in plan.plays for t in (*p.tasks, *p.handlers) if t.register
+    )
     for play in plan.plays:
         tasks = [t for t in play.tasks if selection.selects(t)] + list(play.handlers)
         for scope in scopes(play):
@@ -188,14 +203,30 @@ def _add(errors: list[PlanError], seen: set[tuple[str, str]], new: list[PlanErro
             errors.append(err)
 
 
-def scope_for(host: str, host_vars: Mapping[str, Any], groups: Iterable[str], play: Play,
-              extra_vars: Mapping[str, Any], registered: Mapping[str, Any] | None = None,
-              ) -> Scope:
+def scope_for(
+    host: str,
+    host_vars: Mapping[str, Any],
+    groups: Iterable[str],
+    play: Play,
+    extra_vars: Mapping[str, Any],
+    registered: Mapping[str, Any] | None = None,
+) -> Scope:
     """The variable scope of ``host`` in ``play``: inventory < play vars < vars_files <
     registered < extra vars, plus ``inventory_hostname`` and ``group_names``."""
-    magic = {"inventory_hostname": host,
-             "group_names": sorted(g for g in groups if g not in ("all", "ungrouped"))}
+    magic = {
+        "inventory_hostname": host,
+        "group_names": sorted(g for g in groups if g not in ("all", "ungrouped")),
+    }
     positions: dict[str, SourcePos | str] = {**play.var_pos}
-    return Scope(host, [dict(host_vars), dict(play.vars), dict(play.file_vars),
-                        dict(registered or {}), dict(extra_vars), magic],
-                 where=lambda name: positions.get(name))
+    return Scope(
+        host,
+        [
+            dict(host_vars),
+            dict(play.vars),
+            dict(play.file_vars),
+            dict(registered or {}),
+            dict(extra_vars),
+            magic,
+        ],
+        where=lambda name: positions.get(name),
+    )

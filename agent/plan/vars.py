@@ -68,8 +68,12 @@ class _Env(ImmutableSandboxedEnvironment):
 
 
 def _make_env() -> _Env:
-    env = _Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-               optimized=False)  # no constant folding outside the sandbox's checks
+    env = _Env(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        optimized=False,
+    )  # no constant folding outside the sandbox's checks
     env.filters["bool"] = _to_bool
     env.filters["to_json"] = lambda v: json.dumps(v, sort_keys=True)
     env.filters["quote"] = lambda v: shlex.quote(str(v))
@@ -134,7 +138,9 @@ class Scope:
     """
 
     def __init__(
-        self, host: str, layers: list[Mapping[str, Any]],
+        self,
+        host: str,
+        layers: list[Mapping[str, Any]],
         where: Callable[[str], SourcePos | str | None] | None = None,
     ) -> None:
         self.host = host
@@ -160,9 +166,13 @@ class Scope:
         """Values rendered from templates may depend on a name just set: render them again on
         use. Values set with :meth:`set` are final and never rendered (host output stays
         text, even when it looks like a template)."""
-        self._resolved = {n: v for n, v in self._resolved.items()
-                          if n in self._fixed or not isinstance(self._raw.get(n), (str, list, dict))
-                          or (isinstance(self._raw[n], str) and not is_template(self._raw[n]))}
+        self._resolved = {
+            n: v
+            for n, v in self._resolved.items()
+            if n in self._fixed
+            or not isinstance(self._raw.get(n), (str, list, dict))
+            or (isinstance(self._raw[n], str) and not is_template(self._raw[n]))
+        }
 
     def unset(self, name: str) -> None:
         self._raw.pop(name, None)
@@ -182,8 +192,9 @@ class Scope:
         where = self._where(name) or used_at or self.host
         if name in self._active or len(self._active) > MAX_DEPTH:
             chain = " -> ".join([*self._active, name])
-            raise PlanError(f"variables refer to each other in a loop: {chain} (host "
-                            f"{self.host})", where=where)
+            raise PlanError(
+                f"variables refer to each other in a loop: {chain} (host {self.host})", where=where
+            )
         self._active.append(name)
         try:
             value = self.render(self._raw[name], where)
@@ -192,8 +203,9 @@ class Scope:
         self._resolved[name] = value
         return value
 
-    def _context(self, text: str, where: SourcePos | str,
-                 extra: Mapping[str, Any]) -> dict[str, Any]:
+    def _context(
+        self, text: str, where: SourcePos | str, extra: Mapping[str, Any]
+    ) -> dict[str, Any]:
         ctx: dict[str, Any] = {}
         for name in names_used(text):
             if name in extra:
@@ -202,8 +214,9 @@ class Scope:
                 ctx[name] = self.resolve(name, where)
         return ctx  # anything else is StrictUndefined: an error on use, fine for "is defined"
 
-    def render_text(self, text: str, where: SourcePos | str,
-                    extra: Mapping[str, Any] | None = None) -> Any:
+    def render_text(
+        self, text: str, where: SourcePos | str, extra: Mapping[str, Any] | None = None
+    ) -> Any:
         """Render one template string (native type for a lone ``{{ expr }}``).
 
         ``extra`` adds names on top of the scope (placeholders while checking a plan).
@@ -230,26 +243,33 @@ class Scope:
             raise PlanError(f"{_undefined(err)} for host {self.host}", where=where) from err
         except Exception as err:  # noqa: BLE001 - whatever a user's template raises
             msg = " ".join(str(err).split())[:200]
-            raise PlanError(f"template failed for host {self.host}: {type(err).__name__}: "
-                            f"{msg}", where=where) from err
+            raise PlanError(
+                f"template failed for host {self.host}: {type(err).__name__}: {msg}", where=where
+            ) from err
 
-    def render(self, value: Any, where: SourcePos | str,
-               extra: Mapping[str, Any] | None = None) -> Any:
+    def render(
+        self, value: Any, where: SourcePos | str, extra: Mapping[str, Any] | None = None
+    ) -> Any:
         """Render every template string inside ``value`` (lists and mappings recursively)."""
         if isinstance(value, str):
             return self.render_text(value, where, extra)
         if isinstance(value, list):
             item_where = getattr(value, "where", None)
-            return [self.render(v, item_where(i) if item_where else where, extra)
-                    for i, v in enumerate(value)]
+            return [
+                self.render(v, item_where(i) if item_where else where, extra)
+                for i, v in enumerate(value)
+            ]
         if isinstance(value, dict):
             value_where = getattr(value, "where", None)
-            return {k: self.render(v, value_where(k) if value_where else where, extra)
-                    for k, v in value.items()}
+            return {
+                k: self.render(v, value_where(k) if value_where else where, extra)
+                for k, v in value.items()
+            }
         return value
 
-    def evaluate(self, expr: str | bool, where: SourcePos | str,
-                 extra: Mapping[str, Any] | None = None) -> bool:
+    def evaluate(
+        self, expr: str | bool, where: SourcePos | str, extra: Mapping[str, Any] | None = None
+    ) -> bool:
         """Evaluate a ``when`` condition (a bare expression, or a ``{{ }}`` template).
 
         Raises:
@@ -273,18 +293,23 @@ class Scope:
         try:
             ast_names = names_used(text)
         except jinja2.TemplateSyntaxError as err:
-            raise PlanError(f"template syntax error: {err.message}",
-                            where=SourcePos(source, err.lineno)) from err
+            raise PlanError(
+                f"template syntax error: {err.message}", where=SourcePos(source, err.lineno)
+            ) from err
         ctx = {n: self.resolve(n) for n in ast_names if n in self._raw}
         try:
             return str(_compile(text).render(**ctx))
         except jinja2.UndefinedError as err:
-            raise PlanError(f"{_undefined(err)} for host {self.host}",
-                            where=SourcePos(source, _template_line(err))) from err
+            raise PlanError(
+                f"{_undefined(err)} for host {self.host}",
+                where=SourcePos(source, _template_line(err)),
+            ) from err
         except Exception as err:  # noqa: BLE001
             msg = " ".join(str(err).split())[:200]
-            raise PlanError(f"template failed for host {self.host}: {msg}",
-                            where=SourcePos(source, _template_line(err))) from err
+            raise PlanError(
+                f"template failed for host {self.host}: {msg}",
+                where=SourcePos(source, _template_line(err)),
+            ) from err
 
 
 class ScopeView(Mapping[str, Any]):

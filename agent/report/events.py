@@ -94,18 +94,23 @@ class RunFinished:
     aborted: bool = False
 
 
-Event = RunStarted | PlayStarted | BatchStarted | TaskDone | HostUnreachable | BatchAborted \
+Event = (
+    RunStarted
+    | PlayStarted
+    | BatchStarted
+    | TaskDone
+    | HostUnreachable
+    | BatchAborted
     | RunFinished
+)
 
 
 class Reporter(Protocol):
     """Receives events; the runner calls it from one thread at a time."""
 
-    def emit(self, event: Event) -> None:
-        ...
+    def emit(self, event: Event) -> None: ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 class NullReporter:

@@ -27,8 +27,14 @@ from agent.report.events import (
     TaskDone,
 )
 
-STYLES = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "cyan",
-          "unreachable": "bold red", "ignored": "magenta"}
+STYLES = {
+    "ok": "green",
+    "changed": "yellow",
+    "failed": "red",
+    "skipped": "cyan",
+    "unreachable": "bold red",
+    "ignored": "magenta",
+}
 BIG_FLEET = 20
 
 
@@ -40,10 +46,12 @@ def clean(text: str) -> str:
 class HumanReporter:
     """Writes to ``console`` (injected in tests), or stdout."""
 
-    def __init__(self, console: Console | None = None, *, stream: IO[str] | None = None,
-                 verbose: int = 0) -> None:
-        self.console = console or Console(file=stream or sys.stdout, highlight=False,
-                                          soft_wrap=True)
+    def __init__(
+        self, console: Console | None = None, *, stream: IO[str] | None = None, verbose: int = 0
+    ) -> None:
+        self.console = console or Console(
+            file=stream or sys.stdout, highlight=False, soft_wrap=True
+        )
         self.verbose = verbose
         self.check = False
         self.big = False
@@ -53,13 +61,17 @@ class HumanReporter:
     # -- helpers -------------------------------------------------------------------------------
 
     def _print(self, *parts: tuple[str, str] | str) -> None:
-        self.console.print(Text.assemble(*[(clean(p), "") if isinstance(p, str)
-                                           else (clean(p[0]), p[1]) for p in parts]))
+        self.console.print(
+            Text.assemble(
+                *[(clean(p), "") if isinstance(p, str) else (clean(p[0]), p[1]) for p in parts]
+            )
+        )
 
     def _progress(self) -> Text:
         c = self.counts
         return Text.assemble(
-            ("progress ", "bold"), (f"ok={c['ok']} ", STYLES["ok"]),
+            ("progress ", "bold"),
+            (f"ok={c['ok']} ", STYLES["ok"]),
             (f"changed={c['changed']} ", STYLES["changed"]),
             (f"failed={c['failed']} ", STYLES["failed"]),
             (f"skipped={c['skipped']} ", STYLES["skipped"]),
@@ -75,12 +87,14 @@ class HumanReporter:
             mode = " (check mode: nothing will change)" if event.check else ""
             self._print((f"RUN {event.plan}", "bold"), f" on {event.hosts} hosts{mode}")
             if self.big:
-                self.live = Live(self._progress(), console=self.console, transient=True,
-                                 auto_refresh=False)
+                self.live = Live(
+                    self._progress(), console=self.console, transient=True, auto_refresh=False
+                )
                 self.live.start()
         elif isinstance(event, PlayStarted):
-            self._print(("PLAY ", "bold"), (f"[{event.play}]", "bold"),
-                        f" {len(event.hosts)} hosts")
+            self._print(
+                ("PLAY ", "bold"), (f"[{event.play}]", "bold"), f" {len(event.hosts)} hosts"
+            )
         elif isinstance(event, BatchStarted):
             if event.count > 1:
                 self._print(f"batch {event.index}/{event.count}: {', '.join(event.hosts)}")
@@ -90,9 +104,14 @@ class HumanReporter:
             self.counts["unreachable"] += 1
             self._print(("unreachable", STYLES["unreachable"]), f": {event.host}: {event.msg}")
         elif isinstance(event, BatchAborted):
-            self._print((f"STOPPED: {event.failed} of {event.total} hosts failed in a batch of "
-                         f"play [{event.play}] (allowed: {event.threshold:g}%); "
-                         f"{len(event.hosts_not_run)} hosts not run", STYLES["failed"]))
+            self._print(
+                (
+                    f"STOPPED: {event.failed} of {event.total} hosts failed in a batch of "
+                    f"play [{event.play}] (allowed: {event.threshold:g}%); "
+                    f"{len(event.hosts_not_run)} hosts not run",
+                    STYLES["failed"],
+                )
+            )
         elif isinstance(event, RunFinished):
             self._recap(event)
         if self.live is not None:
@@ -107,8 +126,9 @@ class HumanReporter:
         item = f" ({event.item})" if event.item is not None else ""
         handler = "handler " if event.handler else ""
         msg = f": {event.msg}" if event.msg and status in ("failed", "ignored", "skipped") else ""
-        self._print((f"{label}", STYLES[status]), f": {event.host} | {handler}{event.task}{item}"
-                    f"{msg}")
+        self._print(
+            (f"{label}", STYLES[status]), f": {event.host} | {handler}{event.task}{item}{msg}"
+        )
         if status == "changed" and (event.check or self.verbose):
             for line in event.changes:
                 self._print(f"    - {line}")
@@ -124,11 +144,19 @@ class HumanReporter:
         self._print(("RECAP", "bold"))
         width = max((len(h.host) for h in event.hosts), default=4)
         for h in event.hosts:
-            bad = "failed" if h.failed else "unreachable" if h.unreachable else \
-                "skipped" if h.not_run else "ok"
+            bad = (
+                "failed"
+                if h.failed
+                else "unreachable"
+                if h.unreachable
+                else "skipped"
+                if h.not_run
+                else "ok"
+            )
             self._print(
                 (f"{h.host:<{width}}", STYLES[bad]),
-                f"  ok={h.ok} ", (f"changed={h.changed}", STYLES["changed"] if h.changed else ""),
+                f"  ok={h.ok} ",
+                (f"changed={h.changed}", STYLES["changed"] if h.changed else ""),
                 f" failed={h.failed} skipped={h.skipped} ignored={h.ignored} "
                 f"unreachable={int(h.unreachable)}",
                 (" not run" if h.not_run else "", STYLES["skipped"]),

@@ -42,6 +42,7 @@ from agent.transport.base import Connection
 
 log = logging.getLogger(__name__)
 
+
 class HostLike(Protocol):
     """What the runner needs of an inventory host (``agent.inventory.model.Host`` fits)."""
 
@@ -90,9 +91,14 @@ class Runner(Generic[Host]):
         options: check/diff/forks/tags/extra vars.
     """
 
-    def __init__(self, plan: Plan, select: Callable[[str], list[Host]],
-                 connect: Callable[[Host], Connection], reporter: Reporter,
-                 options: RunOptions = RunOptions()) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        select: Callable[[str], list[Host]],
+        connect: Callable[[Host], Connection],
+        reporter: Reporter,
+        options: RunOptions = RunOptions(),
+    ) -> None:
         if options.forks < 1:
             raise AgentError("forks must be at least 1")
         self.plan = plan
@@ -110,8 +116,14 @@ class Runner(Generic[Host]):
             self.reporter.emit(event)
 
     def _scope(self, host: Host, play: Play, state: HostState | None) -> Scope:
-        return scope_for(host.name, host.vars, host.groups, play, self.options.extra_vars,
-                         state.registered if state else None)
+        return scope_for(
+            host.name,
+            host.vars,
+            host.groups,
+            play,
+            self.options.extra_vars,
+            state.registered if state else None,
+        )
 
     def check(self) -> dict[str, list[Host]]:
         """Select each play's hosts and check the plan for all of them.
@@ -121,8 +133,11 @@ class Runner(Generic[Host]):
         """
         hosts = {f"{i}": self.select(self._pattern(play)) for i, play in enumerate(self.plan.plays)}
         index = {id(p): f"{i}" for i, p in enumerate(self.plan.plays)}
-        check_plan(self.plan, lambda play: (self._scope(h, play, None)
-                                            for h in hosts[index[id(play)]]), self.selection)
+        check_plan(
+            self.plan,
+            lambda play: (self._scope(h, play, None) for h in hosts[index[id(play)]]),
+            self.selection,
+        )
         return hosts
 
     def _pattern(self, play: Play) -> str:
@@ -153,11 +168,21 @@ class Runner(Generic[Host]):
             for h in hosts:
                 everyone.setdefault(h.name, h)
         self.states = {name: HostState(name) for name in everyone}
-        self.emit(RunStarted(plan=self.plan.path, hosts=len(everyone), forks=self.options.forks,
-                             check=self.options.check, diff=self.options.diff))
+        self.emit(
+            RunStarted(
+                plan=self.plan.path,
+                hosts=len(everyone),
+                forks=self.options.forks,
+                check=self.options.check,
+                diff=self.options.diff,
+            )
+        )
         host_opts = HostRunOptions(
-            check=self.options.check, diff=self.options.diff, now=now,
-            plan_dir=self.plan.plan_dir, selection=self.selection,
+            check=self.options.check,
+            diff=self.options.diff,
+            now=now,
+            plan_dir=self.plan.plan_dir,
+            selection=self.selection,
             extra_vars=dict(self.options.extra_vars),
         )
         aborted = False
@@ -170,8 +195,11 @@ class Runner(Generic[Host]):
             self._close_all()
         results = tuple(s.result() for s in self.states.values())
         code = exit_code_for(results, aborted)
-        self.emit(RunFinished(hosts=results, exit_code=code, elapsed=time.monotonic() - started,
-                              aborted=aborted))
+        self.emit(
+            RunFinished(
+                hosts=results, exit_code=code, elapsed=time.monotonic() - started, aborted=aborted
+            )
+        )
         return RunResult(results, code, aborted)
 
     def _play(self, play: Play, hosts: list[Host], opts: HostRunOptions) -> bool:
@@ -181,18 +209,31 @@ class Runner(Generic[Host]):
         sizes = batch_sizes(play.serial, len(live))
         start = 0
         for number, size in enumerate(sizes, 1):
-            batch = live[start:start + size]
+            batch = live[start : start + size]
             start += size
-            self.emit(BatchStarted(play=play.name, index=number, count=len(sizes),
-                                   hosts=tuple(h.name for h in batch)))
+            self.emit(
+                BatchStarted(
+                    play=play.name,
+                    index=number,
+                    count=len(sizes),
+                    hosts=tuple(h.name for h in batch),
+                )
+            )
             before = {h.name: self.states[h.name].done for h in batch}
             self._batch(play, batch, opts)
             failed = sum(1 for h in batch if self.states[h.name].done and not before[h.name])
             threshold = play.fail_threshold
             if threshold is not None and failed and failed * 100.0 / len(batch) > threshold:
                 rest = tuple(h.name for h in live[start:])
-                self.emit(BatchAborted(play=play.name, failed=failed, total=len(batch),
-                                       threshold=threshold, hosts_not_run=rest))
+                self.emit(
+                    BatchAborted(
+                        play=play.name,
+                        failed=failed,
+                        total=len(batch),
+                        threshold=threshold,
+                        hosts_not_run=rest,
+                    )
+                )
                 return False
         return True
 
@@ -212,8 +253,15 @@ class Runner(Generic[Host]):
     def _host(self, play: Play, host: Host, opts: HostRunOptions) -> None:
         state = self.states[host.name]
         try:
-            HostRunner(play, state, self._scope(host, play, state), opts,
-                       lambda: self._open(host), self.emit, self._stop).run()
+            HostRunner(
+                play,
+                state,
+                self._scope(host, play, state),
+                opts,
+                lambda: self._open(host),
+                self.emit,
+                self._stop,
+            ).run()
         except Exception as err:  # noqa: BLE001 - never let one host take down the run
             log.exception("%s: internal error", host.name)
             state.failed += 1

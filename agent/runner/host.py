@@ -50,9 +50,15 @@ class HostState:
 
     def result(self) -> HostResult:
         return HostResult(
-            host=self.name, ok=self.ok, changed=self.changed, failed=self.failed,
-            skipped=self.skipped, ignored=self.ignored, unreachable=self.unreachable,
-            not_run=not self.started, error=self.error,
+            host=self.name,
+            ok=self.ok,
+            changed=self.changed,
+            failed=self.failed,
+            skipped=self.skipped,
+            ignored=self.ignored,
+            unreachable=self.unreachable,
+            not_run=not self.started,
+            error=self.error,
         )
 
 
@@ -69,9 +75,16 @@ class HostRunOptions:
 class HostRunner:
     """Runs ``play`` on one host; ``emit`` must be thread-safe (the engine locks it)."""
 
-    def __init__(self, play: Play, state: HostState, scope: Scope, opts: HostRunOptions,
-                 connect: Callable[[], Connection], emit: Callable[[Event], None],
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        play: Play,
+        state: HostState,
+        scope: Scope,
+        opts: HostRunOptions,
+        connect: Callable[[], Connection],
+        emit: Callable[[Event], None],
+        stop: threading.Event | None = None,
+    ) -> None:
         self.play = play
         self.state = state
         self.scope = scope
@@ -125,18 +138,37 @@ class HostRunner:
             self.state.conn = self.connect()
         return self.state.conn
 
-    def _done(self, task: Task, status: str, *, handler: bool, item: Any = None, msg: str = "",
-              ignored: bool = False, result: ModuleResult | None = None) -> None:
+    def _done(
+        self,
+        task: Task,
+        status: str,
+        *,
+        handler: bool,
+        item: Any = None,
+        msg: str = "",
+        ignored: bool = False,
+        result: ModuleResult | None = None,
+    ) -> None:
         changes = tuple(c.describe() for c in result.changes) if result else ()
         diff = ""
         if result is not None and self.opts.diff:
             diff = "".join(c.diff() for c in result.changes if isinstance(c, WriteFile))
-        self.emit(TaskDone(
-            host=self.state.name, play=self.play.name, task=task.name, module=task.module,
-            status=status,  # type: ignore[arg-type]
-            msg=msg, handler=handler, item=None if item is None else _short(item),
-            ignored=ignored, changes=changes, diff=diff, check=self.opts.check,
-        ))
+        self.emit(
+            TaskDone(
+                host=self.state.name,
+                play=self.play.name,
+                task=task.name,
+                module=task.module,
+                status=status,  # type: ignore[arg-type]
+                msg=msg,
+                handler=handler,
+                item=None if item is None else _short(item),
+                ignored=ignored,
+                changes=changes,
+                diff=diff,
+                check=self.opts.check,
+            )
+        )
 
     def _task(self, task: Task, *, handler: bool) -> None:
         state = self.state
@@ -168,10 +200,16 @@ class HostRunner:
         if task.register and self.opts.check and (any_changed or failed_msg):
             self.not_run.add(task.register)  # its command did not run: no rc, no stdout
         if task.register:
-            value = results[0] if task.loop is None and results else {
-                "results": results, "changed": any_changed,
-                "failed": any(r.get("failed") for r in results),
-                "skipped": bool(results) and all(r.get("skipped") for r in results)}
+            value = (
+                results[0]
+                if task.loop is None and results
+                else {
+                    "results": results,
+                    "changed": any_changed,
+                    "failed": any(r.get("failed") for r in results),
+                    "skipped": bool(results) and all(r.get("skipped") for r in results),
+                }
+            )
             state.registered[task.register] = value
             if task.register not in self.opts.extra_vars:
                 self.scope.set(task.register, value)
@@ -190,8 +228,13 @@ class HostRunner:
             module = registry.get(task.module)()
             become = self.play.become if task.become is None else task.become
             ctx = Context(
-                host=state.name, now=self.opts.now, check=self.opts.check, diff=self.opts.diff,
-                become=become, vars=self.scope.view(), plan_dir=self.opts.plan_dir,
+                host=state.name,
+                now=self.opts.now,
+                check=self.opts.check,
+                diff=self.opts.diff,
+                become=become,
+                vars=self.scope.view(),
+                plan_dir=self.opts.plan_dir,
                 render=self.scope.render_file,
             )
             conn = self._conn()
@@ -205,24 +248,38 @@ class HostRunner:
             needs = _names_in(task) & self.not_run
             if self.opts.check and isinstance(err, PlanError) and needs:
                 state.skipped += 1
-                msg = (f"check mode: needs {sorted(needs)[0]!r}, the result of a command that "
-                       "was not run")
+                msg = (
+                    f"check mode: needs {sorted(needs)[0]!r}, the result of a command that "
+                    "was not run"
+                )
                 self._done(task, "skipped", handler=handler, item=item, msg=msg)
                 return {"changed": False, "failed": False, "skipped": True, "msg": msg}
             return self._failed(task, item, handler, str(err))
         except Exception as err:  # noqa: BLE001 - a module's bug fails this host only
             log.exception("%s: internal error in module %s", state.name, task.module)
-            return self._failed(task, item, handler,
-                                f"internal error in module {task.module}: {type(err).__name__}")
+            return self._failed(
+                task, item, handler, f"internal error in module {task.module}: {type(err).__name__}"
+            )
         self._notify(result)
         if result.changed:
             state.changed += 1
         else:
             state.ok += 1
-        self._done(task, "changed" if result.changed else "ok", handler=handler, item=item,
-                   msg=result.msg, result=result)
-        return {"changed": result.changed, "failed": False, "skipped": False, "msg": result.msg,
-                **dict(result.data)}
+        self._done(
+            task,
+            "changed" if result.changed else "ok",
+            handler=handler,
+            item=item,
+            msg=result.msg,
+            result=result,
+        )
+        return {
+            "changed": result.changed,
+            "failed": False,
+            "skipped": False,
+            "msg": result.msg,
+            **dict(result.data),
+        }
 
     def _notify(self, result: ModuleResult) -> None:
         self.notified.update(result.notify)
@@ -235,8 +292,7 @@ class HostRunner:
         else:
             state.failed += 1
             state.error = state.error or line
-        self._done(task, "failed", handler=handler, item=item, msg=line,
-                   ignored=task.ignore_errors)
+        self._done(task, "failed", handler=handler, item=item, msg=line, ignored=task.ignore_errors)
         return {"changed": False, "failed": True, "skipped": False, "msg": line}
 
 

@@ -39,14 +39,16 @@ def ensure_state_dir(path: str | os.PathLike[str]) -> Path:
         directory.mkdir(mode=0o700, exist_ok=True)
         st = directory.stat()
     except OSError as err:
-        raise StateError(f"cannot create state directory: {err.strerror}",
-                         where=str(directory)) from err
+        raise StateError(
+            f"cannot create state directory: {err.strerror}", where=str(directory)
+        ) from err
     if not directory.is_dir():
         raise StateError("state directory is not a directory", where=str(directory))
     mode = st.st_mode & 0o777
     if mode & 0o077:
         raise StateError(
-            f"state directory is open to others (mode {mode:04o})", where=str(directory),
+            f"state directory is open to others (mode {mode:04o})",
+            where=str(directory),
             hint=f"chmod 700 {directory}",
         )
     return directory

@@ -62,11 +62,18 @@ def _dt(text: str | None) -> datetime | None:
 
 def _cert(row: sqlite3.Row) -> IssuedCertificate:
     return IssuedCertificate(
-        id=row["id"], host=row["host"], name=row["name"], serial=row["serial"],
-        fingerprint=row["fingerprint"], pin=row["pin"],
-        not_after=datetime.fromisoformat(row["not_after"]), backend=row["backend"],
-        backend_id=row["backend_id"], names=tuple(json.loads(row["names"])),
-        cert_pem=row["cert_pem"], issued_at=datetime.fromisoformat(row["issued_at"]),
+        id=row["id"],
+        host=row["host"],
+        name=row["name"],
+        serial=row["serial"],
+        fingerprint=row["fingerprint"],
+        pin=row["pin"],
+        not_after=datetime.fromisoformat(row["not_after"]),
+        backend=row["backend"],
+        backend_id=row["backend_id"],
+        names=tuple(json.loads(row["names"])),
+        cert_pem=row["cert_pem"],
+        issued_at=datetime.fromisoformat(row["issued_at"]),
         revoked_at=_dt(row["revoked_at"]),
     )
 
@@ -74,8 +81,9 @@ def _cert(row: sqlite3.Row) -> IssuedCertificate:
 class Store:
     """The state database. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, state_dir: str | os.PathLike[str] | None = None, *,
-                 store_keys: bool = False) -> None:
+    def __init__(
+        self, state_dir: str | os.PathLike[str] | None = None, *, store_keys: bool = False
+    ) -> None:
         """Open (creating if needed) the store in ``state_dir`` (default: see
         :func:`~agent.state.paths.default_state_dir`).
 
@@ -88,16 +96,19 @@ class Store:
         self._lock = threading.RLock()
         _create_private(self.path)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0,
-                                       isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=30.0, isolation_level=None
+            )
         except sqlite3.Error as err:
             raise StateError(f"cannot open state database: {err}", where=str(self.path)) from err
         try:
             self._db.row_factory = sqlite3.Row
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise StateError(f"database schema {version} is newer than this version knows",
-                                 where=str(self.path))
+                raise StateError(
+                    f"database schema {version} is newer than this version knows",
+                    where=str(self.path),
+                )
             self._db.executescript(_SCHEMA)  # idempotent; runs in its own transaction
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException as err:
@@ -113,8 +124,12 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     @contextmanager
@@ -143,17 +158,29 @@ class Store:
                 "INSERT INTO certificates (host, name, serial, fingerprint, pin, not_after,"
                 " backend, backend_id, names, cert_pem, key_pem, issued_at, revoked_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cert.host, cert.name, cert.serial.lower(), cert.fingerprint, cert.pin,
-                 _ts(cert.not_after), cert.backend, cert.backend_id, json.dumps(list(cert.names)),
-                 cert.cert_pem, key_text, _ts(cert.issued_at),
-                 _ts(cert.revoked_at) if cert.revoked_at else None),
+                (
+                    cert.host,
+                    cert.name,
+                    cert.serial.lower(),
+                    cert.fingerprint,
+                    cert.pin,
+                    _ts(cert.not_after),
+                    cert.backend,
+                    cert.backend_id,
+                    json.dumps(list(cert.names)),
+                    cert.cert_pem,
+                    key_text,
+                    _ts(cert.issued_at),
+                    _ts(cert.revoked_at) if cert.revoked_at else None,
+                ),
             )
             row_id = cur.lastrowid
         assert row_id is not None
         return row_id
 
-    def certificates(self, *, host: str | None = None, name: str | None = None,
-                     include_revoked: bool = True) -> list[IssuedCertificate]:
+    def certificates(
+        self, *, host: str | None = None, name: str | None = None, include_revoked: bool = True
+    ) -> list[IssuedCertificate]:
         """Issued certificates, oldest first, optionally for one host and/or name."""
         where, params = [], []
         if host is not None:
@@ -203,8 +230,13 @@ class Store:
                 "INSERT OR REPLACE INTO acme_accounts"
                 " (directory_url, account_key, account_url, email, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (account.directory_url, account.account_key.reveal(), account.account_url,
-                 account.email, _ts(account.created_at)),
+                (
+                    account.directory_url,
+                    account.account_key.reveal(),
+                    account.account_url,
+                    account.email,
+                    _ts(account.created_at),
+                ),
             )
 
     def acme_account(self, directory_url: str) -> AcmeAccount | None:
@@ -214,8 +246,10 @@ class Store:
             return None
         row = rows[0]
         return AcmeAccount(
-            directory_url=row["directory_url"], account_key=Secret(row["account_key"]),
-            account_url=row["account_url"], email=row["email"],
+            directory_url=row["directory_url"],
+            account_key=Secret(row["account_key"]),
+            account_url=row["account_url"],
+            email=row["email"],
             created_at=datetime.fromisoformat(row["created_at"]),
         )
 
@@ -224,26 +258,34 @@ class Store:
     def start_run(self, plan: str, started_at: datetime) -> int:
         """Record the start of a run; return its id."""
         with self._tx() as db:
-            cur = db.execute("INSERT INTO runs (plan, started_at) VALUES (?, ?)",
-                             (plan, _ts(started_at)))
+            cur = db.execute(
+                "INSERT INTO runs (plan, started_at) VALUES (?, ?)", (plan, _ts(started_at))
+            )
             row_id = cur.lastrowid
         assert row_id is not None
         return row_id
 
-    def finish_run(self, run_id: int, ended_at: datetime, *, status: str,
-                   counts: Mapping[str, int]) -> None:
+    def finish_run(
+        self, run_id: int, ended_at: datetime, *, status: str, counts: Mapping[str, int]
+    ) -> None:
         """Record how run ``run_id`` ended."""
         with self._tx() as db:
-            db.execute("UPDATE runs SET ended_at = ?, status = ?, counts = ? WHERE id = ?",
-                       (_ts(ended_at), status, json.dumps(dict(counts), sort_keys=True), run_id))
+            db.execute(
+                "UPDATE runs SET ended_at = ?, status = ?, counts = ? WHERE id = ?",
+                (_ts(ended_at), status, json.dumps(dict(counts), sort_keys=True), run_id),
+            )
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         """The latest ``limit`` runs, newest first."""
         rows = self._query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
         return [
             RunRecord(
-                id=r["id"], plan=r["plan"], started_at=datetime.fromisoformat(r["started_at"]),
-                ended_at=_dt(r["ended_at"]), status=r["status"], counts=json.loads(r["counts"]),
+                id=r["id"],
+                plan=r["plan"],
+                started_at=datetime.fromisoformat(r["started_at"]),
+                ended_at=_dt(r["ended_at"]),
+                status=r["status"],
+                counts=json.loads(r["counts"]),
             )
             for r in rows
         ]
@@ -252,8 +294,9 @@ class Store:
 def _create_private(path: Path) -> None:
     """Create ``path`` empty with mode 0600 if missing; refuse it if open to others."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                     0o600)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
+        )
         os.close(fd)
     except FileExistsError:
         pass
@@ -261,5 +304,8 @@ def _create_private(path: Path) -> None:
         raise StateError(f"cannot create state database: {err.strerror}", where=str(path)) from err
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise StateError(f"state database is open to others (mode {mode:04o})", where=str(path),
-                         hint=f"chmod 600 {path}")
+        raise StateError(
+            f"state database is open to others (mode {mode:04o})",
+            where=str(path),
+            hint=f"chmod 600 {path}",
+        )

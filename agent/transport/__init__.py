@@ -38,7 +38,8 @@ def connect(spec: ConnectionSpec, *, accept_new_host_keys: bool = False) -> Conn
         return LocalConnection(spec.name, become_user=spec.become_user)
     if spec.connection != "ssh":
         raise ConnectError(
-            f"unknown connection type {spec.connection!r}", host=spec.name,
+            f"unknown connection type {spec.connection!r}",
+            host=spec.name,
             hint="use 'ssh' or 'local'",
         )
     from agent.transport.ssh import SSHConnection

@@ -58,8 +58,18 @@ def sudo_argv(become_user: str, marker: str) -> list[str]:
     prompt, never into the command's input.
     """
     return [
-        "sudo", "-k", "-S", "-p", f"[{marker}-prompt]", "-u", become_user, "--",
-        "sh", "-c", f'printf "%s\\n" "[{marker}-start]" >&2; exec "$@"', "sh",
+        "sudo",
+        "-k",
+        "-S",
+        "-p",
+        f"[{marker}-prompt]",
+        "-u",
+        become_user,
+        "--",
+        "sh",
+        "-c",
+        f'printf "%s\\n" "[{marker}-start]" >&2; exec "$@"',
+        "sh",
     ]
 
 

@@ -92,8 +92,13 @@ class AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
     ) -> None:
         client.get_host_keys().add(hostname, key.get_name(), key)
         append_known_host(self.known_hosts, hostname, key)
-        log.info("%s: recorded new host key %s %s in %s", self.inventory_name,
-                 key.get_name(), fingerprint(key), self.known_hosts)
+        log.info(
+            "%s: recorded new host key %s %s in %s",
+            self.inventory_name,
+            key.get_name(),
+            fingerprint(key),
+            self.known_hosts,
+        )
 
 
 def append_known_host(path: str, hostname: str, key: paramiko.PKey) -> None:
@@ -115,7 +120,10 @@ def append_known_host(path: str, hostname: str, key: paramiko.PKey) -> None:
 
 
 def changed_key_error(
-    inventory_name: str, hostname: str, got: paramiko.PKey, expected: paramiko.PKey,
+    inventory_name: str,
+    hostname: str,
+    got: paramiko.PKey,
+    expected: paramiko.PKey,
     known_hosts: str,
 ) -> HostKeyError:
     """The error for a host whose key differs from the recorded one (never accepted)."""

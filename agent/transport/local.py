@@ -31,11 +31,15 @@ from agent.transport.common import (
 
 log = logging.getLogger(__name__)
 
+
 class LocalConnection:
     """A :class:`~agent.transport.base.Connection` to this machine."""
 
     def __init__(
-        self, host: str = "localhost", *, root: str | os.PathLike[str] | None = None,
+        self,
+        host: str = "localhost",
+        *,
+        root: str | os.PathLike[str] | None = None,
         become_user: str = "root",
     ) -> None:
         self.host = host
@@ -59,8 +63,13 @@ class LocalConnection:
     # -- commands ----------------------------------------------------------------------------
 
     def run(
-        self, argv: list[str] | tuple[str, ...], *, stdin: bytes | None = None,
-        become: bool = False, timeout: float | None = None, check: bool = False,
+        self,
+        argv: list[str] | tuple[str, ...],
+        *,
+        stdin: bytes | None = None,
+        become: bool = False,
+        timeout: float | None = None,
+        check: bool = False,
     ) -> Result:
         """Run ``argv`` here (no shell).
 
@@ -82,17 +91,26 @@ class LocalConnection:
         log.debug("%s: run %s", self.host, display(full))
         try:
             proc = subprocess.run(
-                full, input=stdin if stdin is not None else b"", capture_output=True,
-                timeout=timeout, cwd=self.root, check=False,
+                full,
+                input=stdin if stdin is not None else b"",
+                capture_output=True,
+                timeout=timeout,
+                cwd=self.root,
+                check=False,
             )
         except subprocess.TimeoutExpired as err:
             raise CommandError(
-                f"{display(args)} timed out after {timeout:g}s", host=self.host, argv=args,
-                exit_code=124, stderr=as_text(err.stderr),
+                f"{display(args)} timed out after {timeout:g}s",
+                host=self.host,
+                argv=args,
+                exit_code=124,
+                stderr=as_text(err.stderr),
             ) from err
         except OSError as err:
             raise CommandError(
-                f"cannot run {display(args)}: {err.strerror}", host=self.host, argv=args,
+                f"cannot run {display(args)}: {err.strerror}",
+                host=self.host,
+                argv=args,
                 exit_code=127,
             ) from err
         result = Result(tuple(args), proc.returncode, as_text(proc.stdout), as_text(proc.stderr))
@@ -120,8 +138,13 @@ class LocalConnection:
             return FileStat(path=path, exists=False)
         kind = kind_of(st.st_mode)
         return FileStat(
-            path=path, exists=True, kind=kind, mode=st.st_mode & 0o7777, uid=st.st_uid,
-            gid=st.st_gid, size=st.st_size,
+            path=path,
+            exists=True,
+            kind=kind,
+            mode=st.st_mode & 0o7777,
+            uid=st.st_uid,
+            gid=st.st_gid,
+            size=st.st_size,
             link_target=os.readlink(real) if kind == "link" else "",
         )
 
@@ -155,7 +178,7 @@ class LocalConnection:
                     os.fchmod(fd, mode & 0o7777)  # chown may clear set-id bits
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -205,7 +228,7 @@ class LocalConnection:
         except KeyError as err:
             raise CommandError(
                 f"cannot write {path}: unknown owner {owner.user or ''}:{owner.group or ''}",
-                host=self.host, exit_code=1,
+                host=self.host,
+                exit_code=1,
             ) from err
         return (uid, gid)
-

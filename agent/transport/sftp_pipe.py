@@ -24,9 +24,7 @@ from paramiko.message import Message
 from paramiko.sftp_attr import SFTPAttributes
 
 int64: Callable[[int], Any] = proto.int64
-attrs_from_msg: Callable[[Message], SFTPAttributes] = (
-    SFTPAttributes._from_msg  # type: ignore[attr-defined]
-)
+attrs_from_msg: Callable[[Message], SFTPAttributes] = SFTPAttributes._from_msg  # type: ignore[attr-defined]
 
 CHUNK = 32768  # SFTP read/write request size every server accepts
 READ_BATCH = 8  # read requests in flight per round trip
@@ -117,9 +115,7 @@ class Pipe:
         try:
             while True:
                 offsets = [len(data) + i * CHUNK for i in range(READ_BATCH)]
-                replies = self.batch(
-                    [(proto.CMD_READ, (handle, int64(o), CHUNK)) for o in offsets]
-                )
+                replies = self.batch([(proto.CMD_READ, (handle, int64(o), CHUNK)) for o in offsets])
                 done = False
                 for offset, reply in zip(offsets, replies, strict=True):
                     if reply.kind == proto.CMD_STATUS:
@@ -150,7 +146,9 @@ class Pipe:
         perm.st_mode = mode
         requests.append((proto.CMD_FSETSTAT, (handle, perm)))  # exact mode despite the umask
         for offset in range(0, len(data), CHUNK):
-            requests.append((proto.CMD_WRITE, (handle, int64(offset), data[offset:offset + CHUNK])))
+            requests.append(
+                (proto.CMD_WRITE, (handle, int64(offset), data[offset : offset + CHUNK]))
+            )
         fsync_at = len(requests)
         requests.append((proto.CMD_EXTENDED, ("fsync@openssh.com", handle)))
         requests.append((proto.CMD_CLOSE, (handle,)))

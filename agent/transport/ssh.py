@@ -47,7 +47,9 @@ class SSHConnection:
     """A :class:`~agent.transport.base.Connection` over SSH. Use :meth:`open`."""
 
     def __init__(
-        self, spec: ConnectionSpec, client: paramiko.SSHClient,
+        self,
+        spec: ConnectionSpec,
+        client: paramiko.SSHClient,
         jumps: list[paramiko.SSHClient] | None = None,
     ) -> None:
         self.spec = spec
@@ -66,7 +68,10 @@ class SSHConnection:
 
     @classmethod
     def open(
-        cls, spec: ConnectionSpec, *, accept_new_host_keys: bool = False,
+        cls,
+        spec: ConnectionSpec,
+        *,
+        accept_new_host_keys: bool = False,
         config: paramiko.SSHConfig | None = None,
     ) -> SSHConnection:
         """Connect and authenticate (see :mod:`agent.transport.ssh_connect`).
@@ -81,8 +86,13 @@ class SSHConnection:
     # -- commands ----------------------------------------------------------------------------
 
     def run(
-        self, argv: list[str] | tuple[str, ...], *, stdin: bytes | None = None,
-        become: bool = False, timeout: float | None = None, check: bool = False,
+        self,
+        argv: list[str] | tuple[str, ...],
+        *,
+        stdin: bytes | None = None,
+        become: bool = False,
+        timeout: float | None = None,
+        check: bool = False,
     ) -> Result:
         """Run ``argv`` on the host; ``become`` (or the spec's ``become``) runs it through sudo.
 
@@ -91,15 +101,20 @@ class SSHConnection:
             ConnectError: the connection was lost.
         """
         args = tuple(str(a) for a in argv)
-        code, out, err = self.exec_bytes(args, stdin=stdin, become=become or self.spec.become,
-                                         timeout=timeout)
+        code, out, err = self.exec_bytes(
+            args, stdin=stdin, become=become or self.spec.become, timeout=timeout
+        )
         result = Result(args, code, as_text(out), as_text(err))
         if check and not result.ok:
             raise command_failed(self.host, result)
         return result
 
     def exec_bytes(
-        self, args: tuple[str, ...], *, stdin: bytes | None = None, become: bool = False,
+        self,
+        args: tuple[str, ...],
+        *,
+        stdin: bytes | None = None,
+        become: bool = False,
         timeout: float | None = None,
     ) -> tuple[int, bytes, bytes]:
         """Run ``args`` and return ``(exit code, stdout bytes, stderr bytes)``.
@@ -108,13 +123,17 @@ class SSHConnection:
             CommandError: a timeout, or sudo refusing to switch user.
             ConnectError: the connection was lost.
         """
-        become_user = self.spec.become_user if become and become_needed(
-            self.user, self.spec.become_user) else None
+        become_user = (
+            self.spec.become_user
+            if become and become_needed(self.user, self.spec.become_user)
+            else None
+        )
         password: str | None = None
         if become_user is not None and self.spec.become_password_env:
             try:
-                password = password_from_env(self.host, self.spec.become_password_env,
-                                             "become_password_env")
+                password = password_from_env(
+                    self.host, self.spec.become_password_env, "become_password_env"
+                )
             except ConnectError as err:
                 raise CommandError(err.message, host=self.host, argv=args) from None
         marker = new_marker()
@@ -128,16 +147,23 @@ class SSHConnection:
                 raise self._lost(err) from err
             try:
                 chan.exec_command(line)
-                return self._converse(chan, args, stdin or b"", become_user, password, marker,
-                                      timeout)
+                return self._converse(
+                    chan, args, stdin or b"", become_user, password, marker, timeout
+                )
             except (paramiko.SSHException, OSError, EOFError) as err:
                 raise self._lost(err) from err
             finally:
                 chan.close()
 
     def _converse(
-        self, chan: paramiko.Channel, args: tuple[str, ...], stdin: bytes,
-        become_user: str | None, password: str | None, marker: str, timeout: float | None,
+        self,
+        chan: paramiko.Channel,
+        args: tuple[str, ...],
+        stdin: bytes,
+        become_user: str | None,
+        password: str | None,
+        marker: str,
+        timeout: float | None,
     ) -> tuple[int, bytes, bytes]:
         deadline = None if timeout is None else time.monotonic() + timeout
         out, err = bytearray(), bytearray()
@@ -151,7 +177,7 @@ class SSHConnection:
         for _ in range(10_000_000):  # bounded: the deadline or the channel ends it long before
             if started and not stdin_closed:
                 while pending and chan.send_ready():
-                    pending = pending[chan.send(bytes(pending[:32768])):]
+                    pending = pending[chan.send(bytes(pending[:32768])) :]
                 if not pending:
                     chan.shutdown_write()
                     stdin_closed = True
@@ -186,8 +212,11 @@ class SSHConnection:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
                     raise CommandError(
-                        f"{display(args)} timed out after {timeout:g}s", host=self.host,
-                        argv=args, exit_code=124, stderr=as_text(bytes(err)),
+                        f"{display(args)} timed out after {timeout:g}s",
+                        host=self.host,
+                        argv=args,
+                        exit_code=124,
+                        stderr=as_text(bytes(err)),
                     )
             if started and pending:
                 wait = min(wait, 0.005)
@@ -198,7 +227,10 @@ class SSHConnection:
             reason = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
             raise CommandError(
                 f"become {become_user} failed for {display(args)}: {reason or 'sudo refused'}",
-                host=self.host, argv=args, exit_code=code, stderr=text,
+                host=self.host,
+                argv=args,
+                exit_code=code,
+                stderr=text,
                 hint="" if password else "set become_password_env if sudo needs a password",
             )
         return code, bytes(out), bytes(err)
@@ -237,10 +269,14 @@ class SSHConnection:
             return FileStat(path=path, exists=False)
         st_mode = attrs.st_mode or 0
         return FileStat(
-            path=path, exists=True, kind=kind_of(st_mode), mode=stat_mod.S_IMODE(st_mode),
+            path=path,
+            exists=True,
+            kind=kind_of(st_mode),
+            mode=stat_mod.S_IMODE(st_mode),
             uid=attrs.st_uid if attrs.st_uid is not None else -1,
             gid=attrs.st_gid if attrs.st_gid is not None else -1,
-            size=attrs.st_size or 0, link_target=target if stat_mod.S_ISLNK(st_mode) else "",
+            size=attrs.st_size or 0,
+            link_target=target if stat_mod.S_ISLNK(st_mode) else "",
         )
 
     def write(
@@ -282,8 +318,9 @@ class SSHConnection:
                 names = sftp.listdir(directory)
             except FileNotFoundError:
                 return []
-            paths = [f"{directory.rstrip('/')}/{n}" for n in sorted(names)
-                     if n.startswith(TEMP_PREFIX)]
+            paths = [
+                f"{directory.rstrip('/')}/{n}" for n in sorted(names) if n.startswith(TEMP_PREFIX)
+            ]
             pipe = self._pipe_for()
             if paths:
                 self.counters.file_ops += 1
@@ -349,11 +386,14 @@ class SSHConnection:
             fields = result.stdout.split(":")
             if not result.ok or len(fields) < 3 or not fields[2].isdigit():
                 kind = "user" if database == "passwd" else "group"
-                raise CommandError(f"unknown {kind} {name!r}", host=self.host,
-                                   argv=result.argv, exit_code=result.exit_code)
+                raise CommandError(
+                    f"unknown {kind} {name!r}",
+                    host=self.host,
+                    argv=result.argv,
+                    exit_code=result.exit_code,
+                )
             self._ids[key] = int(fields[2])
         return self._ids[key]
 
     def _lost(self, err: BaseException) -> ConnectError:
         return ConnectError(f"connection lost: {type(err).__name__}: {err}", host=self.host)
-

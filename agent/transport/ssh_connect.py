@@ -102,8 +102,13 @@ def parse_jump(text: str) -> tuple[str | None, str, int | None]:
 
 
 def tcp_connect(
-    name: str, hostname: str, port: int, timeout: float, *,
-    retries: int = REFUSED_RETRIES, delay: float = REFUSED_DELAY,
+    name: str,
+    hostname: str,
+    port: int,
+    timeout: float,
+    *,
+    retries: int = REFUSED_RETRIES,
+    delay: float = REFUSED_DELAY,
 ) -> socket.socket:
     """Open a TCP connection, retrying a bounded number of times on *refused* only.
 
@@ -116,7 +121,8 @@ def tcp_connect(
         except ConnectionRefusedError as err:
             if attempt == retries:
                 raise ConnectError(
-                    f"connection to {hostname}:{port} refused ({retries} attempts)", host=name,
+                    f"connection to {hostname}:{port} refused ({retries} attempts)",
+                    host=name,
                     hint="is sshd running on that port?",
                 ) from err
             time.sleep(delay * 2 ** (attempt - 1))
@@ -147,7 +153,8 @@ def load_keys(name: str, paths: tuple[str, ...]) -> list[paramiko.PKey]:
             keys.append(_load_key(path))
         except (paramiko.SSHException, OSError, ValueError, TypeError) as err:
             raise ConnectError(
-                f"cannot load key file {path}: {type(err).__name__}", host=name,
+                f"cannot load key file {path}: {type(err).__name__}",
+                host=name,
                 hint="encrypted keys must be loaded in ssh-agent",
             ) from err
     return keys
@@ -186,7 +193,10 @@ def password_from_env(name: str, env_name: str | None, field: str = "password_en
 
 
 def open_client(
-    spec: ConnectionSpec, *, accept_new_host_keys: bool, config: paramiko.SSHConfig | None = None,
+    spec: ConnectionSpec,
+    *,
+    accept_new_host_keys: bool,
+    config: paramiko.SSHConfig | None = None,
 ) -> tuple[paramiko.SSHClient, list[paramiko.SSHClient]]:
     """Connect and authenticate; returns the client and the jump clients to close after it.
 
@@ -204,8 +214,12 @@ def open_client(
         for hop in hops[:8]:
             user, host, port = parse_jump(hop)
             hop_spec = dataclasses.replace(
-                spec, name=f"{spec.name} (jump {host})", address=host,
-                port=port or _DEFAULTS["port"], user=user or target.user, password_env=None,
+                spec,
+                name=f"{spec.name} (jump {host})",
+                address=host,
+                port=port or _DEFAULTS["port"],
+                user=user or target.user,
+                password_env=None,
             )
             hop_target = dataclasses.replace(resolve(hop_spec, config), proxy_jump="")
             if not hop_target.key_files:
@@ -222,7 +236,11 @@ def open_client(
 
 
 def _open_tunnel(
-    spec: ConnectionSpec, client: paramiko.SSHClient, hops: list[str], hop: str, target: Target,
+    spec: ConnectionSpec,
+    client: paramiko.SSHClient,
+    hops: list[str],
+    hop: str,
+    target: Target,
     config: paramiko.SSHConfig,
 ) -> paramiko.Channel:
     index = hops.index(hop)
@@ -246,7 +264,10 @@ def _open_tunnel(
 
 
 def _connect_one(
-    spec: ConnectionSpec, target: Target, tunnel: paramiko.Channel | None, password: str | None,
+    spec: ConnectionSpec,
+    target: Target,
+    tunnel: paramiko.Channel | None,
+    password: str | None,
     accept_new: bool,
 ) -> paramiko.SSHClient:
     name = spec.name
@@ -265,10 +286,18 @@ def _connect_one(
     agent_ok = bool(os.environ.get("SSH_AUTH_SOCK"))
     try:
         client.connect(
-            target.hostname, port=target.port, username=target.user, password=password,
-            pkey=keys[0] if keys else None, key_filename=list(target.key_files[1:]) or None,  # type: ignore[arg-type]
-            sock=sock, timeout=timeout + 0.5, banner_timeout=timeout, auth_timeout=timeout,
-            channel_timeout=timeout, allow_agent=agent_ok and not keys,
+            target.hostname,
+            port=target.port,
+            username=target.user,
+            password=password,
+            pkey=keys[0] if keys else None,
+            key_filename=list(target.key_files[1:]) or None,  # type: ignore[arg-type]
+            sock=sock,
+            timeout=timeout + 0.5,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
+            allow_agent=agent_ok and not keys,
             look_for_keys=not keys and password is None,
         )
     except BaseException as err:
@@ -291,7 +320,8 @@ def _connect_error(name: str, target: Target, timeout: float, err: Exception) ->
     where = f"{target.user}@{target.hostname}:{target.port}"
     if isinstance(err, paramiko.AuthenticationException):
         return ConnectError(
-            f"authentication failed for {where}", host=name,
+            f"authentication failed for {where}",
+            host=name,
             hint="check key_file, ssh-agent or the password environment variable",
         )
     text = str(err)

@@ -64,8 +64,9 @@ class SudoFiles:
     def _fail(self, op: str, path: str, code: int, err: bytes) -> CommandError:
         text = as_text(err).strip()
         last = text.splitlines()[-1] if text else f"exit {code}"
-        return CommandError(f"cannot {op} {path}: {last}", host=self.conn.host,
-                            exit_code=code, stderr=text)
+        return CommandError(
+            f"cannot {op} {path}: {last}", host=self.conn.host, exit_code=code, stderr=text
+        )
 
     def read(self, path: str) -> bytes | None:
         code, out, err = self._sh(_READ, path)
@@ -86,8 +87,13 @@ class SudoFiles:
         st_mode = int(raw_mode, 16)
         link = rest[:-1] if rest.endswith("\n") else rest
         return FileStat(
-            path=path, exists=True, kind=kind_of(st_mode), mode=stat_mod.S_IMODE(st_mode),
-            uid=int(uid), gid=int(gid), size=int(size),
+            path=path,
+            exists=True,
+            kind=kind_of(st_mode),
+            mode=stat_mod.S_IMODE(st_mode),
+            uid=int(uid),
+            gid=int(gid),
+            size=int(size),
             link_target=link if stat_mod.S_ISLNK(st_mode) else "",
         )
 
@@ -98,8 +104,7 @@ class SudoFiles:
         if owner is not None and (owner.user or owner.group):
             chown = (owner.user or "") + (f":{owner.group}" if owner.group else "")
         umask = f"{~mode & 0o777:03o}"
-        code, _, err = self._sh(_WRITE, tmp, path, f"{mode & 0o7777:04o}", chown, umask,
-                                stdin=data)
+        code, _, err = self._sh(_WRITE, tmp, path, f"{mode & 0o7777:04o}", chown, umask, stdin=data)
         if code != 0:
             raise self._fail("write", path, code, err)
 

@@ -56,27 +56,49 @@ class ApiError(Exception):
 
 
 def _root(kind: str) -> tuple[x509.Certificate, Any]:
-    key: Any = ec.generate_private_key(ec.SECP384R1()) if kind == "ecc" else \
-        rsa.generate_private_key(65537, 2048)
-    ou = "CloudFlare Origin SSL ECC Certificate Authority" if kind == "ecc" else \
-        "CloudFlare Origin SSL Certificate Authority"
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CloudFlare, Inc."),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
-        x509.NameAttribute(NameOID.LOCALITY_NAME, "San Francisco"),
-        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "California"),
-    ])
+    key: Any = (
+        ec.generate_private_key(ec.SECP384R1())
+        if kind == "ecc"
+        else rsa.generate_private_key(65537, 2048)
+    )
+    ou = (
+        "CloudFlare Origin SSL ECC Certificate Authority"
+        if kind == "ecc"
+        else "CloudFlare Origin SSL Certificate Authority"
+    )
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CloudFlare, Inc."),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+            x509.NameAttribute(NameOID.LOCALITY_NAME, "San Francisco"),
+            x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "California"),
+        ]
+    )
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=6000))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=6000))
         .add_extension(x509.BasicConstraints(ca=True, path_length=2), True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .sign(key, hashes.SHA256())
     )
@@ -98,8 +120,14 @@ class Canned:
 class CloudflareEmulator:
     """Run with ``with CloudflareEmulator(...) as cf:``; ``cf.base_url`` is the API root."""
 
-    def __init__(self, *, zones: dict[str, str] | None = None, tokens: tuple[str, ...] = (),
-                 service_keys: tuple[str, ...] = (), tls: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        zones: dict[str, str] | None = None,
+        tokens: tuple[str, ...] = (),
+        service_keys: tuple[str, ...] = (),
+        tls: bool = True,
+    ) -> None:
         self.zones = zones or {secrets.token_hex(16): "example.test"}  # zone_id -> zone name
         self.tokens = set(tokens or ("cf-test-token-" + secrets.token_hex(8),))
         self.service_keys = set(service_keys or ("v1.0-" + secrets.token_hex(24),))
@@ -134,8 +162,13 @@ class CloudflareEmulator:
         """The Origin CA root (``ecc`` or ``rsa``) as PEM."""
         return self.roots[kind][0].public_bytes(serialization.Encoding.PEM).decode()
 
-    def fail_next(self, status: int, body: bytes | dict[str, Any], count: int = 1,
-                  content_type: str = "application/json") -> None:
+    def fail_next(
+        self,
+        status: int,
+        body: bytes | dict[str, Any],
+        count: int = 1,
+        content_type: str = "application/json",
+    ) -> None:
         """Answer the next ``count`` requests with ``status`` and ``body`` (a dict is JSON)."""
         raw = json.dumps(body).encode() if isinstance(body, dict) else body
         with self._lock:
@@ -208,26 +241,41 @@ class CloudflareEmulator:
         key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "emulator tls ca")])
         now = dt.datetime.now(dt.UTC)
-        ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-              .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(now - dt.timedelta(minutes=5))
-              .not_valid_after(now + dt.timedelta(days=2))
-              .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
-              .sign(ca_key, hashes.SHA256()))
-        leaf = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-                .issuer_name(ca_name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5))
-                .not_valid_after(now + dt.timedelta(days=2))
-                .add_extension(x509.SubjectAlternativeName([
-                    x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                    False)
-                .sign(ca_key, hashes.SHA256()))
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                False,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
         (directory / "cert.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-        (directory / "key.pem").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        (directory / "key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
         return directory / "ca.pem"
 
@@ -244,17 +292,27 @@ class CloudflareEmulator:
             return
         try:
             status, result, extra = self._route(req, raw)
-            body: dict[str, Any] = {"success": True, "errors": [], "messages": [],
-                                    "result": result, **extra}
+            body: dict[str, Any] = {
+                "success": True,
+                "errors": [],
+                "messages": [],
+                "result": result,
+                **extra,
+            }
         except ApiError as err:
             status = err.status
-            body = {"success": False, "errors": [{"code": err.code, "message": err.message}],
-                    "messages": [], "result": None}
+            body = {
+                "success": False,
+                "errors": [{"code": err.code, "message": err.message}],
+                "messages": [],
+                "result": None,
+            }
         self._send(req, status, json.dumps(body).encode(), "application/json")
 
     @staticmethod
-    def _send(req: http.server.BaseHTTPRequestHandler, status: int, body: bytes,
-              content_type: str) -> None:
+    def _send(
+        req: http.server.BaseHTTPRequestHandler, status: int, body: bytes, content_type: str
+    ) -> None:
         req.send_response(status)
         req.send_header("Content-Type", content_type)
         req.send_header("Content-Length", str(len(body)))
@@ -272,13 +330,14 @@ class CloudflareEmulator:
             raise ApiError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
         raise ApiError(400, 10000, "Authentication error")
 
-    def _route(self, req: http.server.BaseHTTPRequestHandler,
-               raw: bytes) -> tuple[int, Any, dict[str, Any]]:
+    def _route(
+        self, req: http.server.BaseHTTPRequestHandler, raw: bytes
+    ) -> tuple[int, Any, dict[str, Any]]:
         url = urlsplit(req.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if not url.path.startswith(_PREFIX):
             raise ApiError(400, 7000, "No route for that URI")
-        path, method = url.path[len(_PREFIX):], req.command
+        path, method = url.path[len(_PREFIX) :], req.command
         if path == "/certificates" and method in ("POST", "GET"):
             self._auth(req, service_key_ok=True)
             if method == "POST":
@@ -299,15 +358,27 @@ class CloudflareEmulator:
             self._auth(req, service_key_ok=False)
             zone_id = match.group(1)
             if zone_id not in self.zones:
-                raise ApiError(400, 7003, f"Could not route to /zones/{zone_id}/settings/ssl, "
-                                          "perhaps your object identifier is invalid?")
+                raise ApiError(
+                    400,
+                    7003,
+                    f"Could not route to /zones/{zone_id}/settings/ssl, "
+                    "perhaps your object identifier is invalid?",
+                )
             if method == "PATCH":
                 value = self._json(raw).get("value")
                 if value not in SSL_MODES:
                     raise ApiError(400, 1007, "Invalid value for zone setting ssl")
                 self.ssl_modes[zone_id] = value
-            return 200, {"id": "ssl", "value": self.ssl_modes[zone_id], "editable": True,
-                         "modified_on": dt.datetime.now(dt.UTC).isoformat()}, {}
+            return (
+                200,
+                {
+                    "id": "ssl",
+                    "value": self.ssl_modes[zone_id],
+                    "editable": True,
+                    "modified_on": dt.datetime.now(dt.UTC).isoformat(),
+                },
+                {},
+            )
         if match or path.startswith("/certificates"):
             raise ApiError(405, 10405, "Method not allowed for this route")  # emulator's choice
         raise ApiError(400, 7000, "No route for that URI")
@@ -336,18 +407,28 @@ class CloudflareEmulator:
         if not isinstance(hostnames, list) or not hostnames or len(hostnames) > 200:
             raise ApiError(400, 1005, "hostnames must be a list of 1 to 200 names")  # choice
         if request_type not in REQUEST_TYPES:
-            raise ApiError(400, 1006, "request_type must be origin-rsa, origin-ecc or "
-                                      "keyless-certificate")  # emulator's choice
+            raise ApiError(
+                400, 1006, "request_type must be origin-rsa, origin-ecc or keyless-certificate"
+            )  # emulator's choice
         if validity not in VALIDITIES:
-            raise ApiError(400, 1007, "requested_validity must be one of "
-                                      + ", ".join(map(str, VALIDITIES)))  # emulator's choice
+            raise ApiError(
+                400, 1007, "requested_validity must be one of " + ", ".join(map(str, VALIDITIES))
+            )  # emulator's choice
         for name in hostnames:
-            if not isinstance(name, str) or self._zone_of(name) is None \
-                    or "*" in name[2:] or re.fullmatch(r"[0-9.:]+", name):
-                raise ApiError(400, 1010, f"Failed to validate requested hostname {name}: This "
-                               "zone is either not part of your account, or you do not have "
-                               "access to it. Please contact support if using a multi-user "
-                               "organization.")
+            if (
+                not isinstance(name, str)
+                or self._zone_of(name) is None
+                or "*" in name[2:]
+                or re.fullmatch(r"[0-9.:]+", name)
+            ):
+                raise ApiError(
+                    400,
+                    1010,
+                    f"Failed to validate requested hostname {name}: This "
+                    "zone is either not part of your account, or you do not have "
+                    "access to it. Please contact support if using a multi-user "
+                    "organization.",
+                )
         try:
             csr = x509.load_pem_x509_csr(str(csr_pem).encode())
             if not csr.is_signature_valid:
@@ -362,33 +443,58 @@ class CloudflareEmulator:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CloudFlare, Inc."),
-                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "CloudFlare Origin CA"),
-                x509.NameAttribute(NameOID.COMMON_NAME, "CloudFlare Origin Certificate")]))
-            .issuer_name(root_cert.subject).public_key(csr.public_key())
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CloudFlare, Inc."),
+                        x509.NameAttribute(
+                            NameOID.ORGANIZATIONAL_UNIT_NAME, "CloudFlare Origin CA"
+                        ),
+                        x509.NameAttribute(NameOID.COMMON_NAME, "CloudFlare Origin Certificate"),
+                    ]
+                )
+            )
+            .issuer_name(root_cert.subject)
+            .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(hours=1))
             .not_valid_after(now + dt.timedelta(days=validity))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False), True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                  ExtendedKeyUsageOID.CLIENT_AUTH]), False)
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName(n) for n in hostnames]), False)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=True,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                False,
+            )
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in hostnames]), False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                root_key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False
+            )
             .sign(root_key, hashes.SHA256())
         )
         record = {
             "id": str(cert.serial_number),
             "certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
-            "hostnames": hostnames, "expires_on": _go_time(cert.not_valid_after_utc),
-            "request_type": request_type, "requested_validity": validity, "csr": csr_pem,
+            "hostnames": hostnames,
+            "expires_on": _go_time(cert.not_valid_after_utc),
+            "request_type": request_type,
+            "requested_validity": validity,
+            "csr": csr_pem,
         }
         with self._lock:
             self.certificates[record["id"]] = record
@@ -397,18 +503,29 @@ class CloudflareEmulator:
     def _list(self, query: dict[str, str]) -> tuple[int, Any, dict[str, Any]]:
         zone_id = query.get("zone_id")
         if not zone_id:
-            raise ApiError(400, 1012, "Please provide a zone id when requesting a stored "
-                                      "certificate, or fetch by serial number")
+            raise ApiError(
+                400,
+                1012,
+                "Please provide a zone id when requesting a stored "
+                "certificate, or fetch by serial number",
+            )
         try:
             page = max(1, int(query.get("page", 1)))
             per_page = min(50, max(5, int(query.get("per_page", 20))))
         except ValueError:
             raise ApiError(400, 1004, "page and per_page must be integers") from None  # choice
-        rows = [r for r in self.certificates.values()
-                if "revoked_at" not in r and any(self._zone_of(h) == zone_id
-                                                 for h in r["hostnames"])]
-        chunk = rows[(page - 1) * per_page: page * per_page]
+        rows = [
+            r
+            for r in self.certificates.values()
+            if "revoked_at" not in r and any(self._zone_of(h) == zone_id for h in r["hostnames"])
+        ]
+        chunk = rows[(page - 1) * per_page : page * per_page]
         pages = max(1, -(-len(rows) // per_page))
-        info = {"page": page, "per_page": per_page, "count": len(chunk),
-                "total_count": len(rows), "total_pages": pages}
+        info = {
+            "page": page,
+            "per_page": per_page,
+            "count": len(chunk),
+            "total_count": len(rows),
+            "total_pages": pages,
+        }
         return 200, chunk, {"result_info": info}

@@ -39,8 +39,13 @@ def free_port(address: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(address: str, port: int, proc: subprocess.Popen[bytes] | None,
-                  log: Path | None, timeout: float = 15.0) -> None:
+def wait_for_port(
+    address: str,
+    port: int,
+    proc: subprocess.Popen[bytes] | None,
+    log: Path | None,
+    timeout: float = 15.0,
+) -> None:
     """Wait (bounded) until ``address:port`` accepts TCP connections."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -58,13 +63,19 @@ def wait_for_port(address: str, port: int, proc: subprocess.Popen[bytes] | None,
 class Process:
     """A child process with its output in a log file; :meth:`stop` ends exactly that PID."""
 
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.log = log
         with open(log, "wb") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **(env or {})}, cwd=cwd,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+            )
         self.pid = self.proc.pid
 
     def stop(self) -> None:
@@ -91,36 +102,61 @@ class CA:
         return self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
     def key_pem_traditional(self) -> bytes:
-        return self.key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.TraditionalOpenSSL,
-                                      serialization.NoEncryption())
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
 
-    def issue(self, cn: str, key: Any, *, ca: bool = False, sans: list[str] | None = None,
-              ips: list[str] | None = None, days: int = 30) -> x509.Certificate:
+    def issue(
+        self,
+        cn: str,
+        key: Any,
+        *,
+        ca: bool = False,
+        sans: list[str] | None = None,
+        ips: list[str] | None = None,
+        days: int = 30,
+    ) -> x509.Certificate:
         import ipaddress
 
         now = dt.datetime.now(dt.UTC)
         builder = (
-            x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            x509.CertificateBuilder()
+            .subject_name(_name(cn))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                self.key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
+            )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         )
         if ca:
-            builder = builder.add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False), True)
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                True,
+            )
         else:
             general: list[x509.GeneralName] = [x509.DNSName(n) for n in sans or []]
             general += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips or []]
             builder = builder.add_extension(x509.SubjectAlternativeName(general), False)
             builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False
+            )
         return builder.sign(self.key, hashes.SHA256())
 
 
@@ -129,15 +165,28 @@ def make_ca(cn: str) -> CA:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=1), True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .sign(key, hashes.SHA256())
     )
@@ -151,10 +200,14 @@ def make_intermediate(root: CA, cn: str) -> CA:
 
 def make_csr(names: list[str], *, rsa_key: bool = False) -> tuple[str, Any]:
     """``(CSR PEM, private key)`` for ``names`` (first name is the CN; all in the SAN)."""
-    key: Any = rsa.generate_private_key(65537, 2048) if rsa_key else \
-        ec.generate_private_key(ec.SECP256R1())
+    key: Any = (
+        rsa.generate_private_key(65537, 2048)
+        if rsa_key
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     csr = (
-        x509.CertificateSigningRequestBuilder().subject_name(_name(names[0]))
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_name(names[0]))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
         .sign(key, hashes.SHA256())
     )
@@ -174,9 +227,14 @@ def tls_server_files(directory: Path, names: list[str], ips: list[str]) -> Path:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = ca.issue(names[0], key, sans=names, ips=ips)
     (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    write_private(directory / "key.pem", key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    write_private(
+        directory / "key.pem",
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
     (directory / "tls-ca.pem").write_text(ca.cert_pem)
     return directory / "tls-ca.pem"
 
@@ -237,34 +295,69 @@ class WebrootPublisher:
 class Pebble:
     """pebble + pebble-challtestsrv on loopback; every name resolves to ``responder_address``."""
 
-    def __init__(self, workdir: Path, responder_address: str, http_port: int,
-                 env: dict[str, str] | None = None,
-                 eab_keys: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        responder_address: str,
+        http_port: int,
+        env: dict[str, str] | None = None,
+        eab_keys: dict[str, str] | None = None,
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.tls_ca = tls_server_files(workdir, ["localhost"], ["127.0.0.1"])
         self.port, self.mgmt_port = free_port(), free_port()
         self.dns_port, self.dns_mgmt_port = free_port(), free_port()
-        config = {"pebble": {
-            "listenAddress": f"127.0.0.1:{self.port}",
-            "managementListenAddress": f"127.0.0.1:{self.mgmt_port}",
-            "certificate": str(workdir / "cert.pem"), "privateKey": str(workdir / "key.pem"),
-            "httpPort": http_port, "tlsPort": free_port(), "ocspResponderURL": "",
-            "externalAccountBindingRequired": bool(eab_keys),
-            "externalAccountMACKeys": eab_keys or {}}}
+        config = {
+            "pebble": {
+                "listenAddress": f"127.0.0.1:{self.port}",
+                "managementListenAddress": f"127.0.0.1:{self.mgmt_port}",
+                "certificate": str(workdir / "cert.pem"),
+                "privateKey": str(workdir / "key.pem"),
+                "httpPort": http_port,
+                "tlsPort": free_port(),
+                "ocspResponderURL": "",
+                "externalAccountBindingRequired": bool(eab_keys),
+                "externalAccountMACKeys": eab_keys or {},
+            }
+        }
         (workdir / "pebble-config.json").write_text(json.dumps(config))
         self.processes: list[Process] = []
         try:
-            dns = Process(["pebble-challtestsrv", "-dns01", f"127.0.0.1:{self.dns_port}",
-                           "-http01", "", "-https01", "", "-tlsalpn01", "",
-                           "-management", f"127.0.0.1:{self.dns_mgmt_port}",
-                           "-defaultIPv4", responder_address, "-defaultIPv6", ""],
-                          workdir / "challtestsrv.log")
+            dns = Process(
+                [
+                    "pebble-challtestsrv",
+                    "-dns01",
+                    f"127.0.0.1:{self.dns_port}",
+                    "-http01",
+                    "",
+                    "-https01",
+                    "",
+                    "-tlsalpn01",
+                    "",
+                    "-management",
+                    f"127.0.0.1:{self.dns_mgmt_port}",
+                    "-defaultIPv4",
+                    responder_address,
+                    "-defaultIPv6",
+                    "",
+                ],
+                workdir / "challtestsrv.log",
+            )
             self.processes.append(dns)
             wait_for_port("127.0.0.1", self.dns_mgmt_port, dns.proc, dns.log)
             pebble_env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", **(env or {})}
-            pebble = Process(["pebble", "-config", str(workdir / "pebble-config.json"),
-                              "-dnsserver", f"127.0.0.1:{self.dns_port}"],
-                             workdir / "pebble.log", env=pebble_env, cwd=workdir)
+            pebble = Process(
+                [
+                    "pebble",
+                    "-config",
+                    str(workdir / "pebble-config.json"),
+                    "-dnsserver",
+                    f"127.0.0.1:{self.dns_port}",
+                ],
+                workdir / "pebble.log",
+                env=pebble_env,
+                cwd=workdir,
+            )
             self.processes.append(pebble)
             wait_for_port("127.0.0.1", self.port, pebble.proc, pebble.log)
             wait_for_port("127.0.0.1", self.mgmt_port, pebble.proc, pebble.log)
@@ -343,8 +436,11 @@ class CfsslServer:
                 "profiles": {
                     "server": {"expiry": "2160h", "usages": usages},
                     "server-auth": {"expiry": "2160h", "usages": usages, "auth_key": "agent"},
-                    "restricted": {"expiry": "2160h", "usages": usages,
-                                   "name_whitelist": "^only\\.example\\.test$"},
+                    "restricted": {
+                        "expiry": "2160h",
+                        "usages": usages,
+                        "name_whitelist": "^only\\.example\\.test$",
+                    },
                 },
             },
             "auth_keys": {"agent": {"type": "standard", "key": f"file:{self.auth_key_file}"}},
@@ -358,10 +454,24 @@ class CfsslServer:
         )
         self.port = free_port()
         self.process = Process(
-            ["cfssl", "serve", "-address", "127.0.0.1", "-port", str(self.port),
-             "-ca", str(workdir / "ca.pem"), "-ca-key", str(workdir / "ca-key.pem"),
-             "-config", str(workdir / "config.json"), "-db-config", str(workdir / "db.json")],
-            workdir / "cfssl.log")
+            [
+                "cfssl",
+                "serve",
+                "-address",
+                "127.0.0.1",
+                "-port",
+                str(self.port),
+                "-ca",
+                str(workdir / "ca.pem"),
+                "-ca-key",
+                str(workdir / "ca-key.pem"),
+                "-config",
+                str(workdir / "config.json"),
+                "-db-config",
+                str(workdir / "db.json"),
+            ],
+            workdir / "cfssl.log",
+        )
         try:
             wait_for_port("127.0.0.1", self.port, self.process.proc, self.process.log)
         except BaseException:
@@ -388,11 +498,21 @@ class MultirootCA:
             f"private = file://{base / 'ca-key.pem'}\n"
             f"certificate = {base / 'ca.pem'}\n"
             f"config = {base / 'config.json'}\n"
-            "nets = 127.0.0.0/8\n")
+            "nets = 127.0.0.0/8\n"
+        )
         self.port = free_port()
-        self.process = Process(["multirootca", "-a", f"127.0.0.1:{self.port}",
-                                "-roots", str(workdir / "roots.ini"), "-l", "primary"],
-                               workdir / "multirootca.log")
+        self.process = Process(
+            [
+                "multirootca",
+                "-a",
+                f"127.0.0.1:{self.port}",
+                "-roots",
+                str(workdir / "roots.ini"),
+                "-l",
+                "primary",
+            ],
+            workdir / "multirootca.log",
+        )
         try:
             wait_for_port("127.0.0.1", self.port, self.process.proc, self.process.log)
         except BaseException:

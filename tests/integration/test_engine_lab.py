@@ -47,7 +47,7 @@ def snapshot(lab: Lab) -> dict[tuple[str, str], tuple[bytes | str, int]]:
                     content = Path(full).read_bytes()
                 else:
                     content = "dir"
-                found[(host.name, full[len(base):])] = (content, st.st_mode)
+                found[(host.name, full[len(base) :])] = (content, st.st_mode)
     return found
 
 
@@ -56,6 +56,7 @@ def clean_demo(lab: Lab) -> Iterator[None]:
     def wipe() -> None:
         for host in lab.hosts:
             host.exec(["rm", "-rf", ROOT])
+
     wipe()
     try:
         yield
@@ -64,7 +65,8 @@ def clean_demo(lab: Lab) -> Iterator[None]:
 
 
 def test_plan_converges_reruns_clean_and_check_mode_changes_nothing(
-        lab: Lab, clean_demo: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab: Lab, clean_demo: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = str(PLANS / "lab_converge.yml")
     inv = lab.inventory_path
     for host in lab.hosts:
@@ -87,31 +89,47 @@ def test_plan_converges_reruns_clean_and_check_mode_changes_nothing(
     # a changed plan, in check mode: nothing changes, exactly the two changes are reported
     changed_dir = tmp_path / "changed"
     shutil.copytree(PLANS / "templates", changed_dir / "templates")
-    text = (PLANS / "lab_converge.yml").read_text().replace(
-        'content: "origin {{ inventory_hostname }}',
-        'content: "edge {{ inventory_hostname }}')
+    text = (
+        (PLANS / "lab_converge.yml")
+        .read_text()
+        .replace(
+            'content: "origin {{ inventory_hostname }}', 'content: "edge {{ inventory_hostname }}'
+        )
+    )
     (changed_dir / "plan.yml").write_text(text)
     before = snapshot(lab)
-    code, events = run_json(capsys, str(changed_dir / "plan.yml"), "-i", inv, "--check",
-                            "--diff", "-e", "demo_secret=S3CRET-VALUE")
+    code, events = run_json(
+        capsys,
+        str(changed_dir / "plan.yml"),
+        "-i",
+        inv,
+        "--check",
+        "--diff",
+        "-e",
+        "demo_secret=S3CRET-VALUE",
+    )
     assert code == 0
     assert snapshot(lab) == before
-    changed = sorted((e["host"], e["task"], tuple(e["changes"])) for e in events
-                     if e["event"] == "task_done" and e["status"] == "changed")
+    changed = sorted(
+        (e["host"], e["task"], tuple(e["changes"]))
+        for e in events
+        if e["event"] == "task_done" and e["status"] == "changed"
+    )
     expected = []
     for host in lab.hosts:
         size = len(f"edge {host.name}\n")
+        expected.append((host.name, "index", (f"write {ROOT}/index.txt ({size} bytes) mode=0644",)))
         expected.append(
-            (host.name, "index", (f"write {ROOT}/index.txt ({size} bytes) mode=0644",)))
-        expected.append(
-            (host.name, "mark handled", (f"run /bin/sh -c 'date +%s > {ROOT}/handled'",)))
+            (host.name, "mark handled", (f"run /bin/sh -c 'date +%s > {ROOT}/handled'",))
+        )
     assert changed == sorted(expected)
     diffs = [e["diff"] for e in events if e["event"] == "task_done" and e["task"] == "index"]
     assert all("-origin " in d and "+edge " in d for d in diffs)
 
 
 def test_failure_in_first_batch_stops_the_rollout(
-        lab: Lab, clean_demo: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab: Lab, clean_demo: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     failing = lab.hosts[1].name
     plan = tmp_path / "serial.yml"
     plan.write_text(f"""\
@@ -136,12 +154,14 @@ def test_failure_in_first_batch_stops_the_rollout(
 
 
 def test_host_with_sshd_stopped_is_unreachable_and_others_finish(
-        lab: Lab, clean_demo: None, capsys: pytest.CaptureFixture[str]) -> None:
+    lab: Lab, clean_demo: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     down = lab.hosts[2]
     faults.get("sshd-stopped").inject(down)
     try:
-        code, events = run_json(capsys, str(PLANS / "lab_converge.yml"), "-i",
-                                lab.inventory_path, "-e", "demo_secret=x")
+        code, events = run_json(
+            capsys, str(PLANS / "lab_converge.yml"), "-i", lab.inventory_path, "-e", "demo_secret=x"
+        )
     finally:
         faults.get("sshd-stopped").undo(down)
     assert code == 3

@@ -25,7 +25,9 @@ def gather(tmp: Path, **kw: object) -> facts.OriginFacts:
     }
     args.update(kw)
     script = facts.script(**args)  # type: ignore[arg-type]
-    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, timeout=30)
+    out = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, check=True, timeout=30
+    )
     assert out.stdout.rstrip().endswith(("@@running", "yes"))
     return facts.parse(
         out.stdout, detect_parser=lambda text: [line.rsplit("/", 1)[-1] for line in text.split()]

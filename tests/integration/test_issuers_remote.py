@@ -57,9 +57,14 @@ class PebbleEnv:
         self.root_pem = pebble.root_pem()
 
     def config(self, **extra: Any) -> dict[str, Any]:
-        return {"backend": "acme", "directory": self.pebble.directory,
-                "ca_bundle": str(self.pebble.tls_ca), "email": "ops@example.test",
-                "timeout": 60, **extra}
+        return {
+            "backend": "acme",
+            "directory": self.pebble.directory,
+            "ca_bundle": str(self.pebble.tls_ca),
+            "email": "ops@example.test",
+            "timeout": 60,
+            **extra,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +92,8 @@ class SilentPublisher(WebrootPublisher):
 
 
 def test_acme_issues_a_certificate_chaining_to_pebble_root(
-        pebble_env: PebbleEnv, tmp_path: Path) -> None:
+    pebble_env: PebbleEnv, tmp_path: Path
+) -> None:
     names = ("origin1.example.test", "www.origin1.example.test")
     csr, _ = make_csr(list(names))
     publisher = WebrootPublisher(pebble_env.webroot)
@@ -112,12 +118,14 @@ def test_acme_account_key_is_made_once_and_reused_from_state(pebble_env: PebbleE
     names = ("reuse.example.test",)
     csr, _ = make_csr(list(names))
     first = AcmeIssuer.from_config(pebble_env.config(), state=store)
-    first.issue(IssueRequest(csr_pem=csr, names=names,
-                             publisher=WebrootPublisher(pebble_env.webroot)))
+    first.issue(
+        IssueRequest(csr_pem=csr, names=names, publisher=WebrootPublisher(pebble_env.webroot))
+    )
     saved = store.acme_account(pebble_env.pebble.directory)
     second = AcmeIssuer.from_config(pebble_env.config(), state=store)
-    second.issue(IssueRequest(csr_pem=csr, names=names,
-                              publisher=WebrootPublisher(pebble_env.webroot)))
+    second.issue(
+        IssueRequest(csr_pem=csr, names=names, publisher=WebrootPublisher(pebble_env.webroot))
+    )
     again = store.acme_account(pebble_env.pebble.directory)
     assert saved is not None and again is not None
     assert again.account_url == saved.account_url
@@ -134,8 +142,7 @@ class CountingStore(MemoryAccountStore):
         super().save_acme_account(account)
 
 
-def test_acme_one_issuer_serves_concurrent_hosts_with_one_account(
-        pebble_env: PebbleEnv) -> None:
+def test_acme_one_issuer_serves_concurrent_hosts_with_one_account(pebble_env: PebbleEnv) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     store = CountingStore()
@@ -144,8 +151,9 @@ def test_acme_one_issuer_serves_concurrent_hosts_with_one_account(
     def one(index: int) -> str:
         names = (f"host{index}.example.test",)
         csr, _ = make_csr(list(names))
-        bundle = issuer.issue(IssueRequest(csr_pem=csr, names=names,
-                                           publisher=WebrootPublisher(pebble_env.webroot)))
+        bundle = issuer.issue(
+            IssueRequest(csr_pem=csr, names=names, publisher=WebrootPublisher(pebble_env.webroot))
+        )
         verify_chain(bundle.cert_pem, bundle.chain_pem, pebble_env.root_pem, names[0])
         return bundle.backend_id
 
@@ -159,18 +167,21 @@ def test_acme_revoke_is_recorded_by_the_ca(pebble_env: PebbleEnv) -> None:
     names = ("revoke.example.test",)
     csr, _ = make_csr(list(names))
     issuer = AcmeIssuer.from_config(pebble_env.config())
-    bundle = issuer.issue(IssueRequest(csr_pem=csr, names=names,
-                                       publisher=WebrootPublisher(pebble_env.webroot)))
+    bundle = issuer.issue(
+        IssueRequest(csr_pem=csr, names=names, publisher=WebrootPublisher(pebble_env.webroot))
+    )
     issuer.revoke(bundle.cert_pem, bundle.backend_id)
     serial = x509.load_pem_x509_certificate(bundle.cert_pem.encode()).serial_number
     assert pebble_env.pebble.cert_status(serial)["Status"] == "Revoked"
-    with pytest.raises(IssuerError, match=r"revoke: Certificate has already been revoked\. "
-                                          r"\(alreadyRevoked\)"):
+    with pytest.raises(
+        IssuerError,
+        match=r"revoke: Certificate has already been revoked\. "
+        r"\(alreadyRevoked\)",
+    ):
         issuer.revoke(bundle.cert_pem)
 
 
-def test_acme_failed_validation_shows_the_ca_problem_and_unpublishes(
-        pebble_env: PebbleEnv) -> None:
+def test_acme_failed_validation_shows_the_ca_problem_and_unpublishes(pebble_env: PebbleEnv) -> None:
     names = ("wrong.example.test",)
     csr, _ = make_csr(list(names))
     publisher = SilentPublisher(pebble_env.webroot)
@@ -193,13 +204,15 @@ class BrokenPublisher(WebrootPublisher):
 
 
 def test_acme_publisher_failure_propagates_and_earlier_challenges_are_removed(
-        pebble_env: PebbleEnv) -> None:
+    pebble_env: PebbleEnv,
+) -> None:
     names = ("p1.example.test", "p2.example.test")
     csr, _ = make_csr(list(names))
     publisher = BrokenPublisher(pebble_env.webroot)
     with pytest.raises(CommandError, match="origin9: cannot write challenge"):
         AcmeIssuer.from_config(pebble_env.config(), state=MemoryAccountStore()).issue(
-            IssueRequest(csr_pem=csr, names=names, publisher=publisher))
+            IssueRequest(csr_pem=csr, names=names, publisher=publisher)
+        )
     assert len(publisher.published) == 1 and publisher.unpublished == publisher.published
     assert not (pebble_env.webroot / publisher.published[0].lstrip("/")).exists()
 
@@ -210,7 +223,8 @@ def test_acme_wildcard_is_refused_without_dns01(pebble_env: PebbleEnv) -> None:
     publisher = WebrootPublisher(pebble_env.webroot)
     with pytest.raises(IssuerError, match=r"no http-01 challenge for \*\.wild\.example\.test"):
         AcmeIssuer.from_config(pebble_env.config()).issue(
-            IssueRequest(csr_pem=csr, names=names, publisher=publisher))
+            IssueRequest(csr_pem=csr, names=names, publisher=publisher)
+        )
     assert publisher.published == []
 
 
@@ -219,9 +233,13 @@ def test_acme_untrusted_server_certificate_is_a_tls_failure(pebble_env: PebbleEn
     del config["ca_bundle"]
     csr, _ = make_csr(["tls.example.test"])
     with pytest.raises(IssuerError) as err:
-        AcmeIssuer.from_config(config).issue(IssueRequest(
-            csr_pem=csr, names=("tls.example.test",),
-            publisher=WebrootPublisher(pebble_env.webroot)))
+        AcmeIssuer.from_config(config).issue(
+            IssueRequest(
+                csr_pem=csr,
+                names=("tls.example.test",),
+                publisher=WebrootPublisher(pebble_env.webroot),
+            )
+        )
     assert "directory: TLS failure: certificate verify failed" in _one_line(err.value)
 
 
@@ -231,30 +249,49 @@ def test_acme_unreachable_directory_retries_then_fails() -> None:
     issuer = AcmeIssuer.from_config({"directory": f"http://127.0.0.1:{port}/dir", **FAST})
     started = time.monotonic()
     with pytest.raises(IssuerError) as err:
-        issuer.issue(IssueRequest(csr_pem=csr, names=("down.example.test",),
-                                  publisher=WebrootPublisher(Path("/nonexistent"))))
+        issuer.issue(
+            IssueRequest(
+                csr_pem=csr,
+                names=("down.example.test",),
+                publisher=WebrootPublisher(Path("/nonexistent")),
+            )
+        )
     assert time.monotonic() - started < 5
     assert _one_line(err.value) == (
         "issuer acme: directory: unreachable after 3 attempts (Connection refused); "
-        "check that the CA is up and the URL is right")
+        "check that the CA is up and the URL is right"
+    )
 
 
-@pytest.mark.parametrize("status, body, content_type, expected", [
-    (500, b"<html>Internal error</html>", "text/html",
-     "unexpected HTTP 500 answer: '<html>Internal error</html>'"),
-    (200, b"\x00\x01garbage", "text/html", "Unexpected response Content-Type"),
-    (200, b'{"hello": 1}', "application/json", "is not an ACME directory (no newNonce"),
-    (200, b"[1]", "application/json", "malformed answer"),
-])
+@pytest.mark.parametrize(
+    "status, body, content_type, expected",
+    [
+        (
+            500,
+            b"<html>Internal error</html>",
+            "text/html",
+            "unexpected HTTP 500 answer: '<html>Internal error</html>'",
+        ),
+        (200, b"\x00\x01garbage", "text/html", "Unexpected response Content-Type"),
+        (200, b'{"hello": 1}', "application/json", "is not an ACME directory (no newNonce"),
+        (200, b"[1]", "application/json", "malformed answer"),
+    ],
+)
 def test_acme_garbage_directory_answer_is_one_clear_line(
-        status: int, body: bytes, content_type: str, expected: str) -> None:
+    status: int, body: bytes, content_type: str, expected: str
+) -> None:
     csr, _ = make_csr(["garbage.example.test"])
     with CloudflareEmulator(tls=False) as fake:
         fake.fail_next(status, body, count=10, content_type=content_type)
         issuer = AcmeIssuer.from_config({"directory": fake.base_url + "/dir", **FAST})
         with pytest.raises(IssuerError) as err:
-            issuer.issue(IssueRequest(csr_pem=csr, names=("garbage.example.test",),
-                                      publisher=WebrootPublisher(Path("/nonexistent"))))
+            issuer.issue(
+                IssueRequest(
+                    csr_pem=csr,
+                    names=("garbage.example.test",),
+                    publisher=WebrootPublisher(Path("/nonexistent")),
+                )
+            )
     line = _one_line(err.value)
     assert line.startswith("issuer acme: directory: ") and expected in line
 
@@ -276,8 +313,9 @@ NAMES = ("origin2.example.test", "www.origin2.example.test")
 
 def test_cfssl_sign_returns_leaf_and_intermediate_chain(cfssl: CfsslServer) -> None:
     csr, _ = make_csr(list(NAMES))
-    issuer = REGISTRY["cfssl"]().from_config({"backend": "cfssl", "url": cfssl.url,
-                                              "profile": "server"})
+    issuer = REGISTRY["cfssl"]().from_config(
+        {"backend": "cfssl", "url": cfssl.url, "profile": "server"}
+    )
     bundle = issuer.issue(IssueRequest(csr_pem=csr, names=NAMES))
     assert bundle.chain_pem.strip() == cfssl.signer.cert_pem.strip()
     for name in NAMES:
@@ -296,8 +334,9 @@ def test_cfssl_revokes_in_the_servers_database_when_enabled(cfssl: CfsslServer) 
 
     def row() -> tuple[str, int | None]:
         with sqlite3.connect(cfssl.db) as db:
-            found = db.execute("SELECT status, reason FROM certificates WHERE serial_number = ?",
-                               (serial,)).fetchall()
+            found = db.execute(
+                "SELECT status, reason FROM certificates WHERE serial_number = ?", (serial,)
+            ).fetchall()
         assert len(found) == 1
         return found[0][0], found[0][1]
 
@@ -316,39 +355,48 @@ def test_cfssl_revokes_in_the_servers_database_when_enabled(cfssl: CfsslServer) 
 
 def test_cfssl_authsign_with_hmac_key_from_file(cfssl: CfsslServer) -> None:
     csr, _ = make_csr(list(NAMES))
-    issuer = CfsslIssuer.from_config({"url": cfssl.url, "profile": "server-auth",
-                                      "auth_key_file": str(cfssl.auth_key_file)})
+    issuer = CfsslIssuer.from_config(
+        {"url": cfssl.url, "profile": "server-auth", "auth_key_file": str(cfssl.auth_key_file)}
+    )
     bundle = issuer.issue(IssueRequest(csr_pem=csr, names=NAMES))
     verify_chain(bundle.cert_pem, bundle.chain_pem, cfssl.root.cert_pem, NAMES[1])
 
 
 def test_cfssl_wrong_hmac_key_is_refused_with_cas_message(
-        cfssl: CfsslServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfssl: CfsslServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CFSSL_TEST_KEY", "00" * 16)
     csr, _ = make_csr(list(NAMES))
-    issuer = CfsslIssuer.from_config({"url": cfssl.url, "profile": "server-auth",
-                                      "auth_key_env": "CFSSL_TEST_KEY"})
+    issuer = CfsslIssuer.from_config(
+        {"url": cfssl.url, "profile": "server-auth", "auth_key_env": "CFSSL_TEST_KEY"}
+    )
     with pytest.raises(IssuerError) as err:
         issuer.issue(IssueRequest(csr_pem=csr, names=NAMES))
     assert _one_line(err.value) == "issuer cfssl: authsign: CA refused: invalid token (code 400)"
 
 
-@pytest.mark.parametrize("profile, message", [
-    ("restricted", "Request does not match policy whitelist (code 5500)"),
-    ("server-auth", "authentication required (code 400)"),
-])
-def test_cfssl_policy_refusal_shows_cas_message(cfssl: CfsslServer, profile: str,
-                                                message: str) -> None:
+@pytest.mark.parametrize(
+    "profile, message",
+    [
+        ("restricted", "Request does not match policy whitelist (code 5500)"),
+        ("server-auth", "authentication required (code 400)"),
+    ],
+)
+def test_cfssl_policy_refusal_shows_cas_message(
+    cfssl: CfsslServer, profile: str, message: str
+) -> None:
     csr, _ = make_csr(list(NAMES))
     with pytest.raises(IssuerError) as err:
         CfsslIssuer.from_config({"url": cfssl.url, "profile": profile}).issue(
-            IssueRequest(csr_pem=csr, names=NAMES))
+            IssueRequest(csr_pem=csr, names=NAMES)
+        )
     assert _one_line(err.value) == f"issuer cfssl: sign: CA refused: {message}"
 
 
 @pytest.fixture(scope="module")
-def multiroot(cfssl: CfsslServer, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[MultirootCA]:
+def multiroot(
+    cfssl: CfsslServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MultirootCA]:
     server = MultirootCA(cfssl, tmp_path_factory.mktemp("multirootca"))
     try:
         yield server
@@ -358,31 +406,44 @@ def multiroot(cfssl: CfsslServer, tmp_path_factory: pytest.TempPathFactory
 
 def test_multirootca_authsign_with_label(cfssl: CfsslServer, multiroot: MultirootCA) -> None:
     csr, _ = make_csr(list(NAMES))
-    bundle = CfsslIssuer.from_config({
-        "url": multiroot.url, "profile": "server-auth", "label": "primary",
-        "auth_key_file": str(cfssl.auth_key_file)}).issue(IssueRequest(csr_pem=csr, names=NAMES))
+    bundle = CfsslIssuer.from_config(
+        {
+            "url": multiroot.url,
+            "profile": "server-auth",
+            "label": "primary",
+            "auth_key_file": str(cfssl.auth_key_file),
+        }
+    ).issue(IssueRequest(csr_pem=csr, names=NAMES))
     assert bundle.chain_pem.strip() == cfssl.signer.cert_pem.strip()
     verify_chain(bundle.cert_pem, bundle.chain_pem, cfssl.root.cert_pem, NAMES[0])
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"profile": "server-auth", "label": "nope"}, "authsign: CA refused: bad request (code 1)"),
-    ({"profile": "server"}, "authsign: CA refused: authorisation required (code 1)"),
-])
-def test_multirootca_refusals_show_its_message(cfssl: CfsslServer, multiroot: MultirootCA,
-                                               extra: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"profile": "server-auth", "label": "nope"}, "authsign: CA refused: bad request (code 1)"),
+        ({"profile": "server"}, "authsign: CA refused: authorisation required (code 1)"),
+    ],
+)
+def test_multirootca_refusals_show_its_message(
+    cfssl: CfsslServer, multiroot: MultirootCA, extra: dict[str, str], message: str
+) -> None:
     csr, _ = make_csr(list(NAMES))
     with pytest.raises(IssuerError) as err:
-        CfsslIssuer.from_config({"url": multiroot.url, "auth_key_file": str(cfssl.auth_key_file),
-                                 **extra}).issue(IssueRequest(csr_pem=csr, names=NAMES))
+        CfsslIssuer.from_config(
+            {"url": multiroot.url, "auth_key_file": str(cfssl.auth_key_file), **extra}
+        ).issue(IssueRequest(csr_pem=csr, names=NAMES))
     assert _one_line(err.value) == f"issuer cfssl: {message}"
 
 
 def test_cfssl_unreachable_retries_then_fails() -> None:
     csr, _ = make_csr(list(NAMES))
     issuer = CfsslIssuer.from_config({"url": f"http://127.0.0.1:{free_port()}", **FAST})
-    with pytest.raises(IssuerError, match=r"^issuer cfssl: sign: unreachable after 3 attempts "
-                                          r"\(Connection refused\)"):
+    with pytest.raises(
+        IssuerError,
+        match=r"^issuer cfssl: sign: unreachable after 3 attempts "
+        r"\(Connection refused\)",
+    ):
         issuer.issue(IssueRequest(csr_pem=csr, names=NAMES))
 
 
@@ -393,13 +454,16 @@ def test_cfssl_garbage_answer_is_one_clear_line() -> None:
         fake.fail_next(502, b"<html>Bad gateway</html>", count=3, content_type="text/html")
         with pytest.raises(IssuerError) as err:
             CfsslIssuer.from_config({"url": url, **FAST}).issue(
-                IssueRequest(csr_pem=csr, names=NAMES))
-        assert _one_line(err.value) == ("issuer cfssl: sign: HTTP 502 answer is not JSON: "
-                                        "'<html>Bad gateway</html>'")
+                IssueRequest(csr_pem=csr, names=NAMES)
+            )
+        assert _one_line(err.value) == (
+            "issuer cfssl: sign: HTTP 502 answer is not JSON: '<html>Bad gateway</html>'"
+        )
         fake.fail_next(200, {"certificate": "nope"})
         with pytest.raises(IssuerError, match="sign: HTTP 200 answer is not a CFSSL envelope"):
             CfsslIssuer.from_config({"url": url, **FAST}).issue(
-                IssueRequest(csr_pem=csr, names=NAMES))
+                IssueRequest(csr_pem=csr, names=NAMES)
+            )
 
 
 # --- Cloudflare Origin CA (emulator) ----------------------------------------------------
@@ -412,8 +476,9 @@ def cloudflare() -> Iterator[CloudflareEmulator]:
 
 
 @pytest.fixture
-def cf(cloudflare: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch
-       ) -> Iterator[CloudflareEmulator]:
+def cf(
+    cloudflare: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CloudflareEmulator]:
     monkeypatch.setenv("CF_TEST_TOKEN", cloudflare.token)
     cloudflare.seen.clear()
     yield cloudflare
@@ -421,17 +486,26 @@ def cf(cloudflare: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch
 
 
 def _cf_config(cf: CloudflareEmulator, **extra: Any) -> dict[str, Any]:
-    return {"backend": "cloudflare", "base_url": cf.base_url, "token_env": "CF_TEST_TOKEN",
-            "ca_bundle": cf.ca_bundle, "zone_id": cf.zone_id, **FAST, **extra}
+    return {
+        "backend": "cloudflare",
+        "base_url": cf.base_url,
+        "token_env": "CF_TEST_TOKEN",
+        "ca_bundle": cf.ca_bundle,
+        "zone_id": cf.zone_id,
+        **FAST,
+        **extra,
+    }
 
 
 CF_NAMES = ("example.test", "*.example.test")
 
 
-@pytest.mark.parametrize("rsa_key, root, request_type", [(False, "ecc", "origin-ecc"),
-                                                          (True, "rsa", "origin-rsa")])
-def test_cloudflare_issues_origin_ca_certificate(cf: CloudflareEmulator, rsa_key: bool,
-                                                 root: str, request_type: str) -> None:
+@pytest.mark.parametrize(
+    "rsa_key, root, request_type", [(False, "ecc", "origin-ecc"), (True, "rsa", "origin-rsa")]
+)
+def test_cloudflare_issues_origin_ca_certificate(
+    cf: CloudflareEmulator, rsa_key: bool, root: str, request_type: str
+) -> None:
     csr, _ = make_csr(list(CF_NAMES), rsa_key=rsa_key)
     issuer = REGISTRY["cloudflare"]().from_config(_cf_config(cf))
     bundle = issuer.issue(IssueRequest(csr_pem=csr, names=CF_NAMES))
@@ -446,14 +520,16 @@ def test_cloudflare_issues_origin_ca_certificate(cf: CloudflareEmulator, rsa_key
 
 
 def test_cloudflare_origin_ca_key_uses_the_service_key_header(
-        cf: CloudflareEmulator, tmp_path: Path) -> None:
+    cf: CloudflareEmulator, tmp_path: Path
+) -> None:
     key_file = tmp_path / "origin-ca.key"
     key_file.write_text(cf.service_key + "\n")  # trailing newline must be stripped
     config = _cf_config(cf, origin_ca_key_file=str(key_file), requested_validity=7)
     del config["token_env"]
     csr, _ = make_csr(["svc.example.test"])
     bundle = CloudflareIssuer.from_config(config).issue(
-        IssueRequest(csr_pem=csr, names=("svc.example.test",)))
+        IssueRequest(csr_pem=csr, names=("svc.example.test",))
+    )
     headers = cf.seen[-1][2]
     assert headers["X-Auth-User-Service-Key"] == cf.service_key
     assert "Authorization" not in headers
@@ -486,15 +562,19 @@ def test_cloudflare_hostname_outside_account_shows_error_1010(cf: CloudflareEmul
     csr, _ = make_csr(["origin.other.test"])
     with pytest.raises(IssuerError) as err:
         CloudflareIssuer.from_config(_cf_config(cf)).issue(
-            IssueRequest(csr_pem=csr, names=("origin.other.test",)))
+            IssueRequest(csr_pem=csr, names=("origin.other.test",))
+        )
     line = _one_line(err.value)
-    assert line.startswith("issuer cloudflare: create certificate: Cloudflare refused (HTTP 400): "
-                           "Failed to validate requested hostname origin.other.test")
+    assert line.startswith(
+        "issuer cloudflare: create certificate: Cloudflare refused (HTTP 400): "
+        "Failed to validate requested hostname origin.other.test"
+    )
     assert line.endswith("(code 1010)")
 
 
 def test_cloudflare_bad_token_is_an_authentication_error_without_the_token(
-        cf: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    cf: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CF_TEST_TOKEN", "wrong-token-value")
     csr, _ = make_csr(["auth.example.test"])
     issuer = CloudflareIssuer.from_config(_cf_config(cf))
@@ -515,21 +595,36 @@ def test_cloudflare_transient_1100_is_retried(cf: CloudflareEmulator) -> None:
         issuer.issue(IssueRequest(csr_pem=csr, names=("retry.example.test",)))
 
 
-@pytest.mark.parametrize("status, body, expected", [
-    (500, b"<html>500 Internal Server Error</html>",
-     "HTTP 500 answer is not JSON: '<html>500 Internal Server Error</html>'"),
-    (200, b"\xff\xfe not json", "HTTP 200 answer is not JSON"),
-    (200, b'{"result": {"certificate": "x"}}', "HTTP 200 answer is not a Cloudflare API envelope"),
-    (200, b'{"success": true, "errors": [], "result": {"id": "1", "certificate": "junk"}}',
-     "the CA answered no certificate"),
-])
-def test_cloudflare_bad_answers_are_one_clear_line(cf: CloudflareEmulator, status: int,
-                                                   body: bytes, expected: str) -> None:
+@pytest.mark.parametrize(
+    "status, body, expected",
+    [
+        (
+            500,
+            b"<html>500 Internal Server Error</html>",
+            "HTTP 500 answer is not JSON: '<html>500 Internal Server Error</html>'",
+        ),
+        (200, b"\xff\xfe not json", "HTTP 200 answer is not JSON"),
+        (
+            200,
+            b'{"result": {"certificate": "x"}}',
+            "HTTP 200 answer is not a Cloudflare API envelope",
+        ),
+        (
+            200,
+            b'{"success": true, "errors": [], "result": {"id": "1", "certificate": "junk"}}',
+            "the CA answered no certificate",
+        ),
+    ],
+)
+def test_cloudflare_bad_answers_are_one_clear_line(
+    cf: CloudflareEmulator, status: int, body: bytes, expected: str
+) -> None:
     cf.fail_next(status, body, count=3)
     csr, _ = make_csr(["bad.example.test"])
     with pytest.raises(IssuerError) as err:
         CloudflareIssuer.from_config(_cf_config(cf)).issue(
-            IssueRequest(csr_pem=csr, names=("bad.example.test",)))
+            IssueRequest(csr_pem=csr, names=("bad.example.test",))
+        )
     assert expected in _one_line(err.value)
 
 
@@ -546,10 +641,14 @@ def test_cloudflare_certificate_for_another_key_is_rejected(cf: CloudflareEmulat
 def test_cloudflare_unreachable_retries_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CF_TEST_TOKEN", "t")
     csr, _ = make_csr(["down.example.test"])
-    issuer = CloudflareIssuer.from_config({"base_url": f"http://127.0.0.1:{free_port()}/v4",
-                                           "token_env": "CF_TEST_TOKEN", **FAST})
-    with pytest.raises(IssuerError, match=r"create certificate: unreachable after 3 attempts "
-                                          r"\(Connection refused\)"):
+    issuer = CloudflareIssuer.from_config(
+        {"base_url": f"http://127.0.0.1:{free_port()}/v4", "token_env": "CF_TEST_TOKEN", **FAST}
+    )
+    with pytest.raises(
+        IssuerError,
+        match=r"create certificate: unreachable after 3 attempts "
+        r"\(Connection refused\)",
+    ):
         issuer.issue(IssueRequest(csr_pem=csr, names=("down.example.test",)))
 
 
@@ -563,8 +662,11 @@ class LabWebrootPublisher:
         self.host, self.webroot = host, webroot
 
     def publish(self, path: str, content: str) -> None:
-        self.host.exec(["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "sh",
-                        self.webroot + path], input=content.encode(), check=True)
+        self.host.exec(
+            ["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", self.webroot + path],
+            input=content.encode(),
+            check=True,
+        )
 
     def unpublish(self, path: str) -> None:
         self.host.exec(["rm", "-f", self.webroot + path], check=True)
@@ -573,7 +675,8 @@ class LabWebrootPublisher:
 @pytest.mark.slow
 @pytest.mark.parametrize("index", [0, 3], ids=["nginx", "apache"])
 def test_acme_http01_is_served_by_the_lab_origin_on_port_80(
-        lab: Any, tmp_path: Path, index: int) -> None:
+    lab: Any, tmp_path: Path, index: int
+) -> None:
     host = lab.hosts[index]
     name = f"{host.name}.lab.test"
     pebble = Pebble(tmp_path / "pebble", host.address, 80)
@@ -582,7 +685,8 @@ def test_acme_http01_is_served_by_the_lab_origin_on_port_80(
         csr, _ = make_csr([name])
         publisher = LabWebrootPublisher(host)
         bundle = AcmeIssuer.from_config(config).issue(
-            IssueRequest(csr_pem=csr, names=(name,), publisher=publisher))
+            IssueRequest(csr_pem=csr, names=(name,), publisher=publisher)
+        )
         verify_chain(bundle.cert_pem, bundle.chain_pem, pebble.root_pem(), name)
         left = host.exec(["find", "/var/www/html/.well-known/acme-challenge", "-type", "f"])
         assert left.stdout == b""
@@ -613,18 +717,20 @@ def test_acme_external_account_binding(tmp_path: Path, monkeypatch: pytest.Monke
 
         with pytest.raises(IssuerError) as err:
             AcmeIssuer.from_config(base).issue(
-                IssueRequest(csr_pem=csr, names=names, publisher=WebrootPublisher(webroot)))
+                IssueRequest(csr_pem=csr, names=names, publisher=WebrootPublisher(webroot))
+            )
         assert _one_line(err.value).startswith("issuer acme: account: ")
         assert "externalAccountRequired" in str(err.value)
 
         wrong = base64.urlsafe_b64encode(b"\x01" * 32).decode().rstrip("=")
         monkeypatch.setenv("EAB_TEST_KEY", wrong)
         with pytest.raises(IssuerError) as err:
-            AcmeIssuer.from_config({**base, "eab_kid": "kid-1", "eab_hmac_key_env": "EAB_TEST_KEY"}
-                                   ).issue(IssueRequest(csr_pem=csr, names=names,
-                                                        publisher=WebrootPublisher(webroot)))
+            AcmeIssuer.from_config(
+                {**base, "eab_kid": "kid-1", "eab_hmac_key_env": "EAB_TEST_KEY"}
+            ).issue(IssueRequest(csr_pem=csr, names=names, publisher=WebrootPublisher(webroot)))
         assert _one_line(err.value).startswith(
-            "issuer acme: account: external account binding JWS verification error")
+            "issuer acme: account: external account binding JWS verification error"
+        )
         assert wrong not in str(err.value)
     finally:
         pebble.stop()
@@ -632,17 +738,22 @@ def test_acme_external_account_binding(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_no_secret_reaches_the_logs_even_at_debug(
-        cf: CloudflareEmulator, cfssl: CfsslServer, pebble_env: PebbleEnv,
-        caplog: pytest.LogCaptureFixture) -> None:
+    cf: CloudflareEmulator,
+    cfssl: CfsslServer,
+    pebble_env: PebbleEnv,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import logging
 
     caplog.set_level(logging.DEBUG)
     csr, _ = make_csr(["logs.example.test"])
-    request = IssueRequest(csr_pem=csr, names=("logs.example.test",),
-                           publisher=WebrootPublisher(pebble_env.webroot))
+    request = IssueRequest(
+        csr_pem=csr, names=("logs.example.test",), publisher=WebrootPublisher(pebble_env.webroot)
+    )
     CloudflareIssuer.from_config(_cf_config(cf)).issue(request)
-    CfsslIssuer.from_config({"url": cfssl.url, "profile": "server-auth",
-                             "auth_key_file": str(cfssl.auth_key_file)}).issue(request)
+    CfsslIssuer.from_config(
+        {"url": cfssl.url, "profile": "server-auth", "auth_key_file": str(cfssl.auth_key_file)}
+    ).issue(request)
     store = MemoryAccountStore()
     AcmeIssuer.from_config(pebble_env.config(), state=store).issue(request)
     account = store.acme_account(pebble_env.pebble.directory)

@@ -43,7 +43,9 @@ def _config_test(host: LabHost) -> int:
 def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     from tests.integration.conftest import SESSION_FIRST
 
-    lab = Lab.up(3, apache=1, first=SESSION_FIRST + 39, dir=tmp_path_factory.mktemp("faultlab") / "s")
+    lab = Lab.up(
+        3, apache=1, first=SESSION_FIRST + 39, dir=tmp_path_factory.mktemp("faultlab") / "s"
+    )
     yield lab  # type: ignore[misc]
     lab.down()
 

@@ -44,15 +44,33 @@ def test_an_installed_wheel_finds_its_templates_and_plans(tmp_path: Path) -> Non
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     subprocess.run(
-        [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(src),
-         "-w", str(tmp_path / "dist")],
-        check=True, capture_output=True, timeout=300, cwd=tmp_path,
+        [
+            *pip,
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            str(src),
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     wheel = next((tmp_path / "dist").glob("origin_agent-*.whl"))
-    data = {n.split(".data/data/", 1)[1] for n in zipfile.ZipFile(wheel).namelist() if ".data/data/" in n}
+    data = {
+        n.split(".data/data/", 1)[1]
+        for n in zipfile.ZipFile(wheel).namelist()
+        if ".data/data/" in n
+    }
     for kind, pattern in (("templates", "*/*.j2"), ("plans", "*.yml")):
-        shipped = {f"share/origin-agent/{kind}/{p.relative_to(REPO / kind)}"
-                   for p in (REPO / kind).glob(pattern)}
+        shipped = {
+            f"share/origin-agent/{kind}/{p.relative_to(REPO / kind)}"
+            for p in (REPO / kind).glob(pattern)
+        }
         assert shipped and shipped <= data, shipped - data
 
     ours = Path(sys.prefix) / "bin" / "origin-agent"  # this environment's install, untouched
@@ -62,16 +80,36 @@ def test_an_installed_wheel_finds_its_templates_and_plans(tmp_path: Path) -> Non
     # Its own pip (bundled, offline): this environment's pip would uninstall the editable
     # origin-agent it sees here before installing the wheel elsewhere.
     subprocess.run(
-        [str(env_dir / "bin" / "python"), *pip[1:], "install", "-q", "--no-deps", "--no-index",
-         str(wheel)],
-        check=True, capture_output=True, timeout=300, cwd=tmp_path,
+        [
+            str(env_dir / "bin" / "python"),
+            *pip[1:],
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=tmp_path,
     )
-    target = env_dir / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    target = (
+        env_dir
+        / "lib"
+        / f"python{sys.version_info.major}.{sys.version_info.minor}"
+        / "site-packages"
+    )
     # Then the dependencies from this environment (a .pth only adds the path: this
     # environment's own .pth files, the editable origin-agent among them, are not read).
     (target / "zz-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    out = subprocess.run([str(env_dir / "bin" / "python"), "-c", PROBE], capture_output=True,
-                         text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout)
     assert got["package"].startswith(str(target))

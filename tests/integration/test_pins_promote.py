@@ -48,7 +48,8 @@ def _mode(host: LabHost, path: str) -> str:
 
 
 def test_rotation_serves_the_premade_next_key_and_makes_a_new_one(
-        make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]) -> None:
+    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
     lab = make_lab(2, apache=1)
     inv = lab.inventory_path
     assert main(["bootstrap", "-i", inv]) == 0
@@ -60,8 +61,9 @@ def test_rotation_serves_the_premade_next_key_and_makes_a_new_one(
         row = made[host.name]
         assert row["next_made"] and row["next_pin"] not in ("", row["current_pin"])
         assert row["current_pin"] == before[host.name]["current_pin"]
-        assert row["pin_directive"] == (f'pin-sha256="{row["current_pin"]}"; '
-                                        f'pin-sha256="{row["next_pin"]}"')
+        assert row["pin_directive"] == (
+            f'pin-sha256="{row["current_pin"]}"; pin-sha256="{row["next_pin"]}"'
+        )
         assert _mode(host, _next_dir(host)) == "700"
         assert _mode(host, f"{_next_dir(host)}/privkey.pem") == "600"
     again = _pins(capsys, inv, "--make-next")  # hosts that have one keep it
@@ -85,7 +87,8 @@ def test_rotation_serves_the_premade_next_key_and_makes_a_new_one(
 
 
 def test_the_text_output_has_the_pin_sha256_form(
-        make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]) -> None:
+    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
     lab = make_lab(1)
     capsys.readouterr()
     assert main(["pins", "-i", lab.inventory_path, "--make-next"]) == 0
@@ -116,7 +119,8 @@ def _next_pin(host: LabHost) -> str | None:
 
 
 def test_the_next_key_changes_only_with_a_successful_transaction_and_rollback_restores_it(
-        make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]) -> None:
+    make_lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
     lab = make_lab(1)
     host = lab.hosts[0]
     first, pin1 = _next_txn(host, test=("true",))
@@ -137,6 +141,7 @@ def test_the_next_key_changes_only_with_a_successful_transaction_and_rollback_re
 
 # -- promote ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def cloudflare(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudflareEmulator]:
     with CloudflareEmulator(zones={ZONE: "lab.test"}) as cf:
@@ -154,8 +159,18 @@ def _zone_inventory(lab: Lab, tmp_path: Path, zone: str = ZONE) -> str:
 
 def _promote(cf: CloudflareEmulator, inventory: str, *extra: str) -> list[str]:
     assert cf.ca_bundle is not None
-    return ["promote", "--zone", ZONE, "-i", inventory, "--api-base", cf.base_url,
-            "--ca-bundle", cf.ca_bundle, *extra]
+    return [
+        "promote",
+        "--zone",
+        ZONE,
+        "-i",
+        inventory,
+        "--api-base",
+        cf.base_url,
+        "--ca-bundle",
+        cf.ca_bundle,
+        *extra,
+    ]
 
 
 def _patches(cf: CloudflareEmulator) -> list[str]:
@@ -163,8 +178,11 @@ def _patches(cf: CloudflareEmulator) -> list[str]:
 
 
 def test_promote_sets_strict_only_when_every_origin_is_ready(
-        make_lab: Callable[..., Lab], cloudflare: CloudflareEmulator, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    make_lab: Callable[..., Lab],
+    cloudflare: CloudflareEmulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     lab = make_lab(2, apache=1)
     inv = _zone_inventory(lab, tmp_path)
     assert main(["bootstrap", "-i", inv]) == 0
@@ -187,8 +205,11 @@ def test_promote_sets_strict_only_when_every_origin_is_ready(
 
 
 def test_one_flexible_origin_blocks_the_promotion(
-        make_lab: Callable[..., Lab], cloudflare: CloudflareEmulator, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    make_lab: Callable[..., Lab],
+    cloudflare: CloudflareEmulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     lab = make_lab(2)
     inv = _zone_inventory(lab, tmp_path)
     ready, flexible = lab.hosts
@@ -205,11 +226,27 @@ def test_one_flexible_origin_blocks_the_promotion(
 
 
 def test_an_api_error_is_one_line_naming_the_backend_and_never_the_token(
-        cloudflare: CloudflareEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    cloudflare: CloudflareEmulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     inv = tmp_path / "inv.yml"  # no origin is probed: the zone's mode is read first
-    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": {
-        "ansible_host": "127.0.0.1", "cloudflare_zone": ZONE, "tls_names": ["web1.lab.test"]}}}}))
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {
+                        "web1": {
+                            "ansible_host": "127.0.0.1",
+                            "cloudflare_zone": ZONE,
+                            "tls_names": ["web1.lab.test"],
+                        }
+                    }
+                }
+            }
+        )
+    )
     wrong = "wrong-token-" + "x" * 20
     monkeypatch.setenv("CF_OTHER", wrong)
     assert main(_promote(cloudflare, str(inv), "--token-env", "CF_OTHER")) == 1
@@ -217,8 +254,12 @@ def test_an_api_error_is_one_line_naming_the_backend_and_never_the_token(
     assert err.count("\n") == 1 and "cloudflare" in err and "get SSL mode" in err
     assert wrong not in err and cloudflare.token not in err
 
-    refusal = {"success": False, "errors": [{"code": 1003, "message": "Invalid zone"}],
-               "messages": [], "result": None}
+    refusal = {
+        "success": False,
+        "errors": [{"code": 1003, "message": "Invalid zone"}],
+        "messages": [],
+        "result": None,
+    }
     cloudflare.fail_next(400, refusal)
     assert main(_promote(cloudflare, str(inv))) == 1
     err = capsys.readouterr().err
@@ -235,7 +276,8 @@ def test_an_api_error_is_one_line_naming_the_backend_and_never_the_token(
 
 
 def test_a_zone_without_origins_in_the_inventory_is_a_usage_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     inv = tmp_path / "inv.yml"
     inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": {"cloudflare_zone": "other"}}}}))
     assert main(["promote", "--zone", ZONE, "-i", str(inv)]) == 2

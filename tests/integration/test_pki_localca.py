@@ -23,8 +23,9 @@ NAMES = ("origin1.example.com", "www.origin1.example.com", "127.0.1.1")
 
 
 def _openssl_verify(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", "verify", *args], capture_output=True, text=True,
-                          timeout=30, check=False)
+    return subprocess.run(
+        ["openssl", "verify", *args], capture_output=True, text=True, timeout=30, check=False
+    )
 
 
 def _issue_from_config(config: dict[str, str], key: PrivateKey) -> tuple[str, CertBundle]:
@@ -50,12 +51,21 @@ def test_localca_certificate_verifies_with_openssl(
     leaf.write_text(bundle.cert_pem)
     chain.write_text(bundle.chain_pem)
     untrusted = ["-untrusted", str(chain)] if intermediate else []
-    result = _openssl_verify("-CAfile", str(ca_dir / "root.pem"), *untrusted,
-                             "-purpose", "sslserver", "-verify_hostname", NAMES[1], str(leaf))
+    result = _openssl_verify(
+        "-CAfile",
+        str(ca_dir / "root.pem"),
+        *untrusted,
+        "-purpose",
+        "sslserver",
+        "-verify_hostname",
+        NAMES[1],
+        str(leaf),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{leaf}: OK"
-    ip = _openssl_verify("-CAfile", str(ca_dir / "root.pem"), *untrusted,
-                         "-verify_ip", "127.0.1.1", str(leaf))
+    ip = _openssl_verify(
+        "-CAfile", str(ca_dir / "root.pem"), *untrusted, "-verify_ip", "127.0.1.1", str(leaf)
+    )
     assert ip.returncode == 0, ip.stderr
 
     # Without the intermediate a chained certificate must not verify: the check is real.
@@ -65,25 +75,41 @@ def test_localca_certificate_verifies_with_openssl(
 
     # The key written 0600 matches the served certificate, as openssl sees it.
     key_file = write_key_file(tmp_path / "key.pem", key.pem())
-    cert_pub = subprocess.run(["openssl", "x509", "-in", str(leaf), "-noout", "-pubkey"],
-                              capture_output=True, check=True, text=True).stdout
-    key_pub = subprocess.run(["openssl", "pkey", "-in", str(key_file), "-pubout"],
-                             capture_output=True, check=True, text=True).stdout
+    cert_pub = subprocess.run(
+        ["openssl", "x509", "-in", str(leaf), "-noout", "-pubkey"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    key_pub = subprocess.run(
+        ["openssl", "pkey", "-in", str(key_file), "-pubout"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
     assert cert_pub == key_pub
 
 
 def test_revoked_localca_certificate_fails_openssl_crl_check(tmp_path: Path) -> None:
     ca_dir = tmp_path / "ca"
     assert main(["ca", "init", str(ca_dir), "--intermediate"]) == 0
-    _, bundle = _issue_from_config({"backend": "localca", "dir": str(ca_dir)},
-                                   PrivateKey.generate())
+    _, bundle = _issue_from_config(
+        {"backend": "localca", "dir": str(ca_dir)}, PrivateKey.generate()
+    )
     leaf, chain = tmp_path / "leaf.pem", tmp_path / "chain.pem"
     leaf.write_text(bundle.cert_pem)
     chain.write_text(bundle.chain_pem)
     assert main(["ca", "revoke", str(ca_dir), str(leaf)]) == 0
-    result = _openssl_verify("-crl_check", "-CRLfile", str(ca_dir / "crl.pem"),
-                             "-CAfile", str(ca_dir / "root.pem"), "-untrusted", str(chain),
-                             str(leaf))
+    result = _openssl_verify(
+        "-crl_check",
+        "-CRLfile",
+        str(ca_dir / "crl.pem"),
+        "-CAfile",
+        str(ca_dir / "root.pem"),
+        "-untrusted",
+        str(chain),
+        str(leaf),
+    )
     assert result.returncode != 0
     assert "certificate revoked" in result.stdout + result.stderr
 
@@ -95,8 +121,14 @@ def test_selfsigned_certificate_verifies_against_itself(tmp_path: Path) -> None:
     leaf.write_text(bundle.cert_pem)
     result = _openssl_verify("-CAfile", str(leaf), "-verify_hostname", NAMES[0], str(leaf))
     assert result.returncode == 0, result.stderr
-    info = check_bundle(bundle, csr_pem=csr, names=NAMES, now=datetime.now(UTC),
-                        backend="selfsigned", trust_anchors=bundle.cert_pem)
+    info = check_bundle(
+        bundle,
+        csr_pem=csr,
+        names=NAMES,
+        now=datetime.now(UTC),
+        backend="selfsigned",
+        trust_anchors=bundle.cert_pem,
+    )
     assert info.key_type == "rsa2048"
 
 
@@ -109,8 +141,7 @@ def test_ca_init_as_a_subprocess_makes_private_keys_and_refuses_a_second_time(
     assert first.returncode == 0, first.stderr
     assert f"(the edge must trust this): {tmp_path / 'ca' / 'root.pem'}" in first.stdout
     assert stat.S_IMODE((tmp_path / "ca" / "root.key").stat().st_mode) == 0o600
-    second = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60,
-                            check=False)
+    second = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert second.returncode == 1
     assert second.stderr.count("\n") == 1 and "refusing to overwrite" in second.stderr
     assert "Traceback" not in second.stderr

@@ -440,8 +440,9 @@ def test_reload_serves_the_new_certificate_and_hsts(origin: Origin) -> None:
     # A graceful reload is asynchronous: old workers answer for a moment (bounded wait).
     deadline = time.monotonic() + 10
     after = probe(origin.address, origin.https_port, NAME, timeout=5)
-    while (not after.certificates or spki_pin(after.certificates[0]) != spki_pin(fresh.cert)) \
-            and time.monotonic() < deadline:
+    while (
+        not after.certificates or spki_pin(after.certificates[0]) != spki_pin(fresh.cert)
+    ) and time.monotonic() < deadline:
         time.sleep(0.05)
         after = probe(origin.address, origin.https_port, NAME, timeout=5)
     assert spki_pin(after.certificates[0]) == spki_pin(fresh.cert)

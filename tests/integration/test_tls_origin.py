@@ -231,7 +231,9 @@ class WrongKeyIssuer(Issuer):
         return cls()
 
     def issue(self, request: IssueRequest) -> CertBundle:
-        leaf = make_leaf(list(request.names), start=datetime.now(UTC) - timedelta(minutes=1), days=30)
+        leaf = make_leaf(
+            list(request.names), start=datetime.now(UTC) - timedelta(minutes=1), days=30
+        )
         return CertBundle(leaf.cert_pem, backend=self.name)
 
 
@@ -527,8 +529,12 @@ def test_rotation_with_cfssl_revokes_the_replaced_certificate_in_its_database(
         (tmp_path / "root.pem").write_text(cfssl.root.cert_pem)
         data = yaml.safe_load(Path(lab.inventory_path).read_text())
         data["all"]["vars"]["issuer"] = {
-            "backend": "cfssl", "url": cfssl.url, "profile": "server", "revoke": True,
-            "trust": str(tmp_path / "root.pem"), "retries": 0,
+            "backend": "cfssl",
+            "url": cfssl.url,
+            "profile": "server",
+            "revoke": True,
+            "trust": str(tmp_path / "root.pem"),
+            "retries": 0,
         }
         inv = tmp_path / "inventory.yml"
         inv.write_text(yaml.safe_dump(data, sort_keys=False))

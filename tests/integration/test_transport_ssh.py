@@ -22,8 +22,13 @@ pytestmark = pytest.mark.integration
 
 def lab_spec(lab: Lab, index: int, **kw: object) -> ConnectionSpec:
     host = lab.hosts[index]
-    base: dict[str, object] = dict(name=host.name, address=host.address, key_file=lab.key_file,
-                                   known_hosts=lab.known_hosts, connect_timeout=10.0)
+    base: dict[str, object] = dict(
+        name=host.name,
+        address=host.address,
+        key_file=lab.key_file,
+        known_hosts=lab.known_hosts,
+        connect_timeout=10.0,
+    )
     base.update(kw)
     return ConnectionSpec(**base)  # type: ignore[arg-type]
 
@@ -45,8 +50,13 @@ def test_every_lab_host_runs_reads_and_writes_with_strict_host_keys(lab: Lab) ->
             assert stat.S_IMODE(local.stat().st_mode) == 0o600
             assert conn.read(path) == data
             st = conn.stat(path)
-            assert (st.exists, st.kind, st.mode, st.uid, st.size) == (True, "file", 0o600, 0,
-                                                                     len(data))
+            assert (st.exists, st.kind, st.mode, st.uid, st.size) == (
+                True,
+                "file",
+                0o600,
+                0,
+                len(data),
+            )
             assert conn.run(["rm", "-f", path], check=True).ok
             assert conn.read(path) is None
         finally:
@@ -71,8 +81,13 @@ def test_each_lab_host_sees_only_its_own_writes(lab: Lab) -> None:
 def test_a_lab_host_missing_from_known_hosts_is_refused(lab: Lab, tmp_path: Path) -> None:
     host = lab.hosts[0]
     known = tmp_path / "known_hosts"
-    known.write_text("".join(line for line in Path(lab.known_hosts).read_text().splitlines(True)
-                             if not line.startswith(host.address + ",")))
+    known.write_text(
+        "".join(
+            line
+            for line in Path(lab.known_hosts).read_text().splitlines(True)
+            if not line.startswith(host.address + ",")
+        )
+    )
     with pytest.raises(HostKeyError, match=f"^{host.name}: unknown host key for {host.address}"):
         connect(lab_spec(lab, 0, known_hosts=str(known)))
     conn = connect(lab_spec(lab, 0, known_hosts=str(known)), accept_new_host_keys=True)

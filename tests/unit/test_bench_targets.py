@@ -12,8 +12,15 @@ def session(walls: dict[str, list[float]], n: int = 50, verified: bool = True) -
     for tool, values in walls.items():
         for i, wall in enumerate(values):
             s.runs.append(
-                rotate.Run(tool=tool, n=n, round=i + 1, wall=wall, peak_mib=70.0, procs=1,
-                           verified=verified or tool != "floor" or i > 0)
+                rotate.Run(
+                    tool=tool,
+                    n=n,
+                    round=i + 1,
+                    wall=wall,
+                    peak_mib=70.0,
+                    procs=1,
+                    verified=verified or tool != "floor" or i > 0,
+                )
             )
     s.trips[n] = {"rotation": {"hosts": n, "max": 2}, "no-op": {"hosts": n, "max": 1}}
     return s
@@ -26,8 +33,14 @@ def verdict(s: rotate.Session, sizes: list[int]) -> dict[str, bool | None]:
 
 
 def test_targets_come_from_the_medians_at_n_50() -> None:
-    s = session({"origin-agent": [3.9, 3.6, 9.0], "origin-agent-noop": [1.3] * 3,
-                 "floor": [3.0, 3.2, 0.1], "ansible": [170.0] * 3})
+    s = session(
+        {
+            "origin-agent": [3.9, 3.6, 9.0],
+            "origin-agent-noop": [1.3] * 3,
+            "floor": [3.0, 3.2, 0.1],
+            "ansible": [170.0] * 3,
+        }
+    )
     s.runs += session({"origin-agent": [1.0] * 3, "floor": [5.0] * 3}, n=100).runs
     got = verdict(s, [50, 100])
     assert got["full rotation within 1.3x of the floor"] is True  # 3.9 / 3.0
@@ -36,8 +49,10 @@ def test_targets_come_from_the_medians_at_n_50() -> None:
 
 
 def test_a_slow_rotation_or_a_missing_tool_is_not_met_or_not_measured() -> None:
-    got = verdict(session({"origin-agent": [4.0] * 3, "origin-agent-noop": [3.0] * 3,
-                           "floor": [3.0] * 3}), [50])
+    got = verdict(
+        session({"origin-agent": [4.0] * 3, "origin-agent-noop": [3.0] * 3, "floor": [3.0] * 3}),
+        [50],
+    )
     assert got["full rotation within 1.3x of the floor"] is False  # 1.33x
     assert got["no-op no slower than 0.8x the floor's rotation"] is False  # 1.0x
     assert got["over 40x faster than Ansible"] is None

@@ -6,8 +6,11 @@ from agent.errors import AgentError, CommandError, IssuerError, PlanError, Sourc
 
 
 def test_an_error_names_its_place_and_gives_one_line() -> None:
-    err = PlanError("unknown issuer 'acmee'", where=SourcePos("plans/rotate.yml", 14, 9),
-                    hint="did you mean 'acme'?")
+    err = PlanError(
+        "unknown issuer 'acmee'",
+        where=SourcePos("plans/rotate.yml", 14, 9),
+        hint="did you mean 'acme'?",
+    )
     assert str(err) == "plans/rotate.yml:14:9: unknown issuer 'acmee'; did you mean 'acme'?"
 
 
@@ -16,8 +19,9 @@ def test_a_multi_line_message_is_folded_into_one_line() -> None:
 
 
 def test_errors_carry_their_evidence_as_attributes() -> None:
-    err = CommandError("nginx -t failed", host="web-3", argv=["nginx", "-t"], exit_code=1,
-                       stderr="x" * 5000)
+    err = CommandError(
+        "nginx -t failed", host="web-3", argv=["nginx", "-t"], exit_code=1, stderr="x" * 5000
+    )
     assert err.argv == ("nginx", "-t") and err.exit_status == 1 and len(err.stderr_tail) == 2000
     assert str(err) == "web-3: nginx -t failed"
     assert str(IssuerError("refused", backend="acme")) == "issuer acme: refused"

@@ -44,8 +44,12 @@ class OriginFacts:
 
 def _site_paths(root: str) -> tuple[str, str, str, str]:
     """The site's own entries: the ``current`` link, then its certificate, meta and next key."""
-    return (f"{root}/current", f"{root}/current/fullchain.pem", f"{root}/current/meta.json",
-            f"{root}/next/pubkey.pem")
+    return (
+        f"{root}/current",
+        f"{root}/current/fullchain.pem",
+        f"{root}/current/meta.json",
+        f"{root}/next/pubkey.pem",
+    )
 
 
 def script(
@@ -73,11 +77,11 @@ def script(
         "set --",
     ]
     for path in site_files:
-        lines.append(f"[ -f {q(path)} ] && set -- \"$@\" {q(path)}")
+        lines.append(f'[ -f {q(path)} ] && set -- "$@" {q(path)}')
     for path in files:
         check_path(path, where="file")
         lines.append(
-            f"echo @@file {q(path)}; [ -f {q(path)} ] && {{ echo present; set -- \"$@\" {q(path)}; }}"
+            f'echo @@file {q(path)}; [ -f {q(path)} ] && {{ echo present; set -- "$@" {q(path)}; }}'
         )
     for path in links:
         check_path(path, where="link")
@@ -86,17 +90,20 @@ def script(
         test = " && ".join(join(a) + " >/dev/null" for a in argvs) or "false"
         lines.append(f"echo @@check {i}; {test} && echo yes")
     # Regular files (through symlinks: -h) in one tar, then the symlinks themselves in another.
-    link_tests = "; ".join(f"[ -L {q(p)} ] && set -- \"$@\" {q(p)}" for p in (current, *links))
+    link_tests = "; ".join(f'[ -L {q(p)} ] && set -- "$@" {q(p)}' for p in (current, *links))
     tar = "tar -c -f - -b 1 -P --no-recursion"
     lines += [
         "echo @@tar",
         f'{{ [ $# -eq 0 ] || {tar} -h --hard-dereference -- "$@"; set --; {link_tests}',
         f'  [ $# -eq 0 ] || {tar} -- "$@"; }} | base64 -w0; echo',
     ]
-    running = " || ".join(
-        f'{{ p=; read -r p < {q(pid)}; case "$p" in ""|*[!0-9]*) false ;; *) kill -0 "$p" ;; esac; }}'
-        for pid in pid_files
-    ) or "false"
+    running = (
+        " || ".join(
+            f'{{ p=; read -r p < {q(pid)}; case "$p" in ""|*[!0-9]*) false ;; *) kill -0 "$p" ;; esac; }}'
+            for pid in pid_files
+        )
+        or "false"
+    )
     lines.append(f"echo @@running; {{ {running}; }} && echo yes")
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
@@ -185,7 +192,9 @@ def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
     for path in link_paths:
         values["links"][path] = targets.get(posixpath.normpath(path))
     if root.startswith("/"):
-        current, fullchain, meta_path, next_path = (posixpath.normpath(p) for p in _site_paths(root))
+        current, fullchain, meta_path, next_path = (
+            posixpath.normpath(p) for p in _site_paths(root)
+        )
         values["current_version"] = targets.get(current)
         if contents.get(fullchain):
             values["fullchain_pem"] = contents[fullchain].decode(errors="replace")

@@ -58,8 +58,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BACKEND = "acme"
-ACCEPTED = ("directory", "email", "ca_bundle", "eab_kid", "eab_hmac_key_env", "eab_hmac_key_file",
-            "key_type", "timeout", "retries", "backoff")
+ACCEPTED = (
+    "directory",
+    "email",
+    "ca_bundle",
+    "eab_kid",
+    "eab_hmac_key_env",
+    "eab_hmac_key_file",
+    "key_type",
+    "timeout",
+    "retries",
+    "backoff",
+)
 KeyType = Literal["ec-p256", "ec-p384", "rsa-2048"]
 KEY_TYPES: tuple[KeyType, ...] = ("ec-p256", "ec-p384", "rsa-2048")
 
@@ -112,8 +122,9 @@ class AcmeConfig:
             IssuerError: unknown/missing key, inline secret, bad URL or value, unreadable file.
         """
         check_keys(config, backend=BACKEND, accepted=ACCEPTED, required=("directory",))
-        directory = check_url(opt_str(config, "directory", backend=BACKEND), key="directory",
-                              backend=BACKEND)
+        directory = check_url(
+            opt_str(config, "directory", backend=BACKEND), key="directory", backend=BACKEND
+        )
         email = opt_str(config, "email", backend=BACKEND)
         if email and ("@" not in email or " " in email or "," in email):
             raise IssuerError(f"email {email!r} is not an e-mail address", backend=BACKEND)
@@ -121,21 +132,35 @@ class AcmeConfig:
         if bundle:
             check_file(bundle, key="ca_bundle", backend=BACKEND)
         kid = opt_str(config, "eab_kid", backend=BACKEND)
-        hmac_key = load_secret(config, backend=BACKEND, env_key="eab_hmac_key_env",
-                               file_key="eab_hmac_key_file", what="EAB HMAC key")
+        hmac_key = load_secret(
+            config,
+            backend=BACKEND,
+            env_key="eab_hmac_key_env",
+            file_key="eab_hmac_key_file",
+            what="EAB HMAC key",
+        )
         if bool(kid) != (hmac_key is not None):
-            raise IssuerError("external account binding needs both eab_kid and an EAB HMAC key",
-                              backend=BACKEND)
+            raise IssuerError(
+                "external account binding needs both eab_kid and an EAB HMAC key", backend=BACKEND
+            )
         key_type = opt_str(config, "key_type", backend=BACKEND, default="ec-p256")
         if key_type not in KEY_TYPES:
-            raise IssuerError(f"key_type {key_type!r} is not one of " + ", ".join(KEY_TYPES),
-                              backend=BACKEND)
+            raise IssuerError(
+                f"key_type {key_type!r} is not one of " + ", ".join(KEY_TYPES), backend=BACKEND
+            )
         timeout = config.get("timeout", 120)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
-        return cls(directory=directory, email=email, ca_bundle=bundle, eab_kid=kid,
-                   eab_hmac_key=hmac_key, key_type=key_type,
-                   timeout=float(timeout), retry=RetryPolicy.from_config(config, backend=BACKEND))
+        return cls(
+            directory=directory,
+            email=email,
+            ca_bundle=bundle,
+            eab_kid=kid,
+            eab_hmac_key=hmac_key,
+            key_type=key_type,
+            timeout=float(timeout),
+            retry=RetryPolicy.from_config(config, backend=BACKEND),
+        )
 
 
 def new_account_key(key_type: KeyType) -> JWK:
@@ -157,9 +182,11 @@ def _load_account_key(key_pem: str) -> JWK:
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError):
-        raise IssuerError("the stored ACME account key is unreadable", backend=BACKEND,
-                          hint="remove the account from the state to register a new one"
-                          ) from None
+        raise IssuerError(
+            "the stored ACME account key is unreadable",
+            backend=BACKEND,
+            hint="remove the account from the state to register a new one",
+        ) from None
     if isinstance(key, rsa.RSAPrivateKey):
         return JWKRSA(key=key)
     if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -186,8 +213,9 @@ def describe_acme_error(err: Exception) -> str:
         for authzr in err.failed_authzrs:
             for chall in authzr.body.challenges:
                 if chall.error is not None:
-                    parts.append(f"{authzr.body.identifier.value}: "
-                                 f"{describe_acme_error(chall.error)}")
+                    parts.append(
+                        f"{authzr.body.identifier.value}: {describe_acme_error(chall.error)}"
+                    )
         return "challenge validation failed: " + ("; ".join(parts) or "authorization invalid")
     if isinstance(err, errors.IssuanceError):
         return "issuance failed: " + describe_acme_error(err.error)
@@ -211,7 +239,7 @@ class AcmeIssuer(Issuer):
         self.config = config
         self.store: AcmeAccountStore = store if store is not None else MemoryAccountStore()
         self._local = threading.local()  # one protocol client per thread (nonces are not
-        self._lock = threading.Lock()     # shareable); the account is made once, under the lock
+        self._lock = threading.Lock()  # shareable); the account is made once, under the lock
 
     def __repr__(self) -> str:
         return f"AcmeIssuer(directory={self.config.directory!r})"
@@ -240,15 +268,27 @@ class AcmeIssuer(Issuer):
             return with_retries(call, policy=policy, backend=BACKEND, what=what)
         except AgentError:
             raise
-        except (errors.Error, messages.Error, requests.RequestException,
-                DeserializationError, ValueError, KeyError, TypeError) as err:
+        except (
+            errors.Error,
+            messages.Error,
+            requests.RequestException,
+            DeserializationError,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as err:
             if isinstance(err, errors.TimeoutError):
-                raise IssuerError(f"{what}: no result within {self.config.timeout:g}s",
-                                  backend=BACKEND) from err
-            hint = ("the CA fetches http://NAME/.well-known/acme-challenge/TOKEN on port 80"
-                    if isinstance(err, errors.ValidationError) else "")
-            raise IssuerError(f"{what}: {describe_acme_error(err)}", backend=BACKEND,
-                              hint=hint) from err
+                raise IssuerError(
+                    f"{what}: no result within {self.config.timeout:g}s", backend=BACKEND
+                ) from err
+            hint = (
+                "the CA fetches http://NAME/.well-known/acme-challenge/TOKEN on port 80"
+                if isinstance(err, errors.ValidationError)
+                else ""
+            )
+            raise IssuerError(
+                f"{what}: {describe_acme_error(err)}", backend=BACKEND, hint=hint
+            ) from err
 
     def _connect(self) -> tuple[acme_client.ClientV2, JWK]:
         """This thread's client and account key: fetch the directory, make sure the account
@@ -263,44 +303,71 @@ class AcmeIssuer(Issuer):
 
     def _new_client(self) -> tuple[acme_client.ClientV2, JWK]:
         stored = self.store.acme_account(self.config.directory)
-        jwk = (_load_account_key(stored.account_key.reveal()) if stored
-               else new_account_key(self.config.key_type))
+        jwk = (
+            _load_account_key(stored.account_key.reveal())
+            if stored
+            else new_account_key(self.config.key_type)
+        )
         net = acme_client.ClientNetwork(
-            jwk, alg=_jws_alg(jwk), verify_ssl=cast(bool, self.config.ca_bundle or True),
-            user_agent="origin-agent", timeout=int(min(self.config.timeout, 60)))
-        directory = self._step("directory", lambda: acme_client.ClientV2.get_directory(
-            self.config.directory, net))
+            jwk,
+            alg=_jws_alg(jwk),
+            verify_ssl=cast(bool, self.config.ca_bundle or True),
+            user_agent="origin-agent",
+            timeout=int(min(self.config.timeout, 60)),
+        )
+        directory = self._step(
+            "directory", lambda: acme_client.ClientV2.get_directory(self.config.directory, net)
+        )
         missing = [k for k in ("newNonce", "newAccount", "newOrder") if not _has(directory, k)]
         if missing:
-            raise IssuerError(f"directory: {self.config.directory} is not an ACME directory "
-                              f"(no {', '.join(missing)})", backend=BACKEND)
+            raise IssuerError(
+                f"directory: {self.config.directory} is not an ACME directory "
+                f"(no {', '.join(missing)})",
+                backend=BACKEND,
+            )
         client = acme_client.ClientV2(directory, net)
         eab = None
         if self.config.eab_hmac_key is not None:
             eab = messages.ExternalAccountBinding.from_data(
-                account_public_key=jwk.public_key(), kid=self.config.eab_kid,
-                hmac_key=self.config.eab_hmac_key.reveal(), directory=directory)
+                account_public_key=jwk.public_key(),
+                kid=self.config.eab_kid,
+                hmac_key=self.config.eab_hmac_key.reveal(),
+                directory=directory,
+            )
         registration = messages.NewRegistration.from_data(
-            email=self.config.email or None, terms_of_service_agreed=True,
-            external_account_binding=eab)
+            email=self.config.email or None,
+            terms_of_service_agreed=True,
+            external_account_binding=eab,
+        )
 
         def register() -> str:
             try:
                 return str(client.new_account(registration).uri)
             except errors.ConflictError as existing:  # this key already has an account
                 url = str(existing.location)
-                net.account = messages.RegistrationResource(body=messages.Registration(),
-                                                            uri=url)
+                net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
                 return url
 
         url = self._step("account", register)
         if stored is None or stored.account_url != url:
-            key_pem = cast(Any, jwk.key).private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()).decode()
-            self.store.save_acme_account(AcmeAccount(
-                directory_url=self.config.directory, account_key=Secret(key_pem),
-                account_url=url, created_at=dt.datetime.now(dt.UTC), email=self.config.email))
+            key_pem = (
+                cast(Any, jwk.key)
+                .private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                .decode()
+            )
+            self.store.save_acme_account(
+                AcmeAccount(
+                    directory_url=self.config.directory,
+                    account_key=Secret(key_pem),
+                    account_url=url,
+                    created_at=dt.datetime.now(dt.UTC),
+                    email=self.config.email,
+                )
+            )
         return client, jwk
 
     def issue(self, request: IssueRequest) -> CertBundle:
@@ -311,9 +378,9 @@ class AcmeIssuer(Issuer):
                 the CA refused or validation failed (the CA's own detail), timeout, unreachable.
         """
         if sorted(n.lower() for n in csr_names(request.csr_pem, backend=BACKEND)) != sorted(
-                n.lower() for n in request.names):
-            raise IssuerError("the CSR's names differ from the names requested",
-                              backend=BACKEND)
+            n.lower() for n in request.names
+        ):
+            raise IssuerError("the CSR's names differ from the names requested", backend=BACKEND)
         if request.publisher is None:
             raise IssuerError("ACME http-01 needs a challenge publisher", backend=BACKEND)
         client, jwk = self._connect()
@@ -325,36 +392,52 @@ class AcmeIssuer(Issuer):
                 if authz.body.status == messages.STATUS_VALID:
                     continue  # reused authorization
                 if authz.body.status != messages.STATUS_PENDING:
-                    raise IssuerError(f"authorization for {name} is {authz.body.status}",
-                                      backend=BACKEND)
-                chb = next((c for c in authz.body.challenges
-                            if isinstance(c.chall, challenges.HTTP01)), None)
+                    raise IssuerError(
+                        f"authorization for {name} is {authz.body.status}", backend=BACKEND
+                    )
+                chb = next(
+                    (c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)),
+                    None,
+                )
                 if chb is None:
-                    raise IssuerError(f"the CA offers no http-01 challenge for {name}",
-                                      backend=BACKEND, hint="wildcard names need dns-01")
+                    raise IssuerError(
+                        f"the CA offers no http-01 challenge for {name}",
+                        backend=BACKEND,
+                        hint="wildcard names need dns-01",
+                    )
                 response, validation = chb.response_and_validation(jwk)
                 path = cast(challenges.HTTP01, chb.chall).path
                 request.publisher.publish(path, validation)
                 published.append(path)
                 self._answer(client, chb, response, name)
             deadline = dt.datetime.now() + dt.timedelta(seconds=self.config.timeout)
-            done = self._step("finalize", lambda: client.poll_and_finalize(order, deadline),
-                              retry=False)
+            done = self._step(
+                "finalize", lambda: client.poll_and_finalize(order, deadline), retry=False
+            )
         finally:
             for path in published:
                 try:
                     request.publisher.unpublish(path)
                 except Exception as err:  # never hide the primary outcome
                     log.warning("could not remove challenge %s: %s", path, err)
-        leaf, chain = check_certificate(done.fullchain_pem, csr_pem=request.csr_pem,
-                                        names=request.names, backend=BACKEND)
-        return CertBundle(cert_pem=leaf, chain_pem=chain, backend=BACKEND,
-                          backend_id=str(done.body.certificate or ""))
+        leaf, chain = check_certificate(
+            done.fullchain_pem, csr_pem=request.csr_pem, names=request.names, backend=BACKEND
+        )
+        return CertBundle(
+            cert_pem=leaf,
+            chain_pem=chain,
+            backend=BACKEND,
+            backend_id=str(done.body.certificate or ""),
+        )
 
-    def _answer(self, client: acme_client.ClientV2, chb: messages.ChallengeBody,
-                response: challenges.ChallengeResponse, name: str) -> None:
-        self._step(f"answer challenge for {name}",
-                   lambda: client.answer_challenge(chb, response))
+    def _answer(
+        self,
+        client: acme_client.ClientV2,
+        chb: messages.ChallengeBody,
+        response: challenges.ChallengeResponse,
+        name: str,
+    ) -> None:
+        self._step(f"answer challenge for {name}", lambda: client.answer_challenge(chb, response))
 
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:
         """Revoke ``cert_pem`` (reason unspecified), signed by the account key.
@@ -368,4 +451,3 @@ class AcmeIssuer(Issuer):
             raise IssuerError("revoke: not a PEM certificate", backend=BACKEND) from None
         client, _ = self._connect()
         self._step("revoke", lambda: client.revoke(cert, 0))
-

@@ -38,8 +38,7 @@ class ChallengePublisher(Protocol):
         """``path`` is the URL path, e.g. ``/.well-known/acme-challenge/TOKEN``."""
         ...
 
-    def unpublish(self, path: str) -> None:
-        ...
+    def unpublish(self, path: str) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,18 @@ from agent.secret import Secret
 log = logging.getLogger(__name__)
 
 BACKEND = "cfssl"
-ACCEPTED = ("url", "profile", "label", "auth_key_env", "auth_key_file", "ca_bundle", "timeout",
-            "retries", "backoff", "revoke")
+ACCEPTED = (
+    "url",
+    "profile",
+    "label",
+    "auth_key_env",
+    "auth_key_file",
+    "ca_bundle",
+    "timeout",
+    "retries",
+    "backoff",
+    "revoke",
+)
 
 
 @dataclass(frozen=True)
@@ -84,15 +94,21 @@ class CfsslConfig:
         """
         check_keys(config, backend=BACKEND, accepted=ACCEPTED, required=("url",))
         url = check_url(opt_str(config, "url", backend=BACKEND), key="url", backend=BACKEND)
-        key = load_secret(config, backend=BACKEND, env_key="auth_key_env",
-                          file_key="auth_key_file", what="cfssl auth key")
+        key = load_secret(
+            config,
+            backend=BACKEND,
+            env_key="auth_key_env",
+            file_key="auth_key_file",
+            what="cfssl auth key",
+        )
         if key is not None:
             try:
                 if not bytes.fromhex(key.reveal()):
                     raise ValueError
             except ValueError:
-                raise IssuerError("the cfssl auth key is not a hex string",
-                                  backend=BACKEND) from None
+                raise IssuerError(
+                    "the cfssl auth key is not a hex string", backend=BACKEND
+                ) from None
         bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
         if bundle:
             check_file(bundle, key="ca_bundle", backend=BACKEND)
@@ -103,9 +119,13 @@ class CfsslConfig:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
         return cls(
-            url=url, profile=opt_str(config, "profile", backend=BACKEND),
-            label=opt_str(config, "label", backend=BACKEND), auth_key=key, ca_bundle=bundle,
-            timeout=float(timeout), retry=RetryPolicy.from_config(config, backend=BACKEND),
+            url=url,
+            profile=opt_str(config, "profile", backend=BACKEND),
+            label=opt_str(config, "label", backend=BACKEND),
+            auth_key=key,
+            ca_bundle=bundle,
+            timeout=float(timeout),
+            retry=RetryPolicy.from_config(config, backend=BACKEND),
             revoke=revoke,
         )
 
@@ -123,13 +143,13 @@ def envelope_result(status: int, body: Any, *, what: str) -> dict[str, Any]:
         IssuerError: ``success`` is false (with the CA's own messages) or the shape is wrong.
     """
     if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
-        raise IssuerError(f"{what}: HTTP {status} answer is not a CFSSL envelope",
-                          backend=BACKEND)
+        raise IssuerError(f"{what}: HTTP {status} answer is not a CFSSL envelope", backend=BACKEND)
     if not body["success"] or status != 200:
         errors = body.get("errors")
         parts = [
             f"{e.get('message', '?')} (code {e.get('code', '?')})"
-            for e in (errors if isinstance(errors, list) else []) if isinstance(e, dict)
+            for e in (errors if isinstance(errors, list) else [])
+            if isinstance(e, dict)
         ] or [f"HTTP {status} without an error message"]
         raise IssuerError(f"{what}: CA refused: " + "; ".join(parts), backend=BACKEND)
     result = body.get("result")
@@ -159,9 +179,15 @@ class CfsslIssuer(Issuer):
 
     def _post(self, endpoint: str, body: Any, what: str) -> dict[str, Any]:
         status, answer = request_json(
-            self._session, "POST", f"{self.config.url}/api/v1/cfssl/{endpoint}",
-            backend=BACKEND, what=what, policy=self.config.retry, timeout=self.config.timeout,
-            verify=self.config.ca_bundle or True, json_body=body,
+            self._session,
+            "POST",
+            f"{self.config.url}/api/v1/cfssl/{endpoint}",
+            backend=BACKEND,
+            what=what,
+            policy=self.config.retry,
+            timeout=self.config.timeout,
+            verify=self.config.ca_bundle or True,
+            json_body=body,
         )
         return envelope_result(status, answer, what=what)
 
@@ -172,26 +198,34 @@ class CfsslIssuer(Issuer):
             IssuerError: the CA refused (its message), was unreachable, or answered garbage.
         """
         log.debug("cfssl: validity comes from the signing profile, not the request")
-        inner: dict[str, Any] = {"certificate_request": request.csr_pem,
-                                 "hosts": list(request.names)}
+        inner: dict[str, Any] = {
+            "certificate_request": request.csr_pem,
+            "hosts": list(request.names),
+        }
         if self.config.profile:
             inner["profile"] = self.config.profile
         if self.config.label:
             inner["label"] = self.config.label
         if self.config.auth_key is not None:
             raw = json.dumps(inner).encode()
-            result = self._post("authsign", authsign_body(raw, self.config.auth_key),
-                                "authsign")
+            result = self._post("authsign", authsign_body(raw, self.config.auth_key), "authsign")
         else:
             result = self._post("sign", inner, "sign")
-        leaf, chain = check_certificate(str(result.get("certificate", "")),
-                                        csr_pem=request.csr_pem, names=request.names,
-                                        backend=BACKEND)
+        leaf, chain = check_certificate(
+            str(result.get("certificate", "")),
+            csr_pem=request.csr_pem,
+            names=request.names,
+            backend=BACKEND,
+        )
         if not chain:
             chain = self._signer_chain(leaf)
         cert = x509.load_pem_x509_certificate(leaf.encode())
-        return CertBundle(cert_pem=leaf, chain_pem=chain, backend=BACKEND,
-                          backend_id=format(cert.serial_number, "x"))
+        return CertBundle(
+            cert_pem=leaf,
+            chain_pem=chain,
+            backend=BACKEND,
+            backend_id=format(cert.serial_number, "x"),
+        )
 
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:
         """Revoke the first certificate of ``cert_pem`` in the server's database (superseded).
@@ -201,8 +235,10 @@ class CfsslIssuer(Issuer):
                 certificate, or the CA refused (its message: no database, not found...).
         """
         if not self.config.revoke:
-            raise IssuerError("revocation is not enabled (revoke: true needs a CA with a "
-                              "certificate database)", backend=BACKEND)
+            raise IssuerError(
+                "revocation is not enabled (revoke: true needs a CA with a certificate database)",
+                backend=BACKEND,
+            )
         blocks = split_pem_certs(cert_pem)
         if not blocks:
             raise IssuerError("revoke: no certificate given", backend=BACKEND)
@@ -214,9 +250,15 @@ class CfsslIssuer(Issuer):
             key_id = ""
         for attempt in dict.fromkeys((key_id, "")):  # with the key id, then (1.2.0) without
             try:
-                self._post("revoke", {"serial": str(cert.serial_number),
-                                      "authority_key_id": attempt, "reason": "superseded"},
-                           "revoke")
+                self._post(
+                    "revoke",
+                    {
+                        "serial": str(cert.serial_number),
+                        "authority_key_id": attempt,
+                        "reason": "superseded",
+                    },
+                    "revoke",
+                )
                 return
             except IssuerError as err:
                 if attempt == "" or "not found" not in str(err):

@@ -54,16 +54,28 @@ REQUEST_TYPES = ("origin-ecc", "origin-rsa")
 SSL_MODES = ("off", "flexible", "full", "strict", "origin_pull")
 TRANSIENT_CODES = frozenset({1100})
 MAX_PAGES = 200
-ACCEPTED = ("base_url", "token_env", "token_file", "origin_ca_key_env", "origin_ca_key_file",
-            "request_type", "requested_validity", "zone_id", "ca_bundle", "timeout", "retries",
-            "backoff")
+ACCEPTED = (
+    "base_url",
+    "token_env",
+    "token_file",
+    "origin_ca_key_env",
+    "origin_ca_key_file",
+    "request_type",
+    "requested_validity",
+    "zone_id",
+    "ca_bundle",
+    "timeout",
+    "retries",
+    "backoff",
+)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def _error_codes(body: Any) -> set[int]:
     errors = body.get("errors") if isinstance(body, dict) else None
-    return {e["code"] for e in errors or []
-            if isinstance(e, dict) and isinstance(e.get("code"), int)}
+    return {
+        e["code"] for e in errors or [] if isinstance(e, dict) and isinstance(e.get("code"), int)
+    }
 
 
 def validity_days(days: float) -> int:
@@ -74,9 +86,17 @@ def validity_days(days: float) -> int:
 class CloudflareClient:
     """Minimal Cloudflare v4 API client: envelope parsing, auth headers, bounded retries."""
 
-    def __init__(self, base_url: str, *, credential: Secret, service_key: bool = False,
-                 ca_bundle: str | None = None, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        credential: Secret,
+        service_key: bool = False,
+        ca_bundle: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credential = credential
         self._service_key = service_key
@@ -95,8 +115,15 @@ class CloudflareClient:
             auth = {"Authorization": "Bearer " + self._credential.reveal()}
         return {**auth, "Accept": "application/json", "User-Agent": "origin-agent"}
 
-    def call(self, method: str, path: str, what: str, *, body: Any = None,
-             params: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
         """Send one request; return ``(result, result_info)`` of a successful envelope.
 
         Raises:
@@ -105,20 +132,31 @@ class CloudflareClient:
         """
         url = self.base_url + path + (("?" + urlencode(params)) if params else "")
         status, answer = request_json(
-            self._session, method, url, backend=BACKEND, what=what, policy=self.retry,
-            timeout=self.timeout, verify=self.ca_bundle or True, headers=self._headers(),
+            self._session,
+            method,
+            url,
+            backend=BACKEND,
+            what=what,
+            policy=self.retry,
+            timeout=self.timeout,
+            verify=self.ca_bundle or True,
+            headers=self._headers(),
             json_body=body,
             is_transient=lambda _status, got: bool(_error_codes(got) & TRANSIENT_CODES),
         )
         if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
-            raise IssuerError(f"{what}: HTTP {status} answer is not a Cloudflare API envelope",
-                              backend=BACKEND)
+            raise IssuerError(
+                f"{what}: HTTP {status} answer is not a Cloudflare API envelope", backend=BACKEND
+            )
         if not answer["success"] or not 200 <= status < 300:
             errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
-            text = "; ".join(f"{e.get('message', '?')} (code {e.get('code', '?')})"
-                             for e in errors) or "no error message"
-            raise IssuerError(f"{what}: Cloudflare refused (HTTP {status}): {text}",
-                              backend=BACKEND)
+            text = (
+                "; ".join(f"{e.get('message', '?')} (code {e.get('code', '?')})" for e in errors)
+                or "no error message"
+            )
+            raise IssuerError(
+                f"{what}: Cloudflare refused (HTTP {status}): {text}", backend=BACKEND
+            )
         info = answer.get("result_info")
         return answer.get("result"), info if isinstance(info, dict) else {}
 
@@ -128,12 +166,21 @@ class CloudflareClient:
             raise IssuerError(f"invalid {what} {value!r}", backend=BACKEND)
         return quote(value, safe="")
 
-    def create_certificate(self, csr_pem: str, hostnames: list[str], request_type: str,
-                           requested_validity: int) -> dict[str, Any]:
+    def create_certificate(
+        self, csr_pem: str, hostnames: list[str], request_type: str, requested_validity: int
+    ) -> dict[str, Any]:
         """``POST /certificates``; the result object (``id``, ``certificate``, ...)."""
-        result, _ = self.call("POST", "/certificates", "create certificate", body={
-            "csr": csr_pem, "hostnames": hostnames, "request_type": request_type,
-            "requested_validity": requested_validity})
+        result, _ = self.call(
+            "POST",
+            "/certificates",
+            "create certificate",
+            body={
+                "csr": csr_pem,
+                "hostnames": hostnames,
+                "request_type": request_type,
+                "requested_validity": requested_validity,
+            },
+        )
         if not isinstance(result, dict):
             raise IssuerError("create certificate: answer has no result object", backend=BACKEND)
         return result
@@ -143,8 +190,12 @@ class CloudflareClient:
         zone = self._segment(zone_id, "zone_id")
         rows: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
-            result, info = self.call("GET", "/certificates", "list certificates",
-                                     params={"zone_id": zone, "page": page, "per_page": 50})
+            result, info = self.call(
+                "GET",
+                "/certificates",
+                "list certificates",
+                params={"zone_id": zone, "page": page, "per_page": 50},
+            )
             rows += [r for r in result or [] if isinstance(r, dict)]
             if page >= int(info.get("total_pages") or 1):
                 break
@@ -171,11 +222,13 @@ class CloudflareClient:
     def set_ssl_mode(self, zone_id: str, mode: str) -> str:
         """``PATCH /zones/{zone_id}/settings/ssl``; returns the mode now in force."""
         if mode not in SSL_MODES:
-            raise IssuerError(f"unknown SSL mode {mode!r} (one of {', '.join(SSL_MODES)})",
-                              backend=BACKEND)
+            raise IssuerError(
+                f"unknown SSL mode {mode!r} (one of {', '.join(SSL_MODES)})", backend=BACKEND
+            )
         zone = self._segment(zone_id, "zone_id")
-        result, _ = self.call("PATCH", f"/zones/{zone}/settings/ssl", "set SSL mode",
-                              body={"value": mode})
+        result, _ = self.call(
+            "PATCH", f"/zones/{zone}/settings/ssl", "set SSL mode", body={"value": mode}
+        )
         return str(result.get("value")) if isinstance(result, dict) else ""
 
 
@@ -201,31 +254,50 @@ class CloudflareConfig:
             IssuerError: unknown key, inline secret, no or two credentials, bad value.
         """
         check_keys(config, backend=BACKEND, accepted=ACCEPTED)
-        token = load_secret(config, backend=BACKEND, env_key="token_env", file_key="token_file",
-                            what="API token")
-        service = load_secret(config, backend=BACKEND, env_key="origin_ca_key_env",
-                              file_key="origin_ca_key_file", what="Origin CA key")
+        token = load_secret(
+            config, backend=BACKEND, env_key="token_env", file_key="token_file", what="API token"
+        )
+        service = load_secret(
+            config,
+            backend=BACKEND,
+            env_key="origin_ca_key_env",
+            file_key="origin_ca_key_file",
+            what="Origin CA key",
+        )
         if token is not None and service is not None:
-            raise IssuerError("give either an API token or an Origin CA key, not both",
-                              backend=BACKEND)
+            raise IssuerError(
+                "give either an API token or an Origin CA key, not both", backend=BACKEND
+            )
         credential = token or service
         if credential is None:
-            raise IssuerError("no credential", backend=BACKEND,
-                              hint="set token_env or token_file (an API token with "
-                                   "Zone > SSL and Certificates > Edit)")
+            raise IssuerError(
+                "no credential",
+                backend=BACKEND,
+                hint="set token_env or token_file (an API token with "
+                "Zone > SSL and Certificates > Edit)",
+            )
         if service is not None:
-            log.warning("the Origin CA key (X-Auth-User-Service-Key) is deprecated by "
-                        "Cloudflare; use an API token")
-        base_url = check_url(opt_str(config, "base_url", backend=BACKEND,
-                                     default=DEFAULT_BASE_URL), key="base_url", backend=BACKEND)
+            log.warning(
+                "the Origin CA key (X-Auth-User-Service-Key) is deprecated by "
+                "Cloudflare; use an API token"
+            )
+        base_url = check_url(
+            opt_str(config, "base_url", backend=BACKEND, default=DEFAULT_BASE_URL),
+            key="base_url",
+            backend=BACKEND,
+        )
         request_type = opt_str(config, "request_type", backend=BACKEND)
         if request_type and request_type not in REQUEST_TYPES:
-            raise IssuerError(f"request_type {request_type!r} is not one of "
-                              + ", ".join(REQUEST_TYPES), backend=BACKEND)
+            raise IssuerError(
+                f"request_type {request_type!r} is not one of " + ", ".join(REQUEST_TYPES),
+                backend=BACKEND,
+            )
         validity = config.get("requested_validity", 0)
         if validity and (isinstance(validity, bool) or validity not in VALIDITIES):
-            raise IssuerError(f"requested_validity {validity!r} is not one of "
-                              + ", ".join(map(str, VALIDITIES)), backend=BACKEND)
+            raise IssuerError(
+                f"requested_validity {validity!r} is not one of " + ", ".join(map(str, VALIDITIES)),
+                backend=BACKEND,
+            )
         zone_id = opt_str(config, "zone_id", backend=BACKEND)
         if zone_id and not _ID.fullmatch(zone_id):
             raise IssuerError(f"invalid zone_id {zone_id!r}", backend=BACKEND)
@@ -235,10 +307,17 @@ class CloudflareConfig:
         timeout = config.get("timeout", 30)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
-        return cls(credential=credential, service_key=service is not None, base_url=base_url,
-                   request_type=request_type, requested_validity=int(validity or 0),
-                   zone_id=zone_id, ca_bundle=bundle, timeout=float(timeout),
-                   retry=RetryPolicy.from_config(config, backend=BACKEND))
+        return cls(
+            credential=credential,
+            service_key=service is not None,
+            base_url=base_url,
+            request_type=request_type,
+            requested_validity=int(validity or 0),
+            zone_id=zone_id,
+            ca_bundle=bundle,
+            timeout=float(timeout),
+            retry=RetryPolicy.from_config(config, backend=BACKEND),
+        )
 
 
 class CloudflareIssuer(Issuer):
@@ -250,9 +329,14 @@ class CloudflareIssuer(Issuer):
     def __init__(self, config: CloudflareConfig, session: requests.Session | None = None) -> None:
         self.config = config
         self.client = CloudflareClient(
-            config.base_url, credential=config.credential, service_key=config.service_key,
-            ca_bundle=config.ca_bundle, timeout=config.timeout, retry=config.retry,
-            session=session)
+            config.base_url,
+            credential=config.credential,
+            service_key=config.service_key,
+            ca_bundle=config.ca_bundle,
+            timeout=config.timeout,
+            retry=config.retry,
+            session=session,
+        )
 
     def __repr__(self) -> str:
         return f"CloudflareIssuer(base_url={self.config.base_url!r})"
@@ -265,15 +349,20 @@ class CloudflareIssuer(Issuer):
         try:
             key = x509.load_pem_x509_csr(csr_pem.encode()).public_key()
         except ValueError:
-            raise IssuerError("the CSR is not a PEM certificate request",
-                              backend=BACKEND) from None
-        derived = "origin-ecc" if isinstance(key, ec.EllipticCurvePublicKey) else \
-            "origin-rsa" if isinstance(key, rsa.RSAPublicKey) else ""
+            raise IssuerError("the CSR is not a PEM certificate request", backend=BACKEND) from None
+        derived = (
+            "origin-ecc"
+            if isinstance(key, ec.EllipticCurvePublicKey)
+            else "origin-rsa"
+            if isinstance(key, rsa.RSAPublicKey)
+            else ""
+        )
         if not derived and not self.config.request_type:
             raise IssuerError("the Origin CA signs RSA or EC keys only", backend=BACKEND)
         if self.config.request_type and derived and derived != self.config.request_type:
-            log.warning("request_type %s with a CSR suited to %s", self.config.request_type,
-                        derived)
+            log.warning(
+                "request_type %s with a CSR suited to %s", self.config.request_type, derived
+            )
         return self.config.request_type or derived
 
     def issue(self, request: IssueRequest) -> CertBundle:
@@ -284,14 +373,20 @@ class CloudflareIssuer(Issuer):
                 retries, or answered something that is not a certificate for this CSR.
         """
         days = self.config.requested_validity or validity_days(
-            math.ceil(request.validity.total_seconds() / 86400))
+            math.ceil(request.validity.total_seconds() / 86400)
+        )
         result = self.client.create_certificate(
-            request.csr_pem, list(request.names), self._request_type(request.csr_pem), days)
-        leaf, chain = check_certificate(str(result.get("certificate", "")),
-                                        csr_pem=request.csr_pem, names=request.names,
-                                        backend=BACKEND)
-        cert_id = str(result.get("id") or x509.load_pem_x509_certificate(
-            leaf.encode()).serial_number)
+            request.csr_pem, list(request.names), self._request_type(request.csr_pem), days
+        )
+        leaf, chain = check_certificate(
+            str(result.get("certificate", "")),
+            csr_pem=request.csr_pem,
+            names=request.names,
+            backend=BACKEND,
+        )
+        cert_id = str(
+            result.get("id") or x509.load_pem_x509_certificate(leaf.encode()).serial_number
+        )
         return CertBundle(cert_pem=leaf, chain_pem=chain, backend=BACKEND, backend_id=cert_id)
 
     def certificates(self) -> list[dict[str, Any]]:

@@ -34,13 +34,26 @@ _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIF
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 _TLS_VERIFY = re.compile(r"certificate verify failed:? ?[^'\"(]*")
 INLINE_SECRET_KEYS = frozenset(
-    {"token", "api_token", "key", "auth_key", "hmac_key", "eab_hmac_key", "origin_ca_key",
-     "password", "secret", "api_key"}
+    {
+        "token",
+        "api_token",
+        "key",
+        "auth_key",
+        "hmac_key",
+        "eab_hmac_key",
+        "origin_ca_key",
+        "password",
+        "secret",
+        "api_key",
+    }
 )
 
 
 def check_keys(
-    config: Mapping[str, Any], *, backend: str, accepted: Collection[str],
+    config: Mapping[str, Any],
+    *,
+    backend: str,
+    accepted: Collection[str],
     required: Collection[str] = (),
 ) -> None:
     """Reject inline secrets, unknown keys and missing required keys, all in one message.
@@ -49,24 +62,30 @@ def check_keys(
         IssuerError: naming every offending key and listing the accepted ones.
     """
     if not isinstance(config, Mapping):
-        raise IssuerError(f"issuer config must be a mapping, not {type(config).__name__}",
-                          backend=backend)
+        raise IssuerError(
+            f"issuer config must be a mapping, not {type(config).__name__}", backend=backend
+        )
     for key in sorted(config):
         if key in INLINE_SECRET_KEYS:
             if f"{key}_env" in accepted:
                 where = f"{key}_env or {key}_file"
             else:
                 where = "one of " + ", ".join(
-                    sorted(k for k in accepted if k.endswith(("_env", "_file"))))
+                    sorted(k for k in accepted if k.endswith(("_env", "_file")))
+                )
             raise IssuerError(
-                f"inline secret {key!r} refused", backend=backend,
+                f"inline secret {key!r} refused",
+                backend=backend,
                 hint=f"put it in an environment variable or a file and name it with {where}",
             )
     problems = [f"unknown key {k!r}" for k in sorted(set(config) - set(accepted) - {"backend"})]
     problems += [f"missing key {k!r}" for k in required if config.get(k) in (None, "")]
     if problems:
-        raise IssuerError(", ".join(problems), backend=backend,
-                          hint="accepted keys: " + ", ".join(sorted(accepted)))
+        raise IssuerError(
+            ", ".join(problems),
+            backend=backend,
+            hint="accepted keys: " + ", ".join(sorted(accepted)),
+        )
 
 
 def opt_str(config: Mapping[str, Any], key: str, *, backend: str, default: str = "") -> str:
@@ -91,8 +110,11 @@ def check_url(value: str, *, key: str, backend: str) -> str:
     """
     parts = urlsplit(value)
     if parts.username is not None or parts.password is not None:
-        raise IssuerError(f"{key} must not carry credentials", backend=backend,
-                          hint="name them with the *_env or *_file keys")
+        raise IssuerError(
+            f"{key} must not carry credentials",
+            backend=backend,
+            hint="name them with the *_env or *_file keys",
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
         raise IssuerError(f"{key} {value!r} is not an http(s) URL", backend=backend)
     return value.rstrip("/")
@@ -110,7 +132,12 @@ def check_file(value: str, *, key: str, backend: str) -> str:
 
 
 def load_secret(
-    config: Mapping[str, Any], *, backend: str, env_key: str, file_key: str, what: str,
+    config: Mapping[str, Any],
+    *,
+    backend: str,
+    env_key: str,
+    file_key: str,
+    what: str,
 ) -> Secret | None:
     """Read a secret from the environment variable or the file the config names (not both).
 
@@ -122,13 +149,17 @@ def load_secret(
     env_name = opt_str(config, env_key, backend=backend)
     file_name = opt_str(config, file_key, backend=backend)
     if env_name and file_name:
-        raise IssuerError(f"set either {env_key} or {file_key} for the {what}, not both",
-                          backend=backend)
+        raise IssuerError(
+            f"set either {env_key} or {file_key} for the {what}, not both", backend=backend
+        )
     if env_name:
         value = os.environ.get(env_name, "").strip()
         if not value:
-            raise IssuerError(f"environment variable {env_name} ({env_key}) is unset or empty",
-                              backend=backend, hint=f"export the {what} in {env_name}")
+            raise IssuerError(
+                f"environment variable {env_name} ({env_key}) is unset or empty",
+                backend=backend,
+                hint=f"export the {what} in {env_name}",
+            )
         return Secret(value)
     if file_name:
         try:
@@ -137,8 +168,9 @@ def load_secret(
                 value = fh.read().strip()
         except (OSError, UnicodeDecodeError) as err:
             reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-            raise IssuerError(f"cannot read {file_key} {file_name}: {reason}",
-                              backend=backend) from None
+            raise IssuerError(
+                f"cannot read {file_key} {file_name}: {reason}", backend=backend
+            ) from None
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             log.warning("%s %s is readable by group or others; chmod 600 it", file_key, file_name)
         if not value:
@@ -159,8 +191,9 @@ class RetryPolicy:
 
     def delays(self) -> list[float]:
         """The waits between attempts (``attempts - 1`` of them)."""
-        return [min(self.max_delay, self.backoff * self.factor**i)
-                for i in range(self.attempts - 1)]
+        return [
+            min(self.max_delay, self.backoff * self.factor**i) for i in range(self.attempts - 1)
+        ]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, backend: str) -> RetryPolicy:
@@ -174,8 +207,11 @@ class RetryPolicy:
         backoff = config.get("backoff", 1.0)
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
             raise IssuerError("retries must be an integer from 0 to 10", backend=backend)
-        if (isinstance(backoff, bool) or not isinstance(backoff, int | float)
-                or not 0 <= backoff <= 60):
+        if (
+            isinstance(backoff, bool)
+            or not isinstance(backoff, int | float)
+            or not 0 <= backoff <= 60
+        ):
             raise IssuerError("backoff must be a number of seconds from 0 to 60", backend=backend)
         return cls(attempts=retries + 1, backoff=float(backoff))
 
@@ -203,7 +239,11 @@ def snippet(data: bytes | str, limit: int = 60) -> str:
 
 
 def with_retries(
-    call: Callable[[], T], *, policy: RetryPolicy, backend: str, what: str,
+    call: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    backend: str,
+    what: str,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``call``, retrying connection failures per ``policy``.
@@ -224,7 +264,12 @@ def with_retries(
 
 
 def _raise_unless_retryable(
-    err: requests.RequestException, attempt: int, policy: RetryPolicy, *, backend: str, what: str,
+    err: requests.RequestException,
+    attempt: int,
+    policy: RetryPolicy,
+    *,
+    backend: str,
+    what: str,
 ) -> None:
     """Turn a network failure into the one-line IssuerError, unless another attempt is due.
 
@@ -232,13 +277,16 @@ def _raise_unless_retryable(
         IssuerError: TLS failure, or unreachable after the last attempt.
     """
     if isinstance(err, requests.exceptions.SSLError):
-        raise IssuerError(f"{what}: TLS failure: {describe_network_error(err)}",
-                          backend=backend, hint="check ca_bundle") from err
+        raise IssuerError(
+            f"{what}: TLS failure: {describe_network_error(err)}",
+            backend=backend,
+            hint="check ca_bundle",
+        ) from err
     if attempt == policy.attempts - 1:
         raise IssuerError(
-            f"{what}: unreachable after {policy.attempts} attempts "
-            f"({describe_network_error(err)})",
-            backend=backend, hint="check that the CA is up and the URL is right",
+            f"{what}: unreachable after {policy.attempts} attempts ({describe_network_error(err)})",
+            backend=backend,
+            hint="check that the CA is up and the URL is right",
         ) from err
     log.info("%s: %s; retrying", what, describe_network_error(err))
 
@@ -247,9 +295,17 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def request_json(
-    session: requests.Session, method: str, url: str, *, backend: str, what: str,
-    policy: RetryPolicy, timeout: float, verify: bool | str = True,
-    headers: Mapping[str, str] | None = None, json_body: Any = None,
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    backend: str,
+    what: str,
+    policy: RetryPolicy,
+    timeout: float,
+    verify: bool | str = True,
+    headers: Mapping[str, str] | None = None,
+    json_body: Any = None,
     is_transient: Callable[[int, Any], bool] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int, Any]:
@@ -266,8 +322,14 @@ def request_json(
     for attempt in range(policy.attempts):
         last = attempt == policy.attempts - 1
         try:
-            resp = session.request(method, url, headers=dict(headers or {}), json=json_body,
-                                   timeout=timeout, verify=verify)
+            resp = session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                json=json_body,
+                timeout=timeout,
+                verify=verify,
+            )
         except (requests.ConnectionError, requests.Timeout) as err:
             _raise_unless_retryable(err, attempt, policy, backend=backend, what=what)
             sleep(delays[attempt])
@@ -283,10 +345,12 @@ def request_json(
                 backend=backend,
             ) from None
         transient = resp.status_code in TRANSIENT_STATUSES or (
-            is_transient is not None and is_transient(resp.status_code, body))
+            is_transient is not None and is_transient(resp.status_code, body)
+        )
         if transient and not last:
-            log.info("%s: transient HTTP %d; retrying in %.1fs", what, resp.status_code,
-                     delays[attempt])
+            log.info(
+                "%s: transient HTTP %d; retrying in %.1fs", what, resp.status_code, delays[attempt]
+            )
             sleep(delays[attempt])
             continue
         return resp.status_code, body
@@ -299,7 +363,11 @@ def split_pem_certs(text: str) -> list[str]:
 
 
 def check_certificate(
-    pem: str, *, csr_pem: str, names: Collection[str], backend: str,
+    pem: str,
+    *,
+    csr_pem: str,
+    names: Collection[str],
+    backend: str,
 ) -> tuple[str, str]:
     """Check a CA's answer and split it into ``(leaf PEM, chain PEM)``; a self-signed root
     in the answer is left out of the chain (the verifier holds it already).
@@ -309,20 +377,21 @@ def check_certificate(
     """
     blocks = split_pem_certs(pem if isinstance(pem, str) else "")
     if not blocks:
-        raise IssuerError(f"the CA answered no certificate: {snippet(str(pem))!r}",
-                          backend=backend)
+        raise IssuerError(f"the CA answered no certificate: {snippet(str(pem))!r}", backend=backend)
     try:
         certs = [x509.load_pem_x509_certificate(b.encode()) for b in blocks]
     except ValueError as err:
-        raise IssuerError(f"the CA answered an unparsable certificate ({err})",
-                          backend=backend) from None
+        raise IssuerError(
+            f"the CA answered an unparsable certificate ({err})", backend=backend
+        ) from None
     if not matches(certs[0], csr_pem):
         raise IssuerError("the certificate returned is not for the CSR's key", backend=backend)
     have = {n.lower().rstrip(".") for n in inspect_certificate(certs[0]).dns_names}
     missing = sorted(n for n in names if n.lower().rstrip(".") not in have)
     if missing:
-        raise IssuerError("the certificate returned lacks the names " + ", ".join(missing),
-                          backend=backend)
+        raise IssuerError(
+            "the certificate returned lacks the names " + ", ".join(missing), backend=backend
+        )
     chain = [b for b, c in zip(blocks[1:], certs[1:], strict=True) if c.issuer != c.subject]
     return blocks[0], "".join(chain)
 

@@ -125,7 +125,8 @@ def init_ca(
     if found:
         raise IssuerError(
             f"{paths.dir} already holds a CA ({found[0].name}); refusing to overwrite it",
-            backend=BACKEND, hint="choose another directory",
+            backend=BACKEND,
+            hint="choose another directory",
         )
     try:
         paths.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -135,7 +136,10 @@ def init_ca(
     validity = timedelta(days=days)
     root_key = PrivateKey.generate(kind)
     root = build_ca(
-        key=root_key, common_name=name, now=now, validity=validity,
+        key=root_key,
+        common_name=name,
+        now=now,
+        validity=validity,
         path_length=0 if not intermediate else 1,
     )
     try:
@@ -144,8 +148,13 @@ def init_ca(
         if intermediate:
             int_key = PrivateKey.generate(kind)
             inter = build_ca(
-                key=int_key, common_name=f"{name[:51]} intermediate", now=now,
-                validity=validity, issuer_key=root_key, issuer_cert=root, path_length=0,
+                key=int_key,
+                common_name=f"{name[:51]} intermediate",
+                now=now,
+                validity=validity,
+                issuer_key=root_key,
+                issuer_cert=root,
+                path_length=0,
             )
             write_key_file(paths.intermediate_key, int_key.pem())
             _write_public(paths.intermediate_cert, to_pem(inter))
@@ -159,7 +168,8 @@ def _load_key(path: Path) -> PrivateKey:
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
             raise IssuerError(
-                f"CA key {path} is readable by others (mode {mode:04o})", backend=BACKEND,
+                f"CA key {path} is readable by others (mode {mode:04o})",
+                backend=BACKEND,
                 hint=f"chmod 600 {path}",
             )
         data = path.read_bytes()
@@ -186,8 +196,9 @@ class LocalCAIssuer(Issuer):
     name: ClassVar[str] = BACKEND
     can_revoke = True
 
-    def __init__(self, directory: str | os.PathLike[str], *,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
         """Load the CA in ``directory``.
 
         Raises:
@@ -198,7 +209,8 @@ class LocalCAIssuer(Issuer):
         self._lock = threading.Lock()
         if not self.paths.root_cert.is_file():
             raise IssuerError(
-                f"no CA in {self.paths.dir} (missing root.pem)", backend=BACKEND,
+                f"no CA in {self.paths.dir} (missing root.pem)",
+                backend=BACKEND,
                 hint=f"run 'origin-agent ca init {self.paths.dir}'",
             )
         self.root = _load_cert(self.paths.root_cert)
@@ -228,13 +240,17 @@ class LocalCAIssuer(Issuer):
         unknown = sorted(str(k) for k in config if k not in _KEYS)
         if unknown:
             raise IssuerError(
-                f"unknown key {unknown[0]!r}", backend=BACKEND,
+                f"unknown key {unknown[0]!r}",
+                backend=BACKEND,
                 hint=f"accepted keys: {', '.join(_KEYS)}",
             )
         directory = config.get("dir")
         if not isinstance(directory, str) or not directory.strip():
-            raise IssuerError("missing 'dir' (the CA directory)", backend=BACKEND,
-                              hint="run 'origin-agent ca init DIR' and set dir: DIR")
+            raise IssuerError(
+                "missing 'dir' (the CA directory)",
+                backend=BACKEND,
+                hint="run 'origin-agent ca init DIR' and set dir: DIR",
+            )
         return cls(os.path.expanduser(directory))
 
     def issue(self, request: IssueRequest) -> CertBundle:
@@ -250,12 +266,17 @@ class LocalCAIssuer(Issuer):
             raise IssuerError(err.message, backend=BACKEND) from err
         cert = build_leaf(
             public_key=csr.public_key(),  # type: ignore[arg-type]
-            names=names, issuer_key=self._key, issuer_cert=self.issuing_cert,
-            now=self._clock(), validity=request.validity,
+            names=names,
+            issuer_key=self._key,
+            issuer_cert=self.issuing_cert,
+            now=self._clock(),
+            validity=request.validity,
         )
         return CertBundle(
-            cert_pem=to_pem(cert), chain_pem="".join(to_pem(c) for c in self.chain),
-            backend=BACKEND, backend_id=format(cert.serial_number, "x"),
+            cert_pem=to_pem(cert),
+            chain_pem="".join(to_pem(c) for c in self.chain),
+            backend=BACKEND,
+            backend_id=format(cert.serial_number, "x"),
         )
 
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:

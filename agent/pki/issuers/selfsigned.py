@@ -42,7 +42,8 @@ class SelfSignedIssuer(Issuer):
         unknown = sorted(str(k) for k in config if k not in _KEYS)
         if unknown:
             raise IssuerError(
-                f"unknown key {unknown[0]!r}", backend=cls.name,
+                f"unknown key {unknown[0]!r}",
+                backend=cls.name,
                 hint=f"accepted keys: {', '.join(_KEYS)}",
             )
         return cls()
@@ -64,10 +65,16 @@ class SelfSignedIssuer(Issuer):
         if spki_der(key) != spki_der(csr):
             raise IssuerError("the key given is not the CSR's key", backend=self.name)
         cert = build_leaf(
-            public_key=key.public_key(), names=names, issuer_key=key, issuer_cert=None,
-            now=self._clock(), validity=request.validity,
+            public_key=key.public_key(),
+            names=names,
+            issuer_key=key,
+            issuer_cert=None,
+            now=self._clock(),
+            validity=request.validity,
         )
         return CertBundle(
-            cert_pem=to_pem(cert), chain_pem="", backend=self.name,
+            cert_pem=to_pem(cert),
+            chain_pem="",
+            backend=self.name,
             backend_id=format(cert.serial_number, "x"),
         )

@@ -16,9 +16,13 @@ from agent.modules.tls.origin import _premade_next_key, next_key_files
 from agent.pki.keys import PrivateKey
 from agent.transport.local import LocalConnection
 
-SERVER = txn.server_commands(["nginx", "-t"], ["nginx", "-s", "reload"],
-                             ["systemctl", "reload", "nginx"], ["nginx"],
-                             ["systemctl", "start", "nginx"])
+SERVER = txn.server_commands(
+    ["nginx", "-t"],
+    ["nginx", "-s", "reload"],
+    ["systemctl", "reload", "nginx"],
+    ["nginx"],
+    ["systemctl", "start", "nginx"],
+)
 SITE = "www.example.test"
 
 
@@ -52,8 +56,9 @@ def test_the_script_replaces_next_restorably_instead_of_deleting_it() -> None:
     assert "nextdir)" in txn.rollback_script(SITE, SERVER)
 
 
-def _premade(tmp_path: Path, key: PrivateKey | None, pub_of: PrivateKey,
-             want: str) -> PrivateKey | None:
+def _premade(
+    tmp_path: Path, key: PrivateKey | None, pub_of: PrivateKey, want: str
+) -> PrivateKey | None:
     where = tmp_path / "etc/ssl/origin-agent" / SITE / "next"
     where.mkdir(parents=True, exist_ok=True)
     private, public = next_key_files(pub_of)

@@ -19,8 +19,12 @@ B = "B" * 43 + "="
 
 
 def _row(**kw: object) -> pins.PinRow:
-    base: dict[str, object] = {"host": "web1", "name": "www.example.test", "address": "192.0.2.1",
-                               "port": 443}
+    base: dict[str, object] = {
+        "host": "web1",
+        "name": "www.example.test",
+        "address": "192.0.2.1",
+        "port": 443,
+    }
     return pins.PinRow(**{**base, **kw})  # type: ignore[arg-type]
 
 

@@ -13,13 +13,23 @@ ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
 
 
 def _row(host: str, mode: str, *reasons: str) -> StatusRow:
-    return StatusRow(host=host, name=f"{host}.example.test", address="192.0.2.1", port=443,
-                     mode=mode, reasons=reasons)
+    return StatusRow(
+        host=host,
+        name=f"{host}.example.test",
+        address="192.0.2.1",
+        port=443,
+        mode=mode,
+        reasons=reasons,
+    )
 
 
 def test_the_zone_origins_are_the_hosts_naming_it() -> None:
-    hosts = [Host("a", {"cloudflare_zone": ZONE}), Host("b", {"zone_id": ZONE}),
-             Host("c", {"cloudflare_zone": "other"}), Host("d")]
+    hosts = [
+        Host("a", {"cloudflare_zone": ZONE}),
+        Host("b", {"zone_id": ZONE}),
+        Host("c", {"cloudflare_zone": "other"}),
+        Host("d"),
+    ]
     assert [h.name for h in promote.zone_hosts(hosts, ZONE)] == ["a", "b"]
 
 
@@ -50,15 +60,19 @@ def test_an_already_strict_zone_is_left_alone(mode: str) -> None:
 def test_every_origin_strict_promotes() -> None:
     decision = promote.decide(ZONE, "full", [_row("b", "strict"), _row("a", "strict")])
     assert decision.action == "promote" and decision.hosts == ("a", "b")
-    assert decision.summary() == (f"zone {ZONE}: 2 origins ready for Full (strict); "
-                                  "set Full -> Full (strict)\n")
+    assert decision.summary() == (
+        f"zone {ZONE}: 2 origins ready for Full (strict); set Full -> Full (strict)\n"
+    )
     checked = decision.summary(check=True)
     assert "would set" in checked and "nothing changed" in checked
 
 
 def test_one_origin_short_of_strict_blocks_and_says_why() -> None:
-    rows = [_row("a", "strict"), _row("b", "flexible", "no TLS on 443"),
-            _row("c", "full", "self-signed", "name mismatch")]
+    rows = [
+        _row("a", "strict"),
+        _row("b", "flexible", "no TLS on 443"),
+        _row("c", "full", "self-signed", "name mismatch"),
+    ]
     decision = promote.decide(ZONE, "flexible", rows)
     assert decision.action == "blocked"
     assert [b.host for b in decision.blockers] == ["b", "c"]

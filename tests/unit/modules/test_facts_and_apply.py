@@ -64,8 +64,9 @@ def ctx(**kw: object) -> Context:
     return Context(host="local-test", now=datetime(2026, 1, 1, tzinfo=UTC), **kw)  # type: ignore[arg-type]
 
 
-def run_module(module: object, args: dict[str, object], conn: LocalConnection,
-               check: bool = False) -> tuple[bool, list[str]]:
+def run_module(
+    module: object, args: dict[str, object], conn: LocalConnection, check: bool = False
+) -> tuple[bool, list[str]]:
     params, problems = check_args(type(module), args)  # type: ignore[arg-type]
     assert not problems
     result = module.run(conn, params, ctx(check=check), ConnectionApplier(conn))  # type: ignore[attr-defined]
@@ -73,20 +74,23 @@ def run_module(module: object, args: dict[str, object], conn: LocalConnection,
 
 
 def test_applier_writes_mkdirs_links_and_rolls_back_byte_identical(
-        tmp_path: Path, conn: LocalConnection) -> None:
+    tmp_path: Path, conn: LocalConnection
+) -> None:
     existing = tmp_path / "site.conf"
     existing.write_bytes(b"original\n")
     existing.chmod(0o640)
     link = tmp_path / "live"
     link.symlink_to("v1")
     applier = ConnectionApplier(conn)
-    applier.apply([
-        MakeDir(str(tmp_path / "v2"), 0o750),
-        WriteFile(str(tmp_path / "v2" / "key.pem"), b"k", 0o600, secret=True),
-        WriteFile(str(existing), b"changed\n", 0o644),
-        SwapSymlink(str(link), "v2"),
-        SetAttributes(str(existing), mode=0o600),
-    ])
+    applier.apply(
+        [
+            MakeDir(str(tmp_path / "v2"), 0o750),
+            WriteFile(str(tmp_path / "v2" / "key.pem"), b"k", 0o600, secret=True),
+            WriteFile(str(existing), b"changed\n", 0o644),
+            SwapSymlink(str(link), "v2"),
+            SetAttributes(str(existing), mode=0o600),
+        ]
+    )
     assert stat.S_IMODE(os.stat(tmp_path / "v2").st_mode) == 0o750
     assert stat.S_IMODE(os.stat(tmp_path / "v2" / "key.pem").st_mode) == 0o600
     assert os.readlink(link) == "v2"
@@ -120,12 +124,14 @@ def test_copy_converges_then_reports_no_change(tmp_path: Path, conn: LocalConnec
     assert run_module(CopyModule(), args, conn) == (False, [])
 
 
-def test_check_mode_changes_nothing_but_reports_the_change(tmp_path: Path,
-                                                            conn: LocalConnection) -> None:
+def test_check_mode_changes_nothing_but_reports_the_change(
+    tmp_path: Path, conn: LocalConnection
+) -> None:
     dest = tmp_path / "a.txt"
     dest.write_bytes(b"old\n")
-    changed, lines = run_module(CopyModule(), {"dest": str(dest), "content": "new\n"}, conn,
-                                check=True)
+    changed, lines = run_module(
+        CopyModule(), {"dest": str(dest), "content": "new\n"}, conn, check=True
+    )
     assert changed and lines == [f"write {dest} (4 bytes) mode=0644"]
     assert dest.read_bytes() == b"old\n"
     marker = tmp_path / "ran"
@@ -133,12 +139,10 @@ def test_check_mode_changes_nothing_but_reports_the_change(tmp_path: Path,
     assert changed and not marker.exists()
 
 
-def test_file_module_converges_directory_link_absent(tmp_path: Path,
-                                                     conn: LocalConnection) -> None:
+def test_file_module_converges_directory_link_absent(tmp_path: Path, conn: LocalConnection) -> None:
     d = str(tmp_path / "d")
     assert run_module(FileModule(), {"path": d, "state": "directory", "mode": "0700"}, conn)[0]
-    assert not run_module(FileModule(), {"path": d, "state": "directory", "mode": "0700"},
-                          conn)[0]
+    assert not run_module(FileModule(), {"path": d, "state": "directory", "mode": "0700"}, conn)[0]
     link = str(tmp_path / "l")
     assert run_module(FileModule(), {"path": link, "state": "link", "src": d}, conn)[0]
     assert os.readlink(link) == d
@@ -155,16 +159,19 @@ def test_command_creates_guard_reads_the_host(tmp_path: Path, conn: LocalConnect
 
 def test_package_module_sees_installed_packages_here(conn: LocalConnection) -> None:
     assert run_module(PackageModule(), {"name": ["bash", "coreutils"]}, conn) == (False, [])
-    changed, lines = run_module(PackageModule(), {"name": "origin-agent-no-such-pkg"}, conn,
-                                check=True)
+    changed, lines = run_module(
+        PackageModule(), {"name": "origin-agent-no-such-pkg"}, conn, check=True
+    )
     assert changed and "apt-get install" in lines[0]
 
 
 def test_service_module_detects_sysv_script_here(conn: LocalConnection) -> None:
     # No systemd in this VM: the init.d script is used; nginx is not running as a service.
-    changed, lines = run_module(ServiceModule(), {"name": "nginx", "state": "stopped"}, conn,
-                                check=True)
+    changed, lines = run_module(
+        ServiceModule(), {"name": "nginx", "state": "stopped"}, conn, check=True
+    )
     assert (changed, lines) == (False, []) or lines == ["run /etc/init.d/nginx stop"]
-    changed, lines = run_module(ServiceModule(), {"name": "nginx", "state": "reloaded"}, conn,
-                                check=True)
+    changed, lines = run_module(
+        ServiceModule(), {"name": "nginx", "state": "reloaded"}, conn, check=True
+    )
     assert changed and lines[0].startswith("run /etc/init.d/nginx ")

@@ -24,17 +24,32 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def info(days_left: int, names: tuple[str, ...] = ("a.example",), key: str = "ec256") -> CertInfo:
     return CertInfo(
-        subject="CN=a.example", common_name="a.example", dns_names=names, ip_addresses=(),
-        issuer="CN=CA", serial="01", not_before=NOW - timedelta(days=1),
-        not_after=NOW + timedelta(days=days_left), key_type=key, fingerprint_sha256="00",
-        pin_sha256="p", is_ca=False, self_issued=False,
+        subject="CN=a.example",
+        common_name="a.example",
+        dns_names=names,
+        ip_addresses=(),
+        issuer="CN=CA",
+        serial="01",
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=days_left),
+        key_type=key,
+        fingerprint_sha256="00",
+        pin_sha256="p",
+        is_ca=False,
+        self_issued=False,
     )
 
 
 def reason(cert: CertInfo | None, **kw: object) -> str | None:
-    args: dict[str, object] = {"names": ("a.example",), "key_type": "ec256", "issuer_id": "i1",
-                               "meta": {"issuer_id": "i1"}, "now": NOW,
-                               "renew_before": timedelta(days=30), "force": False}
+    args: dict[str, object] = {
+        "names": ("a.example",),
+        "key_type": "ec256",
+        "issuer_id": "i1",
+        "meta": {"issuer_id": "i1"},
+        "now": NOW,
+        "renew_before": timedelta(days=30),
+        "force": False,
+    }
     args.update(kw)
     return renewal_reason(cert, **args)  # type: ignore[arg-type]
 
@@ -54,46 +69,81 @@ def reason(cert: CertInfo | None, **kw: object) -> str | None:
     ],
     ids=["missing", "fresh", "forced", "due", "expired", "names", "key-type", "issuer", "case"],
 )
-def test_renewal_is_needed_only_for_a_reason(cert: CertInfo | None, kw: dict[str, object],
-                                             expected: str | None) -> None:
+def test_renewal_is_needed_only_for_a_reason(
+    cert: CertInfo | None, kw: dict[str, object], expected: str | None
+) -> None:
     assert reason(cert, **kw) == expected
 
 
 def test_gather_output_is_parsed_and_file_contents_cannot_fake_a_section() -> None:
     site = b"server {}\n@@running\nno\n"
     root = "/etc/ssl/origin-agent/a"
-    out = "\n".join([
-        f"@@root {root}", "@@detect", "/usr/sbin/nginx", "/etc/nginx", "@@systemd",
-        "@@leftovers", "2", "@@file /etc/nginx/sites-available/a.conf", "present",
-        "@@file /etc/nginx/nginx.conf", "@@file /etc/nginx/unreadable.conf", "present",
-        "@@link /etc/nginx/sites-enabled/a.conf", "@@link /etc/nginx/sites-enabled/b.conf",
-        "@@check 0", "yes", "@@tar",
-        tar_b64((f"{root}/current", "20260101T000000Z-abcd"), (f"{root}/current/meta.json", b'{"issuer_id": "x"}'),
-             ("/etc/nginx/sites-available/a.conf", site),
-             ("/etc/nginx/sites-enabled/a.conf", "/etc/nginx/sites-available/a.conf")),
-        "@@running", "yes",
-    ])
-    got = facts.parse(out, detect_parser=lambda text: ("nginx",) if "/usr/sbin/nginx" in text else ())
+    out = "\n".join(
+        [
+            f"@@root {root}",
+            "@@detect",
+            "/usr/sbin/nginx",
+            "/etc/nginx",
+            "@@systemd",
+            "@@leftovers",
+            "2",
+            "@@file /etc/nginx/sites-available/a.conf",
+            "present",
+            "@@file /etc/nginx/nginx.conf",
+            "@@file /etc/nginx/unreadable.conf",
+            "present",
+            "@@link /etc/nginx/sites-enabled/a.conf",
+            "@@link /etc/nginx/sites-enabled/b.conf",
+            "@@check 0",
+            "yes",
+            "@@tar",
+            tar_b64(
+                (f"{root}/current", "20260101T000000Z-abcd"),
+                (f"{root}/current/meta.json", b'{"issuer_id": "x"}'),
+                ("/etc/nginx/sites-available/a.conf", site),
+                ("/etc/nginx/sites-enabled/a.conf", "/etc/nginx/sites-available/a.conf"),
+            ),
+            "@@running",
+            "yes",
+        ]
+    )
+    got = facts.parse(
+        out, detect_parser=lambda text: ("nginx",) if "/usr/sbin/nginx" in text else ()
+    )
     assert got.servers == ("nginx",) and got.systemd is False and got.server_running is True
     assert got.current_version == "20260101T000000Z-abcd" and got.fullchain_pem is None
     assert got.meta == {"issuer_id": "x"} and got.leftovers == 2 and got.next_pubkey_pem is None
-    assert got.files == {"/etc/nginx/sites-available/a.conf": site, "/etc/nginx/nginx.conf": None,
-                         "/etc/nginx/unreadable.conf": b""}
-    assert got.links == {"/etc/nginx/sites-enabled/a.conf": "/etc/nginx/sites-available/a.conf",
-                         "/etc/nginx/sites-enabled/b.conf": None}
+    assert got.files == {
+        "/etc/nginx/sites-available/a.conf": site,
+        "/etc/nginx/nginx.conf": None,
+        "/etc/nginx/unreadable.conf": b"",
+    }
+    assert got.links == {
+        "/etc/nginx/sites-enabled/a.conf": "/etc/nginx/sites-available/a.conf",
+        "/etc/nginx/sites-enabled/b.conf": None,
+    }
     assert got.checks == (True,)
 
 
 def test_a_damaged_tar_in_the_gather_output_reads_as_nothing_present() -> None:
     root = "/etc/ssl/origin-agent/a"
     good = tar_b64((f"{root}/current", "V1"))
-    for body in ("not base64 !!", base64.b64encode(b"\x00" * 1024).decode(), good[:100]):  # cut inside the header
+    for body in (
+        "not base64 !!",
+        base64.b64encode(b"\x00" * 1024).decode(),
+        good[:100],
+    ):  # cut inside the header
         got = facts.parse(f"@@root {root}\n@@file /etc/x\npresent\n@@tar\n{body}\n@@running\n")
         assert got.current_version is None and got.files == {"/etc/x": b""}
 
 
-SERVER = txn.server_commands(["nginx", "-t"], ["nginx", "-s", "reload"], ["systemctl", "reload", "nginx"],
-                             ["nginx"], ["systemctl", "start", "nginx"])
+SERVER = txn.server_commands(
+    ["nginx", "-t"],
+    ["nginx", "-s", "reload"],
+    ["systemctl", "reload", "nginx"],
+    ["nginx"],
+    ["systemctl", "start", "nginx"],
+)
 
 
 @pytest.mark.parametrize("name", ["a b", "a;b", "a\nb", "../x", "a/b", "$(x)", ""])
@@ -110,9 +160,13 @@ def test_paths_with_shell_characters_never_reach_the_script() -> None:
 
 def test_the_script_quotes_every_value_and_the_key_travels_only_in_the_payload() -> None:
     key = b"-----BEGIN PRIVATE KEY-----\nSECRETKEYBYTES\n-----END PRIVATE KEY-----\n"
-    t = txn.Transaction(name="a.example", server=SERVER, version="20260101T000000Z-abcd",
-                        version_files=(txn.FileWrite("privkey.pem", key, 0o600),),
-                        files=(txn.FileWrite("/etc/nginx/sites-available/a.example.conf", b"x"),))
+    t = txn.Transaction(
+        name="a.example",
+        server=SERVER,
+        version="20260101T000000Z-abcd",
+        version_files=(txn.FileWrite("privkey.pem", key, 0o600),),
+        files=(txn.FileWrite("/etc/nginx/sites-available/a.example.conf", b"x"),),
+    )
     script = txn.apply_script(t)
     assert b"SECRETKEYBYTES" not in script.encode()
     assert "install_file 0 /etc/nginx/sites-available/a.example.conf 0644" in script
@@ -130,27 +184,48 @@ def test_outcomes_are_read_from_the_last_result_line() -> None:
 
 
 def row(host: str, mode: str, days: int | None) -> StatusRow:
-    return StatusRow(host=host, name=f"{host}.example", address="127.0.0.1", port=443, mode=mode,
-                     days_left=days, not_after=NOW + timedelta(days=days) if days is not None else None,
-                     reasons=() if mode == "strict" else ("self-signed",))
+    return StatusRow(
+        host=host,
+        name=f"{host}.example",
+        address="127.0.0.1",
+        port=443,
+        mode=mode,
+        days_left=days,
+        not_after=NOW + timedelta(days=days) if days is not None else None,
+        reasons=() if mode == "strict" else ("self-signed",),
+    )
 
 
 def test_status_rows_sort_most_urgent_first() -> None:
-    rows = [row("c", "strict", 80), row("a", "flexible", None), row("b", "strict", 10), row("d", "full", 50)]
+    rows = [
+        row("c", "strict", 80),
+        row("a", "flexible", None),
+        row("b", "strict", 10),
+        row("d", "full", 50),
+    ]
     assert [r.host for r in sorted(rows, key=urgency)] == ["a", "d", "b", "c"]
 
 
 def test_thresholds_name_each_host_that_crosses_them() -> None:
     rows = [row("a", "strict", 80), row("b", "strict", 10), row("c", "full", 60)]
     assert failing(rows, fail_within=None, require_mode=None) == []
-    assert failing(rows, fail_within=30, require_mode=None) == ["b: b.example: 10 days left (limit 30)"]
+    assert failing(rows, fail_within=30, require_mode=None) == [
+        "b: b.example: 10 days left (limit 30)"
+    ]
     problems = failing(rows, fail_within=None, require_mode="strict")
     assert problems == ["c: c.example: ready for Full, not Full (strict): self-signed"]
 
 
 def test_reports_escape_what_origins_send() -> None:
-    evil = StatusRow(host="h", name="h.example", address="127.0.0.1", port=443, mode="full",
-                     reasons=("<script>alert(1)</script>",), issuer="CN=<b>x</b>")
+    evil = StatusRow(
+        host="h",
+        name="h.example",
+        address="127.0.0.1",
+        port=443,
+        mode="full",
+        reasons=("<script>alert(1)</script>",),
+        issuer="CN=<b>x</b>",
+    )
     page = to_html([evil], NOW)
     assert "<script>alert" not in page and "&lt;script&gt;" in page
     assert '"mode": "full"' in to_json([evil], NOW)

@@ -29,8 +29,11 @@ def make_ca(tmp_path: Path) -> Callable[..., LocalCAIssuer]:
     """``make_ca(intermediate=False, name=..., clock=...)``: a fresh local CA in tmp_path."""
     counter = iter(range(1000))
 
-    def make(intermediate: bool = False, name: str = "Test CA",
-             clock: Callable[[], datetime] = lambda: NOW) -> LocalCAIssuer:
+    def make(
+        intermediate: bool = False,
+        name: str = "Test CA",
+        clock: Callable[[], datetime] = lambda: NOW,
+    ) -> LocalCAIssuer:
         directory = tmp_path / f"ca{next(counter)}"
         init_ca(directory, intermediate=intermediate, name=name, now=NOW)
         return LocalCAIssuer(directory, clock=clock)

@@ -14,8 +14,23 @@ def test_ca_init_says_where_the_root_to_trust_is(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "ca"
-    assert main(["ca", "init", str(target), "--intermediate", "--name", "Edge Trust",
-                 "--days", "30", "--key-type", "ec384"]) == 0
+    assert (
+        main(
+            [
+                "ca",
+                "init",
+                str(target),
+                "--intermediate",
+                "--name",
+                "Edge Trust",
+                "--days",
+                "30",
+                "--key-type",
+                "ec384",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"root certificate (the edge must trust this): {target / 'root.pem'}" in out
     assert f"use it: issuer: {{backend: localca, dir: {target}}}" in out
@@ -40,8 +55,9 @@ def test_ca_init_refuses_an_existing_ca_with_one_line(
     assert (target / "root.pem").read_bytes() == root
 
 
-def test_ca_init_rejects_an_unknown_key_type(capsys: pytest.CaptureFixture[str],
-                                             tmp_path: Path) -> None:
+def test_ca_init_rejects_an_unknown_key_type(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["ca", "init", str(tmp_path / "ca"), "--key-type", "dsa"])
     assert exc.value.code == 2
@@ -57,8 +73,11 @@ def test_ca_revoke_records_the_serial(tmp_path: Path, capsys: pytest.CaptureFixt
     target = tmp_path / "ca"
     assert main(["ca", "init", str(target)]) == 0
     ca = LocalCAIssuer(target)
-    bundle = ca.issue(IssueRequest(csr_pem=make_csr(PrivateKey.generate(), ["r.example.com"]),
-                                   names=("r.example.com",)))
+    bundle = ca.issue(
+        IssueRequest(
+            csr_pem=make_csr(PrivateKey.generate(), ["r.example.com"]), names=("r.example.com",)
+        )
+    )
     cert = tmp_path / "cert.pem"
     cert.write_text(bundle.cert_pem)
     capsys.readouterr()

@@ -30,16 +30,17 @@ def _stamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _issue(ca: LocalCAIssuer, key: PrivateKey, names: tuple[str, ...] = NAMES,
-           days: int = 30) -> tuple[str, CertBundle]:
+def _issue(
+    ca: LocalCAIssuer, key: PrivateKey, names: tuple[str, ...] = NAMES, days: int = 30
+) -> tuple[str, CertBundle]:
     csr = make_csr(key, names)
     return csr, ca.issue(IssueRequest(csr_pem=csr, names=names, validity=timedelta(days=days)))
 
 
-def _check(bundle: CertBundle, csr: str, names: tuple[str, ...] = NAMES,
-           **kwargs: object) -> object:
-    return check_bundle(bundle, csr_pem=csr, names=names, now=NOW, backend="localca",
-                        **kwargs)  # type: ignore[arg-type]
+def _check(
+    bundle: CertBundle, csr: str, names: tuple[str, ...] = NAMES, **kwargs: object
+) -> object:
+    return check_bundle(bundle, csr_pem=csr, names=names, now=NOW, backend="localca", **kwargs)  # type: ignore[arg-type]
 
 
 def _message(call: Callable[[], object]) -> str:
@@ -56,8 +57,14 @@ def test_a_good_answer_passes_and_gives_the_leaf_info(
 ) -> None:
     ca = make_ca(intermediate=True)
     csr, bundle = _issue(ca, key)
-    info = check_bundle(bundle, csr_pem=csr, names=["Example.com", "www.example.com"], now=NOW,
-                        backend="localca", trust_anchors=ca.paths.root_cert.read_text())
+    info = check_bundle(
+        bundle,
+        csr_pem=csr,
+        names=["Example.com", "www.example.com"],
+        now=NOW,
+        backend="localca",
+        trust_anchors=ca.paths.root_cert.read_text(),
+    )
     assert info.pin_sha256 == key.pin
     assert set(info.names) == set(NAMES)
 
@@ -73,11 +80,16 @@ def test_a_full_chain_in_the_certificate_field_is_accepted(
 
 @pytest.mark.parametrize(
     "text",
-    ["", "garbage", "<html>502 Bad Gateway</html>",
-     "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----"],
+    [
+        "",
+        "garbage",
+        "<html>502 Bad Gateway</html>",
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----",
+    ],
 )
-def test_garbage_is_rejected(make_ca: Callable[..., LocalCAIssuer], key: PrivateKey,
-                             text: str) -> None:
+def test_garbage_is_rejected(
+    make_ca: Callable[..., LocalCAIssuer], key: PrivateKey, text: str
+) -> None:
     csr, _ = _issue(make_ca(), key)
     assert _message(lambda: _check(CertBundle(cert_pem=text), csr)) == (
         "issuer localca: answer is not a PEM certificate"
@@ -114,8 +126,7 @@ def test_names_must_be_exactly_those_asked_for(
         "missing c.example.com; unexpected b.example.com"
     )
     assert _message(lambda: _check(bundle, csr, ("a.example.com",))) == (
-        "issuer localca: certificate names differ from those asked for: "
-        "unexpected b.example.com"
+        "issuer localca: certificate names differ from those asked for: unexpected b.example.com"
     )
     more = ("a.example.com", "b.example.com", "127.0.0.1")
     assert _message(lambda: _check(bundle, csr, more)) == (
@@ -209,6 +220,7 @@ def _pem(der: bytes) -> str:
 
 # -- properties: whatever a CA sends, the answer is an IssuerError or a checked certificate ----
 
+
 @pytest.fixture(scope="module")
 def material(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalCAIssuer, str, CertBundle]:
     from agent.pki.issuers.localca import init_ca
@@ -220,14 +232,19 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalCAIssuer, s
     return ca, csr, bundle
 
 
-_SETTINGS = settings(max_examples=300, deadline=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+_SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @_SETTINGS
-@given(answer=st.one_of(st.binary(max_size=3000).map(lambda b: b.decode("latin-1")),
-                        st.text(max_size=2000),
-                        st.binary(min_size=0, max_size=1500).map(_pem)))
+@given(
+    answer=st.one_of(
+        st.binary(max_size=3000).map(lambda b: b.decode("latin-1")),
+        st.text(max_size=2000),
+        st.binary(min_size=0, max_size=1500).map(_pem),
+    )
+)
 def test_arbitrary_bytes_as_an_answer_give_only_issuer_error(
     material: tuple[LocalCAIssuer, str, CertBundle], answer: str
 ) -> None:
@@ -250,5 +267,11 @@ def test_a_mutated_certificate_gives_only_issuer_error(
     index = data.draw(st.integers(0, len(der) - 1))
     der[index] ^= data.draw(st.integers(1, 255))
     with pytest.raises(IssuerError):
-        check_bundle(CertBundle(cert_pem=_pem(bytes(der))), csr_pem=csr, names=NAMES, now=NOW,
-                     backend="fuzz", trust_anchors=[ca.root])
+        check_bundle(
+            CertBundle(cert_pem=_pem(bytes(der))),
+            csr_pem=csr,
+            names=NAMES,
+            now=NOW,
+            backend="fuzz",
+            trust_anchors=[ca.root],
+        )

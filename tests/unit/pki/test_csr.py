@@ -26,7 +26,9 @@ def test_csr_has_dns_and_ip_sans_and_the_first_name_as_cn(key: PrivateKey) -> No
 
 def test_names_are_normalised_and_deduplicated() -> None:
     assert normalize_names(["WWW.Example.com.", "www.example.com", "0:0::1", "*.example.com"]) == (
-        "www.example.com", "::1", "*.example.com",
+        "www.example.com",
+        "::1",
+        "*.example.com",
     )
 
 

@@ -61,7 +61,9 @@ def test_serial_and_fingerprint_agree_with_openssl(
     info = inspect_certificate(pem)
     out = subprocess.run(
         ["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-serial"],
-        input=pem.encode(), check=True, capture_output=True,
+        input=pem.encode(),
+        check=True,
+        capture_output=True,
     ).stdout.decode()
     fp_line, serial_line = out.splitlines()
     assert fp_line.split("=", 1)[1].replace(":", "").lower() == info.fingerprint_sha256

@@ -39,8 +39,14 @@ def test_selfsigned_signs_with_the_key_it_certifies(key: PrivateKey) -> None:
     csr = make_csr(key, NAMES)
     issuer = SelfSignedIssuer.from_config({"backend": "selfsigned"})
     bundle = issuer.issue(IssueRequest(csr_pem=csr, names=NAMES, key_pem=key.pem().reveal()))
-    info = check_bundle(bundle, csr_pem=csr, names=NAMES, now=datetime.now(NOW.tzinfo),
-                        backend="selfsigned", trust_anchors=bundle.cert_pem)
+    info = check_bundle(
+        bundle,
+        csr_pem=csr,
+        names=NAMES,
+        now=datetime.now(NOW.tzinfo),
+        backend="selfsigned",
+        trust_anchors=bundle.cert_pem,
+    )
     assert info.self_issued and bundle.chain_pem == ""
     assert bundle.backend_id == info.serial
 
@@ -87,11 +93,13 @@ def test_localca_signs_a_server_certificate_for_the_names(
     ca = make_ca(intermediate=intermediate)
     csr = make_csr(key, ["ignored-csr-name.example.com"])
     bundle = ca.issue(IssueRequest(csr_pem=csr, names=NAMES, validity=timedelta(days=10)))
-    info = check_bundle(bundle, csr_pem=csr, names=NAMES, now=NOW, backend="localca",
-                        trust_anchors=[ca.root])
+    info = check_bundle(
+        bundle, csr_pem=csr, names=NAMES, now=NOW, backend="localca", trust_anchors=[ca.root]
+    )
     if intermediate:
-        assert load_certificates(bundle.chain_pem) == [load_certificates(
-            ca.paths.intermediate_cert.read_text())[0]]
+        assert load_certificates(bundle.chain_pem) == [
+            load_certificates(ca.paths.intermediate_cert.read_text())[0]
+        ]
     else:
         assert bundle.chain_pem == ""
     assert info.not_after == NOW + timedelta(days=10)
@@ -105,8 +113,9 @@ def test_localca_signs_a_server_certificate_for_the_names(
 def test_localca_validity_stops_at_the_ca_expiry(tmp_path: Path, key: PrivateKey) -> None:
     init_ca(tmp_path / "ca", days=20, now=NOW)
     ca = LocalCAIssuer(tmp_path / "ca", clock=lambda: NOW)
-    bundle = ca.issue(IssueRequest(csr_pem=make_csr(key, NAMES), names=NAMES,
-                                   validity=timedelta(days=90)))
+    bundle = ca.issue(
+        IssueRequest(csr_pem=make_csr(key, NAMES), names=NAMES, validity=timedelta(days=90))
+    )
     assert inspect_certificate(bundle.cert_pem).not_after == NOW + timedelta(days=20)
 
 
@@ -144,8 +153,14 @@ def test_localca_with_intermediate_issues_without_the_root_key(
     ca = LocalCAIssuer(paths.dir, clock=lambda: NOW)
     csr = make_csr(key, NAMES)
     bundle = ca.issue(IssueRequest(csr_pem=csr, names=NAMES))
-    check_bundle(bundle, csr_pem=csr, names=NAMES, now=NOW, backend="localca",
-                 trust_anchors=paths.root_cert.read_text())
+    check_bundle(
+        bundle,
+        csr_pem=csr,
+        names=NAMES,
+        now=NOW,
+        backend="localca",
+        trust_anchors=paths.root_cert.read_text(),
+    )
 
 
 def test_localca_records_revocations_and_writes_a_crl(

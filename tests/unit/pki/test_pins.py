@@ -19,14 +19,20 @@ from agent.pki.pins import spki_pin
 def _openssl_pin(key_file: Path) -> str:
     """openssl pkey -pubout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary
     | base64, run for real."""
-    pub = subprocess.run(["openssl", "pkey", "-in", str(key_file), "-pubout"],
-                         check=True, capture_output=True).stdout
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
-                         check=True, capture_output=True).stdout
-    digest = subprocess.run(["openssl", "dgst", "-sha256", "-binary"], input=der,
-                            check=True, capture_output=True).stdout
-    return subprocess.run(["base64"], input=digest, check=True,
-                          capture_output=True).stdout.decode().strip()
+    pub = subprocess.run(
+        ["openssl", "pkey", "-in", str(key_file), "-pubout"], check=True, capture_output=True
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "der"], input=pub, check=True, capture_output=True
+    ).stdout
+    digest = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-binary"], input=der, check=True, capture_output=True
+    ).stdout
+    return (
+        subprocess.run(["base64"], input=digest, check=True, capture_output=True)
+        .stdout.decode()
+        .strip()
+    )
 
 
 @pytest.mark.parametrize("key_type", ["ec256", "ec384", "rsa2048"])
@@ -42,11 +48,19 @@ def test_pin_is_the_same_for_key_csr_certificate_and_public_key(key: PrivateKey)
     bundle = SelfSignedIssuer().issue(
         IssueRequest(csr_pem=csr, names=("pin.example.com",), key_pem=key.pem().reveal())
     )
-    pub_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    pins = {key.pin, spki_pin(csr), spki_pin(bundle.cert_pem), spki_pin(pub_pem),
-            spki_pin(key.pem().reveal()), spki_pin(key.crypto_key)}
+    pub_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    pins = {
+        key.pin,
+        spki_pin(csr),
+        spki_pin(bundle.cert_pem),
+        spki_pin(pub_pem),
+        spki_pin(key.pem().reveal()),
+        spki_pin(key.crypto_key),
+    }
     assert pins == {key.pin}
 
 

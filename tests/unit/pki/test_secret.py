@@ -15,8 +15,16 @@ def test_secret_is_masked_in_str_repr_format_and_logs(caplog: pytest.LogCaptureF
     secret = Secret("hunter2")
     caplog.set_level(logging.DEBUG)
     logging.getLogger("test").info("token %s %r", secret, secret)
-    rendered = [str(secret), repr(secret), f"{secret}", f"{secret!r}", f"{secret:>20}",
-                caplog.text, str([secret]), str({"k": secret})]
+    rendered = [
+        str(secret),
+        repr(secret),
+        f"{secret}",
+        f"{secret!r}",
+        f"{secret:>20}",
+        caplog.text,
+        str([secret]),
+        str({"k": secret}),
+    ]
     for text in rendered:
         assert "hunter2" not in text
     assert secret.reveal() == "hunter2"

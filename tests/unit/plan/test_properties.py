@@ -19,23 +19,70 @@ from agent.plan.render import check_plan, render_args, scope_for
 from agent.plan.vars import is_template
 from agent.transport.local import LocalConnection
 
-KEYS = ["name", "hosts", "vars", "tasks", "handlers", "serial", "when", "loop", "notify",
-        "register", "command", "shell", "copy", "file", "template", "service", "package",
-        "dest", "content", "path", "state", "mode", "cmd", "src", "tags", "become", "x"]
-TEXTS = st.sampled_from(["{{ v }}", "{{ v.a }}", "{{ nope }}", "{% if v %}1{% endif %}",
-                         "{{ v | int }}", "{{", "}}", "/tmp/x", "0644", "all", "started",
-                         "directory", "echo hi", "%", "50%", ""]) | st.text(max_size=12)
+KEYS = [
+    "name",
+    "hosts",
+    "vars",
+    "tasks",
+    "handlers",
+    "serial",
+    "when",
+    "loop",
+    "notify",
+    "register",
+    "command",
+    "shell",
+    "copy",
+    "file",
+    "template",
+    "service",
+    "package",
+    "dest",
+    "content",
+    "path",
+    "state",
+    "mode",
+    "cmd",
+    "src",
+    "tags",
+    "become",
+    "x",
+]
+TEXTS = st.sampled_from(
+    [
+        "{{ v }}",
+        "{{ v.a }}",
+        "{{ nope }}",
+        "{% if v %}1{% endif %}",
+        "{{ v | int }}",
+        "{{",
+        "}}",
+        "/tmp/x",
+        "0644",
+        "all",
+        "started",
+        "directory",
+        "echo hi",
+        "%",
+        "50%",
+        "",
+    ]
+) | st.text(max_size=12)
 SCALARS = st.none() | st.booleans() | st.integers(-5, 5000) | TEXTS
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)
+    ),
     max_leaves=25,
 )
-VAR_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                          lambda inner: st.lists(inner, max_size=3)
-                          | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                          max_leaves=8)
+VAR_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 def _check(text: str, var: Any) -> None:
@@ -63,8 +110,10 @@ def test_arbitrary_plan_structures_only_raise_agent_errors(plays: list[Any], var
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(VALUES, min_size=1, max_size=3).map(
-    lambda tasks: [{"hosts": "all", "tasks": tasks}]), VAR_VALUES)
+@given(
+    st.lists(VALUES, min_size=1, max_size=3).map(lambda tasks: [{"hosts": "all", "tasks": tasks}]),
+    VAR_VALUES,
+)
 def test_arbitrary_tasks_only_raise_agent_errors(plays: list[Any], var: Any) -> None:
     _check(yaml.safe_dump(plays), var)
 
@@ -77,8 +126,10 @@ PLAN = """\
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=40).filter(lambda s: "\x00" not in s)
-       | st.sampled_from(["{{ 1 }}", "{#", "{% x", "a' b\" c", "$(id)", "; rm -rf /", "\n-x"]))
+@given(
+    st.text(max_size=40).filter(lambda s: "\x00" not in s)
+    | st.sampled_from(["{{ 1 }}", "{#", "{% x", "a' b\" c", "$(id)", "; rm -rf /", "\n-x"])
+)
 def test_no_variable_value_changes_the_command_argv(value: str) -> None:
     play = parse_plan(load_yaml_text(PLAN, "p.yml"), "p.yml").plays[0]
     try:
@@ -92,7 +143,6 @@ def test_no_variable_value_changes_the_command_argv(value: str) -> None:
     if not is_template(value):
         assert shown == value
     assert params["cmd"] == ["printf", "%s|", "first", shown, f"{shown} tail", shown]
-    result = ConnectionApplier(LocalConnection("h")).apply(
-        [RunCommand(tuple(params["cmd"]))])[0]
+    result = ConnectionApplier(LocalConnection("h")).apply([RunCommand(tuple(params["cmd"]))])[0]
     assert result is not None
     assert result.stdout == f"first|{shown}|{shown} tail|{shown}|"

@@ -19,8 +19,9 @@ def play_of(text: str):  # type: ignore[no-untyped-def]
 def test_precedence_inventory_play_files_extra(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "v.yml").write_text("b: file\nc: file\n")
     plan_file = tmp_path / "p.yml"
-    plan_file.write_text("- hosts: all\n  vars: {a: play, b: play, c: play}\n"
-                         "  vars_files: [v.yml]\n")
+    plan_file.write_text(
+        "- hosts: all\n  vars: {a: play, b: play, c: play}\n  vars_files: [v.yml]\n"
+    )
     text = plan_file.read_text()
     play = parse_plan(load_yaml_text(text, str(plan_file)), str(plan_file)).plays[0]
     host = Host("h", {"a": "inv", "b": "inv", "c": "inv", "d": "inv", "e": "inv"})
@@ -48,15 +49,18 @@ def test_cycle_is_an_error_not_a_hang() -> None:
         scope.render_text("{{ a }}", "p")
 
 
-@pytest.mark.parametrize("template,message", [
-    ("{{ ().__class__.__bases__ }}", "unsafe"),
-    ("{{ 9 ** 999999 }}", "exponent too large"),
-    ("{{ 'x' * 100000000 }}", "result too large"),
-    ("{{ range(10**9) | list }}", "Range too big"),
-    ("{{ 1 / 0 }}", "division by zero"),
-    ("{{ l.nope }}", "has no attribute 'nope'"),
-    ("{{ missing }}", "undefined variable 'missing' for host h"),
-])
+@pytest.mark.parametrize(
+    "template,message",
+    [
+        ("{{ ().__class__.__bases__ }}", "unsafe"),
+        ("{{ 9 ** 999999 }}", "exponent too large"),
+        ("{{ 'x' * 100000000 }}", "result too large"),
+        ("{{ range(10**9) | list }}", "Range too big"),
+        ("{{ 1 / 0 }}", "division by zero"),
+        ("{{ l.nope }}", "has no attribute 'nope'"),
+        ("{{ missing }}", "undefined variable 'missing' for host h"),
+    ],
+)
 def test_template_failures_are_plan_errors(template: str, message: str) -> None:
     with pytest.raises(PlanError, match=message):
         Scope("h", [{"l": [1]}]).render_text(template, "p:1:1")
@@ -69,7 +73,7 @@ def test_is_defined_works_with_strict_undefined() -> None:
 
 
 def test_command_string_is_split_before_rendering() -> None:
-    play = play_of("- hosts: all\n  tasks:\n    - command: echo {{ v }} \"{{ w }} z\"\n")
+    play = play_of('- hosts: all\n  tasks:\n    - command: echo {{ v }} "{{ w }} z"\n')
     scope = scope_for("h", {"v": "a b; rm -rf /", "w": "$(id)"}, [], play, {})
     params, final = render_args(play.tasks[0], scope)
     assert final

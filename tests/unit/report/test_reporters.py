@@ -26,15 +26,28 @@ from agent.transport.local import LocalConnection
 
 def human(tty: bool = False) -> tuple[HumanReporter, io.StringIO]:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=tty, width=200, highlight=False,
-                      color_system="standard" if tty else None)
+    console = Console(
+        file=out,
+        force_terminal=tty,
+        width=200,
+        highlight=False,
+        color_system="standard" if tty else None,
+    )
     return HumanReporter(console), out
 
 
 def test_host_supplied_text_is_neither_markup_nor_terminal_control() -> None:
     reporter, out = human()
-    reporter.emit(TaskDone(host="web-1", play="p", task="t", module="command", status="failed",
-                           msg="[bold red]boom[/] \x1b[2J\x1b]0;title\x07"))
+    reporter.emit(
+        TaskDone(
+            host="web-1",
+            play="p",
+            task="t",
+            module="command",
+            status="failed",
+            msg="[bold red]boom[/] \x1b[2J\x1b]0;title\x07",
+        )
+    )
     text = out.getvalue()
     assert "[bold red]boom[/]" in text
     assert "\x1b" not in text and "\x07" not in text
@@ -52,10 +65,21 @@ def test_no_colour_when_not_a_terminal_and_colour_on_one() -> None:
 def test_check_mode_lists_changes_and_recap_per_host() -> None:
     reporter, out = human()
     reporter.emit(RunStarted(plan="p.yml", hosts=2, forks=20, check=True))
-    reporter.emit(TaskDone(host="h1", play="p", task="write", module="copy", status="changed",
-                           changes=("write /etc/a (3 bytes) mode=0644",), check=True))
-    hosts = (HostResult("h1", ok=1, changed=1), HostResult("h2", unreachable=True,
-                                                           error="h2: refused"))
+    reporter.emit(
+        TaskDone(
+            host="h1",
+            play="p",
+            task="write",
+            module="copy",
+            status="changed",
+            changes=("write /etc/a (3 bytes) mode=0644",),
+            check=True,
+        )
+    )
+    hosts = (
+        HostResult("h1", ok=1, changed=1),
+        HostResult("h2", unreachable=True, error="h2: refused"),
+    )
     reporter.emit(RunFinished(hosts=hosts, exit_code=exit_code_for(hosts, False), elapsed=1.0))
     text = out.getvalue()
     assert "would change: h1 | write" in text
@@ -68,8 +92,7 @@ def test_check_mode_lists_changes_and_recap_per_host() -> None:
 def test_exit_codes() -> None:
     assert exit_code_for([HostResult("a", ok=1)], False) == 0
     assert exit_code_for([HostResult("a", unreachable=True)], False) == 3
-    assert exit_code_for([HostResult("a", unreachable=True), HostResult("b", failed=1)],
-                         False) == 1
+    assert exit_code_for([HostResult("a", unreachable=True), HostResult("b", failed=1)], False) == 1
     assert exit_code_for([HostResult("a", ok=1)], True) == 1
 
 
@@ -83,12 +106,22 @@ def test_json_lines_carry_every_event_and_never_a_secret(tmp_path: Path) -> None
     plan = parse_plan(load_yaml_text(text, "p.yml"), "p.yml")
     out = io.StringIO()
     hosts = [Host("h1", {"key": "-----BEGIN PRIVATE KEY----- SUPERSECRET"})]
-    Runner(plan, lambda p: hosts, lambda h: LocalConnection(h.name), JsonReporter(out),
-           RunOptions(diff=True)).run()
+    Runner(
+        plan,
+        lambda p: hosts,
+        lambda h: LocalConnection(h.name),
+        JsonReporter(out),
+        RunOptions(diff=True),
+    ).run()
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["event"] for line in lines] == [
-        "run_started", "play_started", "batch_started", "task_done", "task_done",
-        "run_finished"]
+        "run_started",
+        "play_started",
+        "batch_started",
+        "task_done",
+        "task_done",
+        "run_finished",
+    ]
     assert "SUPERSECRET" not in out.getvalue()
     assert lines[3]["changes"] == [f"write {tmp_path}/key.pem (secret file) mode=0600"]
     assert "secret content not shown" in lines[3]["diff"]
@@ -103,8 +136,7 @@ def test_big_fleet_on_a_tty_shows_progress_instead_of_ok_lines() -> None:
     for i in range(50):
         reporter.emit(TaskDone(host=f"web-{i}", play="p", task="t", module="m", status="ok"))
     reporter.emit(TaskDone(host="web-7", play="p", task="t2", module="m", status="changed"))
-    reporter.emit(RunFinished(hosts=(HostResult("web-7", changed=1),), exit_code=0,
-                              elapsed=0.1))
+    reporter.emit(RunFinished(hosts=(HostResult("web-7", changed=1),), exit_code=0, elapsed=0.1))
     text = out.getvalue()
     assert "ok=50" in text  # the live progress line
     assert "web-3 | t" not in text  # no per-host ok lines

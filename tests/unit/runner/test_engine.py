@@ -48,8 +48,15 @@ def make_stats() -> dict[str, Any]:
     return {"lock": threading.Lock(), "opened": {}, "closed": {}, "active": 0, "peak": 0}
 
 
-def run(text: str, hosts: list[Host], tmp_path: Path, *, down: frozenset[str] = frozenset(),
-        stats: dict[str, Any] | None = None, **opts: Any) -> tuple[RunResult, ListReporter]:
+def run(
+    text: str,
+    hosts: list[Host],
+    tmp_path: Path,
+    *,
+    down: frozenset[str] = frozenset(),
+    stats: dict[str, Any] | None = None,
+    **opts: Any,
+) -> tuple[RunResult, ListReporter]:
     plan_path = tmp_path / "plan.yml"
     plan_path.write_text(text)
     plan = parse_plan(load_yaml_text(text, str(plan_path)), str(plan_path))
@@ -66,8 +73,10 @@ def run(text: str, hosts: list[Host], tmp_path: Path, *, down: frozenset[str] = 
 
 
 def fleet(tmp_path: Path, n: int, **extra: Any) -> list[Host]:
-    return [Host(f"h{i}", {"out": str(tmp_path / f"h{i}"), **extra.get(f"h{i}", {})})
-            for i in range(1, n + 1)]
+    return [
+        Host(f"h{i}", {"out": str(tmp_path / f"h{i}"), **extra.get(f"h{i}", {})})
+        for i in range(1, n + 1)
+    ]
 
 
 CONVERGE = """\
@@ -101,9 +110,11 @@ def test_converges_then_second_run_changes_nothing(tmp_path: Path) -> None:
 def test_check_mode_changes_no_file_and_reports_what_would_change(tmp_path: Path) -> None:
     hosts = fleet(tmp_path, 2)
     run(CONVERGE, hosts, tmp_path)
+
     def snapshot() -> dict[Path, bytes]:
-        return {p: p.read_bytes() for p in tmp_path.rglob("*")
-                if p.is_file() and p.name != "plan.yml"}
+        return {
+            p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "plan.yml"
+        }
 
     before = snapshot()
     changed_plan = CONVERGE.replace('content: "b\\n"', 'content: "B\\n"')
@@ -111,7 +122,8 @@ def test_check_mode_changes_no_file_and_reports_what_would_change(tmp_path: Path
     assert snapshot() == before
     changed = [e for e in events.events if isinstance(e, TaskDone) and e.status == "changed"]
     assert sorted((e.host, e.changes) for e in changed if not e.handler) == [
-        (h.name, (f"write {h.vars['out']}/b (2 bytes) mode=0644",)) for h in hosts]
+        (h.name, (f"write {h.vars['out']}/b (2 bytes) mode=0644",)) for h in hosts
+    ]
     assert all("-b\n+B" in e.diff for e in changed if not e.handler)
     assert result.exit_code == 0
 
@@ -125,8 +137,10 @@ def test_failure_threshold_stops_before_next_batch(tmp_path: Path) -> None:
     - command: ["{{ prog }}"]
     - file: {path: "{{ out }}", state: directory}
 """
-    hosts = [Host(h.name, {**h.vars, "prog": "false" if h.name == "h2" else "true"})
-             for h in fleet(tmp_path, 5)]
+    hosts = [
+        Host(h.name, {**h.vars, "prog": "false" if h.name == "h2" else "true"})
+        for h in fleet(tmp_path, 5)
+    ]
     result, events = run(text, hosts, tmp_path)
     assert result.exit_code == 1 and result.aborted
     batches = [e for e in events.events if isinstance(e, BatchStarted)]
@@ -178,8 +192,9 @@ def test_one_connection_per_host_reused_and_closed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("forks,expect_peak", [(1, 1), (3, 3)])
-def test_forks_bound_the_hosts_worked_on_at_once(tmp_path: Path, forks: int,
-                                                 expect_peak: int) -> None:
+def test_forks_bound_the_hosts_worked_on_at_once(
+    tmp_path: Path, forks: int, expect_peak: int
+) -> None:
     stats = make_stats()
     text = "- hosts: all\n  tasks:\n    - command: sleep 0.3\n"
     started = time.monotonic()
@@ -216,8 +231,7 @@ def test_register_when_loop_and_ignore_errors(tmp_path: Path) -> None:
       loop: [x, y]
       when: said.rc == 0 and item != 'y'
 """
-    result, events = run(text, [Host("h1", {"out": str(tmp_path / "o"), "word": "a b"})],
-                         tmp_path)
+    result, events = run(text, [Host("h1", {"out": str(tmp_path / "o"), "word": "a b"})], tmp_path)
     assert result.exit_code == 0
     assert (tmp_path / "o-x").read_text() == "a b\n"
     assert not (tmp_path / "o-y").exists()
@@ -234,10 +248,14 @@ def test_plan_wrong_for_one_host_runs_nothing_anywhere(tmp_path: Path) -> None:
 
 
 def test_failed_host_skips_later_plays(tmp_path: Path) -> None:
-    text = ("- hosts: all\n  tasks:\n    - command: ['{{ prog }}']\n"
-            "- hosts: all\n  tasks:\n    - file: {path: '{{ out }}', state: directory}\n")
-    hosts = [Host("h1", {"prog": "false", "out": str(tmp_path / "1")}),
-             Host("h2", {"prog": "true", "out": str(tmp_path / "2")})]
+    text = (
+        "- hosts: all\n  tasks:\n    - command: ['{{ prog }}']\n"
+        "- hosts: all\n  tasks:\n    - file: {path: '{{ out }}', state: directory}\n"
+    )
+    hosts = [
+        Host("h1", {"prog": "false", "out": str(tmp_path / "1")}),
+        Host("h2", {"prog": "true", "out": str(tmp_path / "2")}),
+    ]
     result, _ = run(text, hosts, tmp_path)
     assert not (tmp_path / "1").exists() and (tmp_path / "2").is_dir()
     assert result.exit_code == 1
@@ -256,7 +274,8 @@ def test_check_mode_skips_tasks_needing_output_of_commands_not_run(tmp_path: Pat
     done = [e for e in events.events if isinstance(e, TaskDone)]
     assert [(e.status, e.msg) for e in done] == [
         ("changed", ""),
-        ("skipped", "check mode: needs 'said', the result of a command that was not run")]
+        ("skipped", "check mode: needs 'said', the result of a command that was not run"),
+    ]
     assert not (tmp_path / "o").exists()
 
 
@@ -279,11 +298,14 @@ def test_template_and_copy_src_come_from_the_plan_directory(tmp_path: Path) -> N
 def test_template_error_names_the_template_line_and_fails_only_that_host(tmp_path: Path) -> None:
     (tmp_path / "page.j2").write_text("line one\n{{ title.upper() }}\n{{ nothing }}\n")
     text = "- hosts: all\n  tasks:\n    - template: {src: page.j2, dest: '{{ out }}'}\n"
-    hosts = [Host("h1", {"out": str(tmp_path / "o1"), "title": "x"}),
-             Host("h2", {"out": str(tmp_path / "o2"), "title": "y", "nothing": "z"})]
+    hosts = [
+        Host("h1", {"out": str(tmp_path / "o1"), "title": "x"}),
+        Host("h2", {"out": str(tmp_path / "o2"), "title": "y", "nothing": "z"}),
+    ]
     result, _ = run(text, hosts, tmp_path)
     assert result.host("h1").error == (
-        f"{tmp_path}/page.j2:3: undefined variable 'nothing' for host h1")
+        f"{tmp_path}/page.j2:3: undefined variable 'nothing' for host h1"
+    )
     assert result.host("h2").failed == 0 and (tmp_path / "o2").read_text() == "line one\nY\nz\n"
 
 
@@ -297,8 +319,13 @@ def test_host_pattern_may_come_from_extra_vars(tmp_path: Path) -> None:
         asked.append(pattern)
         return hosts
 
-    Runner(plan, select, lambda h: LocalConnection(h.name), ListReporter(),
-           RunOptions(extra_vars={"target": "web:&eu"})).run()
+    Runner(
+        plan,
+        select,
+        lambda h: LocalConnection(h.name),
+        ListReporter(),
+        RunOptions(extra_vars={"target": "web:&eu"}),
+    ).run()
     assert asked == ["web:&eu"]
 
 
@@ -336,8 +363,16 @@ def test_handlers_listen_notify_each_other_and_flush_where_asked(tmp_path: Path)
     # flush 1 (meta): reload by its topic, last (after it, same pass), first (before it: next
     # pass); flush 2 (end of play): the same again, plus ping <-> pong once each, no loop
     assert (tmp_path / "h1" / "log").read_text().split() == [
-        "t1", "reload", "last", "first",
-        "t2", "reload", "ping", "pong", "last", "first",
+        "t1",
+        "reload",
+        "last",
+        "first",
+        "t2",
+        "reload",
+        "ping",
+        "pong",
+        "last",
+        "first",
     ]
     handlers = [e.task for e in events.events if isinstance(e, TaskDone) and e.handler]
     assert handlers == ["reload", "last", "first", "reload", "ping", "pong", "last", "first"]
@@ -346,7 +381,8 @@ def test_handlers_listen_notify_each_other_and_flush_where_asked(tmp_path: Path)
 
 def test_flush_handlers_runs_whatever_the_tags(tmp_path: Path) -> None:
     plan = HANDLER_CHAIN.replace("    - file:", "    - tags: [x]\n      file:").replace(
-        "    - shell: echo t1", "    - tags: [x]\n      shell: echo t1")
+        "    - shell: echo t1", "    - tags: [x]\n      shell: echo t1"
+    )
     result, _ = run(plan, fleet(tmp_path, 1), tmp_path, tags=frozenset({"x"}))
     assert result.exit_code == 0
     # t2 is not selected; the untagged flush still runs what t1 notified, at its place

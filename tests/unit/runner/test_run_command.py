@@ -20,18 +20,23 @@ ROOT = Path(__file__).parents[3]
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
     inv = tmp_path / "inv.yml"
-    inv.write_text("all:\n  hosts:\n    box1:\n      connection: local\n"
-                   f"      out: {tmp_path}/box1\n    box2:\n      connection: local\n"
-                   f"      out: {tmp_path}/box2\n")
+    inv.write_text(
+        "all:\n  hosts:\n    box1:\n      connection: local\n"
+        f"      out: {tmp_path}/box1\n    box2:\n      connection: local\n"
+        f"      out: {tmp_path}/box2\n"
+    )
     plan = tmp_path / "plan.yml"
-    plan.write_text("- hosts: all\n  tasks:\n"
-                    "    - file: {path: '{{ out }}', state: directory}\n"
-                    "    - copy: {dest: '{{ out }}/f', content: '{{ msg }}'}\n")
+    plan.write_text(
+        "- hosts: all\n  tasks:\n"
+        "    - file: {path: '{{ out }}', state: directory}\n"
+        "    - copy: {dest: '{{ out }}/f', content: '{{ msg }}'}\n"
+    )
     return plan, inv
 
 
-def test_run_converges_and_reruns_clean(files: tuple[Path, Path], tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_converges_and_reruns_clean(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan, inv = files
     assert main(["run", str(plan), "-i", str(inv), "-e", "msg=hi there"]) == 0
     assert (tmp_path / "box2" / "f").read_text() == "hi there"
@@ -43,15 +48,17 @@ def test_run_converges_and_reruns_clean(files: tuple[Path, Path], tmp_path: Path
 
 def test_limit_and_check(files: tuple[Path, Path], tmp_path: Path) -> None:
     plan, inv = files
-    assert main(["run", str(plan), "-i", str(inv), "-e", "msg=x", "--limit", "box1",
-                 "--check"]) == 0
+    assert (
+        main(["run", str(plan), "-i", str(inv), "-e", "msg=x", "--limit", "box1", "--check"]) == 0
+    )
     assert not (tmp_path / "box1").exists()
     assert main(["run", str(plan), "-i", str(inv), "-e", "msg=x", "--limit", "box1"]) == 0
     assert (tmp_path / "box1").exists() and not (tmp_path / "box2").exists()
 
 
-def test_undefined_variable_is_exit_1_with_positions(files: tuple[Path, Path],
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_undefined_variable_is_exit_1_with_positions(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     plan, inv = files
     assert main(["run", str(plan), "-i", str(inv)]) == 1
     err = capsys.readouterr().err.splitlines()
@@ -62,8 +69,7 @@ def test_undefined_variable_is_exit_1_with_positions(files: tuple[Path, Path],
     ]
 
 
-def test_usage_errors_exit_2(files: tuple[Path, Path],
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     plan, inv = files
     assert main(["run", str(plan), "-i", str(inv), "--forks", "0"]) == 2
     assert main(["run", str(plan), "-i", str(inv), "-e", "novalue"]) == 2
@@ -76,7 +82,11 @@ def test_extra_vars_forms(tmp_path: Path) -> None:
     f = tmp_path / "e.yml"
     f.write_text("a: [1, 2]\nb: from-file\n")
     assert parse_extra_vars(["b=1 c='x y'", f"@{f}", '{"d": true}']) == {
-        "a": [1, 2], "b": "from-file", "c": "x y", "d": True}
+        "a": [1, 2],
+        "b": "from-file",
+        "c": "x y",
+        "d": True,
+    }
     with pytest.raises(UsageError):
         parse_extra_vars(["1bad=x"])
 
@@ -93,6 +103,11 @@ def test_subprocess_smoke(files: tuple[Path, Path], tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "agent", "run", str(plan), "-i", str(inv), "-e", "msg=smoke"],
-        capture_output=True, text=True, env=env, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "RECAP" in proc.stdout and "box2  ok=0 changed=2" in proc.stdout

@@ -93,6 +93,7 @@ def test_apache_server_name_skips_wildcards() -> None:
 
 
 def test_a_name_given_twice_is_kept_once_in_its_first_spelling() -> None:
-    site = SiteSpec(name="a", server_names=("www.a.example", "a.example", "WWW.A.example",
-                                            "a.example"))
+    site = SiteSpec(
+        name="a", server_names=("www.a.example", "a.example", "WWW.A.example", "a.example")
+    )
     assert site.server_names == ("www.a.example", "a.example")

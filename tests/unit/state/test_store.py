@@ -19,10 +19,17 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 def _cert(host: str = "web-1", serial: str = "0a1b", issued: datetime = T0) -> IssuedCertificate:
     return IssuedCertificate(
-        host=host, name="www.example.com", serial=serial, fingerprint="ab" * 32,
-        pin="p" * 43 + "=", not_after=issued + timedelta(days=90), backend="localca",
-        backend_id=serial, names=("www.example.com", "127.0.1.1"),
-        cert_pem="-----BEGIN CERTIFICATE-----\n...", issued_at=issued,
+        host=host,
+        name="www.example.com",
+        serial=serial,
+        fingerprint="ab" * 32,
+        pin="p" * 43 + "=",
+        not_after=issued + timedelta(days=90),
+        backend="localca",
+        backend_id=serial,
+        names=("www.example.com", "127.0.1.1"),
+        cert_pem="-----BEGIN CERTIFICATE-----\n...",
+        issued_at=issued,
     )
 
 
@@ -36,9 +43,14 @@ def test_state_dir_is_0700_and_database_0600(tmp_path: Path) -> None:
         assert _mode(store.dir) == 0o700
         assert _mode(store.path) == 0o600
         assert store.path.name == "state.sqlite3"
-        store.save_acme_account(AcmeAccount(directory_url="https://ca/dir",
-                                            account_key=Secret("k"), account_url="u",
-                                            created_at=T0))
+        store.save_acme_account(
+            AcmeAccount(
+                directory_url="https://ca/dir",
+                account_key=Secret("k"),
+                account_url="u",
+                created_at=T0,
+            )
+        )
         assert {_mode(p) for p in store.dir.iterdir()} == {0o600}
 
 
@@ -106,9 +118,13 @@ def test_private_keys_are_kept_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_acme_accounts_round_trip_with_a_masked_key(tmp_path: Path) -> None:
-    account = AcmeAccount(directory_url="https://127.0.0.1:14000/dir",
-                          account_key=Secret("KEYPEM"), account_url="https://x/acct/1",
-                          created_at=T0, email="ops@example.com")
+    account = AcmeAccount(
+        directory_url="https://127.0.0.1:14000/dir",
+        account_key=Secret("KEYPEM"),
+        account_url="https://x/acct/1",
+        created_at=T0,
+        email="ops@example.com",
+    )
     with Store(tmp_path / "s") as store:
         assert store.acme_account(account.directory_url) is None
         store.save_acme_account(account)
@@ -123,8 +139,9 @@ def test_runs_are_recorded(tmp_path: Path) -> None:
     with Store(tmp_path / "s") as store:
         run = store.start_run("plans/rotate.yml", T0)
         assert store.runs()[0].ended_at is None
-        store.finish_run(run, T0 + timedelta(minutes=3), status="ok",
-                         counts={"ok": 5, "changed": 2, "failed": 0})
+        store.finish_run(
+            run, T0 + timedelta(minutes=3), status="ok", counts={"ok": 5, "changed": 2, "failed": 0}
+        )
         (rec,) = store.runs()
         assert (rec.id, rec.plan, rec.status) == (run, "plans/rotate.yml", "ok")
         assert rec.ended_at == T0 + timedelta(minutes=3)
@@ -139,6 +156,7 @@ def test_naive_times_are_refused(tmp_path: Path) -> None:
 def test_many_threads_write_at_once(tmp_path: Path) -> None:
     errors: list[BaseException] = []
     with Store(tmp_path / "s") as store:
+
         def work(n: int) -> None:
             try:
                 for i in range(20):

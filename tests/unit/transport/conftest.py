@@ -45,8 +45,11 @@ def free_port() -> int:
 
 def keygen(path: Path, kind: str) -> Path:
     extra = ["-b", "2048"] if kind == "rsa" else []
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", "", "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", "", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 
@@ -69,12 +72,19 @@ def ensure_test_user() -> bool:
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         return False
     if subprocess.run(["id", TEST_USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "-m", "-s", "/bin/sh", TEST_USER], check=True,
-                       capture_output=True)
-    subprocess.run(["chpasswd"], input=f"{TEST_USER}:{TEST_PASSWORD}\n".encode(), check=True,
-                   capture_output=True)
-    rules = (f"{TEST_USER} ALL=(ALL:ALL) ALL\n"  # root (and others) with the password
-             f"{TEST_USER} ALL=(nobody) NOPASSWD: ALL\n")  # nobody without one
+        subprocess.run(
+            ["useradd", "-m", "-s", "/bin/sh", TEST_USER], check=True, capture_output=True
+        )
+    subprocess.run(
+        ["chpasswd"],
+        input=f"{TEST_USER}:{TEST_PASSWORD}\n".encode(),
+        check=True,
+        capture_output=True,
+    )
+    rules = (
+        f"{TEST_USER} ALL=(ALL:ALL) ALL\n"  # root (and others) with the password
+        f"{TEST_USER} ALL=(nobody) NOPASSWD: ALL\n"
+    )  # nobody without one
     if Path("/etc/sudoers.d").is_dir() and (
         not Path(SUDOERS).exists() or Path(SUDOERS).read_text() != rules
     ):
@@ -101,8 +111,9 @@ def install_user_key(pub: str) -> None:
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     if os.geteuid() != 0 or not os.path.exists(SSHD):
-        pytest.fail("these tests start a real sshd: run them as root after scripts/setup-system "
-                    "(make test)")
+        pytest.fail(
+            "these tests start a real sshd: run them as root after scripts/setup-system (make test)"
+        )
     has_user = ensure_test_user()
     d = tmp_path_factory.mktemp("sshd")
     host_key = keygen(d / "host_ed25519", "ed25519")
@@ -123,8 +134,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     log = d / "sshd.log"
     with open(log, "wb") as log_fh:
-        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log_fh,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)], stdout=log_fh, stderr=subprocess.STDOUT
+        )
     try:
         wait_for_banner(port, proc, log)
         pub = Path(f"{host_key}.pub").read_text().split()

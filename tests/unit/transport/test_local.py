@@ -64,8 +64,9 @@ def test_write_then_read_and_stat_under_root(conn: LocalConnection, tmp_path: Pa
     assert os.listdir(tmp_path / "etc") == ["site.key"]
 
 
-def test_write_replaces_atomically_and_sets_mode_even_if_wider(conn: LocalConnection,
-                                                               tmp_path: Path) -> None:
+def test_write_replaces_atomically_and_sets_mode_even_if_wider(
+    conn: LocalConnection, tmp_path: Path
+) -> None:
     old = os.umask(0o077)
     try:
         conn.write("/etc/a.conf", b"one", mode=0o644)
@@ -121,13 +122,15 @@ def test_write_with_owner_chowns(conn: LocalConnection, tmp_path: Path) -> None:
     st = conn.stat("/etc/o")
     import grp
     import pwd
+
     assert st.uid == pwd.getpwnam("nobody").pw_uid
     assert st.gid == grp.getgrnam("nogroup").gr_gid
     assert st.mode == 0o640
 
 
-def test_write_with_unknown_owner_fails_before_creating(conn: LocalConnection,
-                                                        tmp_path: Path) -> None:
+def test_write_with_unknown_owner_fails_before_creating(
+    conn: LocalConnection, tmp_path: Path
+) -> None:
     with pytest.raises(CommandError, match="unknown owner"):
         conn.write("/etc/o", b"x", owner=Owner("no-such-user-xyz"))
     assert os.listdir(tmp_path / "etc") == []

@@ -31,8 +31,12 @@ EMPTY_CONFIG = paramiko.SSHConfig()
 
 def spec_for(sshd: Sshd, **kw: object) -> ConnectionSpec:
     base: dict[str, object] = dict(
-        name="web-1", address=sshd.address, port=sshd.port, user="root",
-        key_file=str(sshd.keys["ed25519"]), known_hosts=str(sshd.known_hosts),
+        name="web-1",
+        address=sshd.address,
+        port=sshd.port,
+        user="root",
+        key_file=str(sshd.keys["ed25519"]),
+        known_hosts=str(sshd.known_hosts),
         connect_timeout=5.0,
     )
     base.update(kw)
@@ -96,8 +100,13 @@ def test_changed_host_key_is_refused_even_with_accept_new(sshd: Sshd, tmp_path: 
 
 def test_fingerprint_matches_ssh_keygen(sshd: Sshd) -> None:
     import subprocess
-    out = subprocess.run(["ssh-keygen", "-l", "-f", f"{sshd.host_key}.pub"], check=True,
-                         capture_output=True, text=True).stdout.split()[1]
+
+    out = subprocess.run(
+        ["ssh-keygen", "-l", "-f", f"{sshd.host_key}.pub"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[1]
     assert fingerprint(paramiko.PKey.from_path(str(sshd.host_key))) == out
 
 
@@ -112,6 +121,7 @@ def test_key_auth_with_each_key_type(sshd: Sshd, kind: str) -> None:
 
 def test_wrong_key_fails_authentication_naming_the_host(sshd: Sshd, tmp_path: Path) -> None:
     from tests.unit.transport.conftest import keygen
+
     stranger = keygen(tmp_path / "stranger", "ed25519")
     with pytest.raises(ConnectError, match=r"^web-1: authentication failed for root@127.0.0.1"):
         open_conn(spec_for(sshd, key_file=str(stranger)))
@@ -119,6 +129,7 @@ def test_wrong_key_fails_authentication_naming_the_host(sshd: Sshd, tmp_path: Pa
 
 def test_password_from_environment(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.unit.transport.conftest import TEST_PASSWORD, TEST_USER
+
     monkeypatch.setenv("OA_TEST_SSH_PW", TEST_PASSWORD)
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     spec = spec_for(sshd, user=TEST_USER, key_file=None, password_env="OA_TEST_SSH_PW")
@@ -138,8 +149,10 @@ def test_unset_password_variable_is_named(sshd: Sshd, monkeypatch: pytest.Monkey
 
 def test_ssh_config_supplies_hostname_port_user_and_key(sshd: Sshd, tmp_path: Path) -> None:
     cfg = tmp_path / "config"
-    cfg.write_text(f"Host origin-alias\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
-                   f"  IdentityFile {sshd.keys['ecdsa']}\n")
+    cfg.write_text(
+        f"Host origin-alias\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
+        f"  IdentityFile {sshd.keys['ecdsa']}\n"
+    )
     spec = ConnectionSpec(name="web-2", address="origin-alias", known_hosts=str(sshd.known_hosts))
     with SSHConnection.open(spec, config=paramiko.SSHConfig.from_path(str(cfg))) as c:
         assert c.run(["hostname"]).ok
@@ -149,8 +162,7 @@ def test_ssh_config_supplies_hostname_port_user_and_key(sshd: Sshd, tmp_path: Pa
 def test_proxy_jump_from_ssh_config(sshd: Sshd, tmp_path: Path, hops: int) -> None:
     cfg = tmp_path / "config"
     jump = ",".join([f"root@127.0.0.1:{sshd.port}"] * hops)
-    cfg.write_text(f"Host behind\n  HostName 127.0.0.1\n  Port {sshd.port}\n"
-                   f"  ProxyJump {jump}\n")
+    cfg.write_text(f"Host behind\n  HostName 127.0.0.1\n  Port {sshd.port}\n  ProxyJump {jump}\n")
     spec = spec_for(sshd, address="behind", port=22)
     with SSHConnection.open(spec, config=paramiko.SSHConfig.from_path(str(cfg))) as c:
         assert len(c.jumps) == hops
@@ -169,6 +181,7 @@ def test_user_known_hosts_file_from_ssh_config(sshd: Sshd, tmp_path: Path) -> No
 
 def test_a_dropped_connection_is_a_connect_error(sshd: Sshd) -> None:
     import signal
+
     c = open_conn(spec_for(sshd))
     try:
         # The shell's parent is this connection's sshd session process (a child of our sshd).
@@ -197,6 +210,7 @@ def test_frozen_host_costs_about_the_connect_timeout(sshd: Sshd) -> None:
 
 def test_refused_port_is_retried_then_reported(sshd: Sshd) -> None:
     from tests.unit.transport.conftest import free_port
+
     started = time.monotonic()
     with pytest.raises(ConnectError, match=r"refused \(3 attempts\)"):
         open_conn(spec_for(sshd, port=free_port()))
@@ -232,6 +246,7 @@ def test_run_stdin_larger_than_the_window(conn: SSHConnection) -> None:
     blob = os.urandom(3 * 1024 * 1024)
     r = conn.run(["sha256sum"], stdin=blob)
     import hashlib
+
     assert r.stdout.split()[0] == hashlib.sha256(blob).hexdigest()
 
 
@@ -243,15 +258,38 @@ def test_run_timeout(conn: SSHConnection) -> None:
     assert conn.run(["true"]).ok  # the connection is still usable
 
 
-ARG = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
-              max_size=40)
+ARG = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(args=st.lists(ARG | st.sampled_from(["'", '"', "$(id)", "`id`", ";", "\n", "*", "-n",
-                                             "a b", "\\", "${HOME}", "!", "&&", "|", "~"]),
-                     min_size=1, max_size=6))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    args=st.lists(
+        ARG
+        | st.sampled_from(
+            [
+                "'",
+                '"',
+                "$(id)",
+                "`id`",
+                ";",
+                "\n",
+                "*",
+                "-n",
+                "a b",
+                "\\",
+                "${HOME}",
+                "!",
+                "&&",
+                "|",
+                "~",
+            ]
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_any_argv_comes_back_byte_exact(conn: SSHConnection, args: list[str]) -> None:
     r = conn.run(["printf", r"%s\0", *args], check=True)
     assert r.stdout.split("\0")[:-1] == args
@@ -299,10 +337,14 @@ def test_stat_symlink_and_directory(conn: SSHConnection, tmp_path: Path) -> None
 def test_write_with_owner(conn: SSHConnection, tmp_path: Path) -> None:
     import grp
     import pwd
+
     conn.write(str(tmp_path / "o"), b"x", mode=0o640, owner=Owner("nobody", "nogroup"))
     fs = conn.stat(str(tmp_path / "o"))
-    assert (fs.uid, fs.gid, fs.mode) == (pwd.getpwnam("nobody").pw_uid,
-                                         grp.getgrnam("nogroup").gr_gid, 0o640)
+    assert (fs.uid, fs.gid, fs.mode) == (
+        pwd.getpwnam("nobody").pw_uid,
+        grp.getgrnam("nogroup").gr_gid,
+        0o640,
+    )
     with pytest.raises(CommandError, match="unknown user 'no-such-user-q'"):
         conn.write(str(tmp_path / "p"), b"x", owner=Owner("no-such-user-q"))
 
@@ -312,6 +354,7 @@ def test_temporary_file_has_its_final_mode_at_creation(conn: SSHConnection, tmp_
     pipe = Pipe(conn._sftp_client())
     path = str(tmp_path / f"{TEMP_PREFIX}probe")
     from paramiko import sftp as proto
+
     create = proto.SFTP_FLAG_WRITE | proto.SFTP_FLAG_CREATE | proto.SFTP_FLAG_EXCL
     handle = pipe.open(path, create, 0o600)
     try:
@@ -383,17 +426,27 @@ def test_every_openssh_ecdsa_and_rsa_key_loads(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     from agent.transport.ssh_connect import load_keys
+
     made: list[tuple[Path, str]] = []
     for i in range(12):
         key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
-            ec.generate_private_key(ec.SECP256R1()) if i else
-            rsa.generate_private_key(public_exponent=65537, key_size=2048))
+            ec.generate_private_key(ec.SECP256R1())
+            if i
+            else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )
         path = tmp_path / f"k{i}"
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.OpenSSH,
-                                           serialization.NoEncryption()))
-        pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                            serialization.PublicFormat.OpenSSH).split()[1]
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+        )
+        pub = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .split()[1]
+        )
         made.append((path, pub.decode()))
     loaded = load_keys("web-1", tuple(str(p) for p, _ in made))
     assert [k.get_base64() for k in loaded] == [pub for _, pub in made]

@@ -35,8 +35,12 @@ def password(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def user_spec(sshd: Sshd, **kw: object) -> ConnectionSpec:
     base: dict[str, object] = dict(
-        name="web-9", address=sshd.address, port=sshd.port, user=TEST_USER,
-        key_file=str(sshd.keys["ed25519"]), known_hosts=str(sshd.known_hosts),
+        name="web-9",
+        address=sshd.address,
+        port=sshd.port,
+        user=TEST_USER,
+        key_file=str(sshd.keys["ed25519"]),
+        known_hosts=str(sshd.known_hosts),
         become_password_env=PW_ENV,
     )
     base.update(kw)
@@ -79,8 +83,9 @@ def test_password_is_not_fed_to_a_command_sudo_runs_without_asking(
 
 
 def test_become_password_is_not_on_any_command_line(user_conn: SSHConnection) -> None:
-    r = user_conn.run(["sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"],
-                      become=True)
+    r = user_conn.run(
+        ["sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"], become=True
+    )
     assert "sudo" in r.stdout and TEST_PASSWORD not in r.stdout
 
 
@@ -110,8 +115,9 @@ def test_become_is_a_no_op_when_already_the_user(sshd: Sshd) -> None:
     assert r.stdout == "none\n"
 
 
-def test_file_operations_with_become_write_root_files(sshd: Sshd, password: str,
-                                                       tmp_path: Path) -> None:
+def test_file_operations_with_become_write_root_files(
+    sshd: Sshd, password: str, tmp_path: Path
+) -> None:
     os.chmod(tmp_path, 0o700)  # only root can enter
     target = tmp_path / "site.key"
     with open_conn(user_spec(sshd, become=True)) as c:
@@ -132,8 +138,9 @@ def test_file_operations_with_become_write_root_files(sshd: Sshd, password: str,
     assert sorted(os.listdir(tmp_path)) == ["live", "site.key"]
 
 
-def test_become_write_never_shows_a_key_wider_than_0600(sshd: Sshd, password: str,
-                                                          tmp_path: Path) -> None:
+def test_become_write_never_shows_a_key_wider_than_0600(
+    sshd: Sshd, password: str, tmp_path: Path
+) -> None:
     seen: list[int] = []
     stop = threading.Event()
 

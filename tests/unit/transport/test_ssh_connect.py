@@ -57,16 +57,23 @@ def test_proxy_jump_none_means_direct() -> None:  # first match wins, as in Open
 def test_hostname_comes_from_config_when_it_is_an_alias() -> None:
     cfg = paramiko.SSHConfig.from_text("Host short\n  HostName 10.0.0.7\n")
     target = resolve(ConnectionSpec(name="a", address="short"), cfg)
-    assert (target.hostname, target.port, target.user, target.key_files) == ("10.0.0.7", 22,
-                                                                           "root", ())
+    assert (target.hostname, target.port, target.user, target.key_files) == (
+        "10.0.0.7",
+        22,
+        "root",
+        (),
+    )
 
 
-@pytest.mark.parametrize(("text", "parts"), [
-    ("bastion", (None, "bastion", None)),
-    ("ops@bastion:2200", ("ops", "bastion", 2200)),
-    ("ops@[2001:db8::1]:2200", ("ops", "2001:db8::1", 2200)),
-    ("[2001:db8::1]", (None, "2001:db8::1", None)),
-])
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("bastion", (None, "bastion", None)),
+        ("ops@bastion:2200", ("ops", "bastion", 2200)),
+        ("ops@[2001:db8::1]:2200", ("ops", "2001:db8::1", 2200)),
+        ("[2001:db8::1]", (None, "2001:db8::1", None)),
+    ],
+)
 def test_parse_jump(text: str, parts: tuple[str | None, str, int | None]) -> None:
     assert parse_jump(text) == parts
 
@@ -128,6 +135,7 @@ def test_each_connection_gets_only_its_own_entries_parsed_once_per_file_version(
 
 def _keyfile(tmp_path: Path) -> Path:
     import subprocess
+
     path = tmp_path / "k"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return path
@@ -145,16 +153,26 @@ def test_password_comes_only_from_the_named_variable(monkeypatch: pytest.MonkeyP
 
 def test_sudo_prefix_reads_the_password_from_stdin_and_marks_the_start() -> None:
     argv = sudo_argv("www-data", "origin-agent-become-ab12")
-    assert argv[:8] == ["sudo", "-k", "-S", "-p", "[origin-agent-become-ab12-prompt]", "-u",
-                        "www-data", "--"]
+    assert argv[:8] == [
+        "sudo",
+        "-k",
+        "-S",
+        "-p",
+        "[origin-agent-become-ab12-prompt]",
+        "-u",
+        "www-data",
+        "--",
+    ]
     line = join([*argv, "id"])
     assert "origin-agent-become-ab12-start" in line and line.endswith(" sh id")
 
 
 def test_connect_gives_local_for_connection_local_and_implicit_localhost() -> None:
-    assert isinstance(connect(ConnectionSpec(name="x", address="x", connection="local")),
-                      LocalConnection)
-    assert isinstance(connect(ConnectionSpec(name="localhost", address="localhost")),
-                      LocalConnection)
+    assert isinstance(
+        connect(ConnectionSpec(name="x", address="x", connection="local")), LocalConnection
+    )
+    assert isinstance(
+        connect(ConnectionSpec(name="localhost", address="localhost")), LocalConnection
+    )
     with pytest.raises(ConnectError, match="unknown connection type 'winrm'"):
         connect(ConnectionSpec(name="x", address="x", connection="winrm"))

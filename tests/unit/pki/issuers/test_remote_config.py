@@ -22,8 +22,7 @@ BASE = {
     "cfssl": {"url": "http://127.0.0.1:8888"},
     "cloudflare": {"token_env": "CF_UNIT_TOKEN"},
 }
-CLASSES: dict[str, Any] = {"acme": AcmeIssuer, "cfssl": CfsslIssuer,
-                           "cloudflare": CloudflareIssuer}
+CLASSES: dict[str, Any] = {"acme": AcmeIssuer, "cfssl": CfsslIssuer, "cloudflare": CloudflareIssuer}
 
 
 @pytest.fixture(autouse=True)
@@ -44,27 +43,35 @@ def error_of(backend: str, **extra: Any) -> str:
     return text
 
 
-@pytest.mark.parametrize("backend, key", [
-    ("acme", "eab_hmac_key"), ("cfssl", "auth_key"), ("cloudflare", "token"),
-    ("cloudflare", "origin_ca_key"),
-])
+@pytest.mark.parametrize(
+    "backend, key",
+    [
+        ("acme", "eab_hmac_key"),
+        ("cfssl", "auth_key"),
+        ("cloudflare", "token"),
+        ("cloudflare", "origin_ca_key"),
+    ],
+)
 def test_inline_secret_is_refused_and_not_echoed(backend: str, key: str) -> None:
     assert error_of(backend, **{key: SECRET}) == (
         f"issuer {backend}: inline secret {key!r} refused; put it in an environment variable "
-        f"or a file and name it with {key}_env or {key}_file")
+        f"or a file and name it with {key}_env or {key}_file"
+    )
 
 
 def test_inline_secret_under_another_name_lists_the_secret_keys() -> None:
     assert error_of("cloudflare", api_key=SECRET) == (
         "issuer cloudflare: inline secret 'api_key' refused; put it in an environment variable "
         "or a file and name it with one of origin_ca_key_env, origin_ca_key_file, token_env, "
-        "token_file")
+        "token_file"
+    )
 
 
 def test_credentials_in_a_url_are_refused() -> None:
     text = error_of("cfssl", url=f"http://agent:{SECRET}@127.0.0.1:8888")
-    assert text == ("issuer cfssl: url must not carry credentials; name them with the *_env or "
-                    "*_file keys")
+    assert text == (
+        "issuer cfssl: url must not carry credentials; name them with the *_env or *_file keys"
+    )
 
 
 @pytest.mark.parametrize("backend", sorted(BASE))
@@ -80,11 +87,14 @@ def test_missing_required_key(backend: str, key: str) -> None:
         CLASSES[backend].from_config({"backend": backend})
 
 
-@pytest.mark.parametrize("backend, key, value", [
-    ("acme", "directory", "ftp://acme.example.test/dir"),
-    ("cfssl", "url", "127.0.0.1:8888"),
-    ("cloudflare", "base_url", "api.cloudflare.com"),
-])
+@pytest.mark.parametrize(
+    "backend, key, value",
+    [
+        ("acme", "directory", "ftp://acme.example.test/dir"),
+        ("cfssl", "url", "127.0.0.1:8888"),
+        ("cloudflare", "base_url", "api.cloudflare.com"),
+    ],
+)
 def test_non_http_urls_are_refused(backend: str, key: str, value: str) -> None:
     assert f"{key} {value!r} is not an http(s) URL" in error_of(backend, **{key: value})
 
@@ -101,14 +111,16 @@ def test_secret_from_file_is_stripped_and_masked(tmp_path: Path) -> None:
 
 def test_secret_env_and_file_together_is_an_error(tmp_path: Path) -> None:
     assert "set either token_env or token_file for the API token, not both" in error_of(
-        "cloudflare", token_file=str(tmp_path / "x"))
+        "cloudflare", token_file=str(tmp_path / "x")
+    )
 
 
 def test_unset_environment_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CF_UNIT_TOKEN")
     assert error_of("cloudflare") == (
         "issuer cloudflare: environment variable CF_UNIT_TOKEN (token_env) is unset or empty; "
-        "export the API token in CF_UNIT_TOKEN")
+        "export the API token in CF_UNIT_TOKEN"
+    )
 
 
 def test_unreadable_and_empty_secret_files(tmp_path: Path) -> None:
@@ -116,14 +128,16 @@ def test_unreadable_and_empty_secret_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n")
     assert f"cannot read auth_key_file {missing}: No such file or directory" in error_of(
-        "cfssl", auth_key_file=str(missing))
+        "cfssl", auth_key_file=str(missing)
+    )
     assert f"auth_key_file {empty} is empty" in error_of("cfssl", auth_key_file=str(empty))
 
 
 def test_cfssl_auth_key_must_be_hex(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CFSSL_UNIT_KEY", SECRET)
     assert error_of("cfssl", auth_key_env="CFSSL_UNIT_KEY") == (
-        "issuer cfssl: the cfssl auth key is not a hex string")
+        "issuer cfssl: the cfssl auth key is not a hex string"
+    )
 
 
 def test_cloudflare_needs_exactly_one_credential(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,34 +145,47 @@ def test_cloudflare_needs_exactly_one_credential(monkeypatch: pytest.MonkeyPatch
         CloudflareIssuer.from_config({})
     monkeypatch.setenv("CF_UNIT_KEY", "v1.0-abc")
     assert "either an API token or an Origin CA key, not both" in error_of(
-        "cloudflare", origin_ca_key_env="CF_UNIT_KEY")
+        "cloudflare", origin_ca_key_env="CF_UNIT_KEY"
+    )
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"request_type": "keyless-certificate"}, "request_type 'keyless-certificate' is not one of"),
-    ({"requested_validity": 60}, "requested_validity 60 is not one of 7, 30, 90"),
-    ({"zone_id": "../../zones"}, "invalid zone_id"),
-    ({"timeout": 0}, "timeout must be a positive number"),
-    ({"retries": 50}, "retries must be an integer from 0 to 10"),
-    ({"backoff": "soon"}, "backoff must be a number of seconds"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            {"request_type": "keyless-certificate"},
+            "request_type 'keyless-certificate' is not one of",
+        ),
+        ({"requested_validity": 60}, "requested_validity 60 is not one of 7, 30, 90"),
+        ({"zone_id": "../../zones"}, "invalid zone_id"),
+        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"retries": 50}, "retries must be an integer from 0 to 10"),
+        ({"backoff": "soon"}, "backoff must be a number of seconds"),
+    ],
+)
 def test_cloudflare_bad_values(extra: dict[str, Any], message: str) -> None:
     assert message in error_of("cloudflare", **extra)
 
 
-@pytest.mark.parametrize("days, expected", [(1, 7), (7, 7), (8, 30), (90, 90), (91, 365),
-                                            (400, 730), (5475, 5475), (9000, 5475)])
+@pytest.mark.parametrize(
+    "days, expected",
+    [(1, 7), (7, 7), (8, 30), (90, 90), (91, 365), (400, 730), (5475, 5475), (9000, 5475)],
+)
 def test_cloudflare_validity_is_the_smallest_choice_covering_the_request(
-        days: int, expected: int) -> None:
+    days: int, expected: int
+) -> None:
     assert validity_days(days) == expected
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"eab_kid": "kid-1"}, "external account binding needs both eab_kid and an EAB HMAC key"),
-    ({"key_type": "dsa"}, "key_type 'dsa' is not one of ec-p256, ec-p384, rsa-2048"),
-    ({"email": "ops at example"}, "email 'ops at example' is not an e-mail address"),
-    ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a readable"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"eab_kid": "kid-1"}, "external account binding needs both eab_kid and an EAB HMAC key"),
+        ({"key_type": "dsa"}, "key_type 'dsa' is not one of ec-p256, ec-p384, rsa-2048"),
+        ({"email": "ops at example"}, "email 'ops at example' is not an e-mail address"),
+        ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a readable"),
+    ],
+)
 def test_acme_bad_values(extra: dict[str, Any], message: str) -> None:
     assert message in error_of("acme", **extra)
 

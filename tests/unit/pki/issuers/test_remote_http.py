@@ -42,8 +42,9 @@ class Replay(BaseAdapter):
         self.script: Iterator[tuple[int, bytes] | Exception] = iter(script)
         self.sent: list[requests.PreparedRequest] = []
 
-    def send(self, request: requests.PreparedRequest, *args: Any,
-             **kwargs: Any) -> requests.Response:
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         self.sent.append(request)
         item = next(self.script)
         if isinstance(item, Exception):
@@ -57,20 +58,32 @@ class Replay(BaseAdapter):
         pass
 
 
-def call(script: list[tuple[int, bytes] | Exception], attempts: int = 3,
-         **kwargs: Any) -> tuple[tuple[int, Any], Replay, list[float]]:
+def call(
+    script: list[tuple[int, bytes] | Exception], attempts: int = 3, **kwargs: Any
+) -> tuple[tuple[int, Any], Replay, list[float]]:
     adapter, sleeps = Replay(script), list[float]()
     session = requests.Session()
     session.mount("http://", adapter)
-    result = request_json(session, "POST", "http://ca.test/sign", backend="cfssl", what="sign",
-                          policy=RetryPolicy(attempts=attempts, backoff=0.5), timeout=5,
-                          json_body={"a": 1}, sleep=sleeps.append, **kwargs)
+    result = request_json(
+        session,
+        "POST",
+        "http://ca.test/sign",
+        backend="cfssl",
+        what="sign",
+        policy=RetryPolicy(attempts=attempts, backoff=0.5),
+        timeout=5,
+        json_body={"a": 1},
+        sleep=sleeps.append,
+        **kwargs,
+    )
     return result, adapter, sleeps
 
 
-REFUSED = requests.ConnectionError("HTTPConnectionPool(host='127.0.0.1', port=1): Max retries "
-                                   "exceeded (Caused by NewConnectionError('<conn>: Failed to "
-                                   "establish a new connection: [Errno 111] Connection refused'))")
+REFUSED = requests.ConnectionError(
+    "HTTPConnectionPool(host='127.0.0.1', port=1): Max retries "
+    "exceeded (Caused by NewConnectionError('<conn>: Failed to "
+    "establish a new connection: [Errno 111] Connection refused'))"
+)
 
 
 def test_connection_failures_are_retried_with_growing_waits() -> None:
@@ -83,17 +96,23 @@ def test_connection_failures_are_retried_with_growing_waits() -> None:
 def test_still_unreachable_after_last_attempt_is_one_line() -> None:
     with pytest.raises(IssuerError) as err:
         call([REFUSED, REFUSED, REFUSED])
-    assert str(err.value) == ("issuer cfssl: sign: unreachable after 3 attempts (Connection "
-                              "refused); check that the CA is up and the URL is right")
+    assert str(err.value) == (
+        "issuer cfssl: sign: unreachable after 3 attempts (Connection "
+        "refused); check that the CA is up and the URL is right"
+    )
 
 
 def test_tls_failure_is_not_retried() -> None:
-    tls = requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
-                                       "failed: self-signed certificate (_ssl.c:1006)")
+    tls = requests.exceptions.SSLError(
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+        "failed: self-signed certificate (_ssl.c:1006)"
+    )
     with pytest.raises(IssuerError) as err:
         call([tls, (200, b"{}")])
-    assert str(err.value) == ("issuer cfssl: sign: TLS failure: certificate verify failed: "
-                              "self-signed certificate; check ca_bundle")
+    assert str(err.value) == (
+        "issuer cfssl: sign: TLS failure: certificate verify failed: "
+        "self-signed certificate; check ca_bundle"
+    )
 
 
 def test_transient_status_is_retried_and_the_last_json_answer_returned() -> None:
@@ -102,8 +121,9 @@ def test_transient_status_is_retried_and_the_last_json_answer_returned() -> None
 
 
 def test_caller_can_flag_an_answer_as_transient() -> None:
-    (status, _), adapter, _ = call([(400, b'{"code": 1100}'), (200, b"{}")],
-                                   is_transient=lambda st, b: b.get("code") == 1100)
+    (status, _), adapter, _ = call(
+        [(400, b'{"code": 1100}'), (200, b"{}")], is_transient=lambda st, b: b.get("code") == 1100
+    )
     assert status == 200 and len(adapter.sent) == 2
 
 
@@ -120,10 +140,13 @@ def test_non_json_answer_is_shown_printable_and_short() -> None:
     assert text.endswith("...'") and "\n" not in text
 
 
-@pytest.mark.parametrize("text, reason", [
-    (str(REFUSED), "Connection refused"),
-    ("Read timed out. (read timeout=5)", "Read timed out. (read timeout=5)"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (str(REFUSED), "Connection refused"),
+        ("Read timed out. (read timeout=5)", "Read timed out. (read timeout=5)"),
+    ],
+)
 def test_describe_network_error(text: str, reason: str) -> None:
     assert describe_network_error(requests.ConnectionError(text)) == reason
 
@@ -137,20 +160,32 @@ def _name(cn: str) -> x509.Name:
 
 def _cert(subject: str, issuer: str, key: Any, signer: Any, names: list[str]) -> str:
     now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1)))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
     if names:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False
+        )
     return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
 
 
 @pytest.fixture(scope="module")
 def material() -> dict[str, Any]:
     root, inter, leaf = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    csr = (x509.CertificateSigningRequestBuilder().subject_name(_name("a.test"))
-           .sign(leaf, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_name("a.test"))
+        .sign(leaf, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
     return {
         "csr": csr,
         "leaf": _cert("a.test", "inter", leaf, inter, ["a.test", "b.test"]),
@@ -161,26 +196,38 @@ def material() -> dict[str, Any]:
 
 
 def test_check_certificate_splits_leaf_and_chain_and_drops_the_root(
-        material: dict[str, Any]) -> None:
-    leaf, chain = check_certificate(material["leaf"] + material["inter"] + material["root"],
-                                    csr_pem=material["csr"], names=["A.test", "b.test."],
-                                    backend="cloudflare")
+    material: dict[str, Any],
+) -> None:
+    leaf, chain = check_certificate(
+        material["leaf"] + material["inter"] + material["root"],
+        csr_pem=material["csr"],
+        names=["A.test", "b.test."],
+        backend="cloudflare",
+    )
     assert leaf == material["leaf"] and chain == material["inter"]
     assert split_pem_certs(material["leaf"].replace("\n", "\r\n")) == [material["leaf"]]
 
 
-@pytest.mark.parametrize("answer, names, message", [
-    ("junk", ["a.test"], "the CA answered no certificate: 'junk'"),
-    ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", ["a.test"],
-     "the CA answered an unparsable certificate"),
-    ("other", ["a.test"], "the certificate returned is not for the CSR's key"),
-    ("leaf", ["a.test", "c.test"], "the certificate returned lacks the names c.test"),
-])
-def test_check_certificate_rejects_bad_answers(material: dict[str, Any], answer: str,
-                                               names: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    "answer, names, message",
+    [
+        ("junk", ["a.test"], "the CA answered no certificate: 'junk'"),
+        (
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            ["a.test"],
+            "the CA answered an unparsable certificate",
+        ),
+        ("other", ["a.test"], "the certificate returned is not for the CSR's key"),
+        ("leaf", ["a.test", "c.test"], "the certificate returned lacks the names c.test"),
+    ],
+)
+def test_check_certificate_rejects_bad_answers(
+    material: dict[str, Any], answer: str, names: list[str], message: str
+) -> None:
     with pytest.raises(IssuerError) as err:
-        check_certificate(material.get(answer, answer), csr_pem=material["csr"], names=names,
-                          backend="acme")
+        check_certificate(
+            material.get(answer, answer), csr_pem=material["csr"], names=names, backend="acme"
+        )
     assert str(err.value).startswith(f"issuer acme: {message}")
 
 
@@ -199,15 +246,24 @@ def test_authsign_token_is_hmac_sha256_over_the_exact_request_bytes() -> None:
 
 def test_cfssl_envelope_errors_are_the_cas_own_words() -> None:
     with pytest.raises(IssuerError) as err:
-        envelope_result(400, {"success": False, "result": None, "messages": [], "errors": [
-            {"code": 9002, "message": "CSR Decode failed"}]}, what="sign")
+        envelope_result(
+            400,
+            {
+                "success": False,
+                "result": None,
+                "messages": [],
+                "errors": [{"code": 9002, "message": "CSR Decode failed"}],
+            },
+            what="sign",
+        )
     assert str(err.value) == "issuer cfssl: sign: CA refused: CSR Decode failed (code 9002)"
     with pytest.raises(IssuerError, match="HTTP 200 answer is not a CFSSL envelope"):
         envelope_result(200, ["x"], what="sign")
     with pytest.raises(IssuerError, match="answer has no result object"):
         envelope_result(200, {"success": True, "result": "x"}, what="sign")
-    assert envelope_result(200, {"success": True, "result": {"certificate": "P"}},
-                           what="sign") == {"certificate": "P"}
+    assert envelope_result(200, {"success": True, "result": {"certificate": "P"}}, what="sign") == {
+        "certificate": "P"
+    }
 
 
 # --- ACME problem documents -------------------------------------------------------------
