@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from agent.errors import AgentError, ConnectError
 from agent.inventory import Host, connection_spec
 from agent.modules.tls import txn
-from agent.modules.tls.origin import next_key_files
+from agent.modules.tls.issue import next_key_files
 from agent.pki.inspect import inspect_certificate
 from agent.pki.keys import DEFAULT_KEY_TYPE, PrivateKey, check_key_type
 from agent.pki.pins import spki_pin

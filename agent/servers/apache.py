@@ -25,13 +25,13 @@ from typing import ClassVar
 
 from agent.servers.base import (
     POLICY_NAME,
-    Command,
     ConfigProblem,
     EnableStep,
     ServerAdapter,
     ServerName,
 )
 from agent.servers.site import SiteSpec
+from agent.transport.changes import RunCommand
 
 MODULES = ("ssl", "headers")
 MARK = "# origin-agent:"
@@ -68,17 +68,17 @@ class ApacheAdapter(ServerAdapter):
     def enable_steps(self, name: str) -> list[EnableStep]:
         conf = self.paths.conf_dir
         return [
-            Command(
+            RunCommand(
                 (*self._env(), self._tool("a2enmod"), "-q", *MODULES),
-                tuple(("test", "-e", f"{conf}/mods-enabled/{m}.load") for m in MODULES),
+                unless=tuple(("test", "-e", f"{conf}/mods-enabled/{m}.load") for m in MODULES),
             ),
-            Command(
+            RunCommand(
                 (*self._env(), self._tool("a2enconf"), "-q", POLICY_NAME),
-                (("test", "-e", f"{conf}/conf-enabled/{POLICY_NAME}.conf"),),
+                unless=(("test", "-e", f"{conf}/conf-enabled/{POLICY_NAME}.conf"),),
             ),
-            Command(
+            RunCommand(
                 (*self._env(), self._tool("a2ensite"), "-q", name),
-                (("test", "-e", self.enabled_path(name)),),
+                unless=(("test", "-e", self.enabled_path(name)),),
             ),
         ]
 

@@ -36,6 +36,7 @@ import jinja2
 from agent.errors import ServerConfigError, SourcePos, ValidationError
 from agent.resources import data_dir
 from agent.servers.site import SiteSpec
+from agent.transport.changes import RunCommand, SwapSymlink
 from agent.transport.quote import check_path
 
 ServerName = Literal["nginx", "apache"]
@@ -124,23 +125,9 @@ class Paths:
         return cls(server=server, **values)
 
 
-@dataclass(frozen=True)
-class Symlink:
-    """Make ``path`` a symlink to ``target`` (an enable step)."""
-
-    path: str
-    target: str
-
-
-@dataclass(frozen=True)
-class Command:
-    """Run ``argv`` (an enable step); ``check`` lists argvs that all exit 0 once it is done."""
-
-    argv: tuple[str, ...]
-    check: tuple[tuple[str, ...], ...] = ()
-
-
-EnableStep = Symlink | Command
+EnableStep = SwapSymlink | RunCommand
+"""An enable step: a symlink (``sites-enabled/NAME.conf``) or a command skipped ``unless``
+its checks say it is done (``a2enmod``...); the shared change vocabulary."""
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from agent.servers.base import (
     EnableStep,
     ServerAdapter,
     ServerName,
-    Symlink,
 )
 from agent.servers.site import SiteSpec
+from agent.transport.changes import SwapSymlink
 
 MANAGED_DIRECTIVES = (
     "ssl_protocols",
@@ -81,7 +81,7 @@ class NginxAdapter(ServerAdapter):
         return [] if self.paths.is_default else ["-c", self.paths.main_config]
 
     def enable_steps(self, name: str) -> list[EnableStep]:
-        return [Symlink(self.enabled_path(name), self.site_path(name))]
+        return [SwapSymlink(self.enabled_path(name), self.site_path(name))]
 
     def test_argv(self) -> list[str]:
         return [self.paths.binary, "-t", *self._c()]

@@ -15,7 +15,7 @@ import yaml
 from agent.cli import main
 from agent.lab import Lab, LabHost
 from agent.modules.tls import txn
-from agent.modules.tls.origin import next_key_files
+from agent.modules.tls.issue import next_key_files
 from agent.pki.keys import PrivateKey
 from agent.pki.pins import spki_pin
 from tests.emulators.cloudflare import CloudflareEmulator

@@ -29,8 +29,9 @@ from agent.pki.modes import evaluate
 from agent.pki.pins import spki_pin
 from agent.pki.probe import ClientCertificate, probe, probe_http
 from agent.secret import Secret
-from agent.servers.base import Command, ServerAdapter, Symlink, adapter_for
+from agent.servers.base import ServerAdapter, adapter_for
 from agent.servers.site import SiteSpec
+from agent.transport.changes import RunCommand, SwapSymlink
 from tests.tlscerts import Issued, make_ca, make_leaf, write_cert_dir
 
 pytestmark = pytest.mark.integration
@@ -122,14 +123,14 @@ class Origin:
         Path(adapter.paths.policy_file).write_text(adapter.render_policy(site))
         Path(adapter.site_path(site.name)).write_text(adapter.render_site(site))
         for step in adapter.enable_steps(site.name):
-            if isinstance(step, Symlink):
+            if isinstance(step, SwapSymlink):
                 if not os.path.lexists(step.path):
                     os.symlink(step.target, step.path)
             else:
-                assert isinstance(step, Command)
+                assert isinstance(step, RunCommand)
                 result = _run(step.argv)
                 assert result.returncode == 0, result.stdout + result.stderr
-                for check in step.check:
+                for check in step.unless:
                     assert _run(check).returncode == 0, check
 
     def config_test(self) -> subprocess.CompletedProcess[str]:
@@ -504,7 +505,7 @@ def _deploy_on_lab(host: LabHost, pki: dict[str, Issued], names: tuple[str, ...]
     _host_write(host, adapter.paths.policy_file, adapter.render_policy(site))
     _host_write(host, adapter.site_path(site.name), adapter.render_site(site))
     for step in adapter.enable_steps(site.name):
-        if isinstance(step, Symlink):
+        if isinstance(step, SwapSymlink):
             host.exec(["ln", "-sfn", step.target, step.path], check=True)
         else:
             assert _host_run(host, step.argv).returncode == 0

@@ -12,6 +12,7 @@ from cryptography import x509
 
 from agent.lab import Lab, LabHost
 from agent.modules.tls import txn
+from agent.transport.changes import RunCommand, SwapSymlink, WriteFile
 from tests.tlscerts import make_leaf
 
 pytestmark = pytest.mark.integration
@@ -60,21 +61,21 @@ def _transaction(
     key_pem, cert_pem = _cert(name)
     site_path, site = _site(host, name, broken)
     enabled = site_path.replace("sites-available", "sites-enabled")
-    commands: tuple[txn.EnableCommand, ...] = ()
+    commands: tuple[RunCommand, ...] = ()
     if host.server == "apache":
-        commands = (txn.EnableCommand(("a2enmod", "-q", "ssl"), (("a2query", "-q", "-m", "ssl"),)),)
+        commands = (RunCommand(("a2enmod", "-q", "ssl"), unless=(("a2query", "-q", "-m", "ssl"),)),)
     t = txn.Transaction(
         name=name,
         server=NGINX if host.server == "nginx" else APACHE,
         version=version,
         version_files=(
-            txn.FileWrite("privkey.pem", key_pem, 0o600),
-            txn.FileWrite("cert.pem", cert_pem),
-            txn.FileWrite("chain.pem", b""),
-            txn.FileWrite("fullchain.pem", cert_pem),
+            WriteFile("privkey.pem", key_pem, 0o600),
+            WriteFile("cert.pem", cert_pem),
+            WriteFile("chain.pem", b""),
+            WriteFile("fullchain.pem", cert_pem),
         ),
-        files=(txn.FileWrite(site_path, site),),
-        links=(txn.LinkWrite(enabled, site_path),),
+        files=(WriteFile(site_path, site),),
+        links=(SwapSymlink(enabled, site_path),),
         commands=commands,
     )
     return t, cert_pem

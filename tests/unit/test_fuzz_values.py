@@ -13,6 +13,7 @@ from agent.errors import AgentError, ValidationError
 from agent.modules.tls import txn
 from agent.servers.base import adapter_for
 from agent.servers.site import SiteSpec
+from agent.transport.changes import SwapSymlink, WriteFile
 from agent.transport.quote import check_hostname, check_path, check_port, join
 
 HOSTILE = [
@@ -193,8 +194,8 @@ def test_a_transaction_script_carries_only_validated_values(
             name=name,
             server=server,
             version=version,
-            files=tuple(txn.FileWrite(p, b"x") for p in paths),
-            links=tuple(txn.LinkWrite(p, target) for p, target in links),
+            files=tuple(WriteFile(p, b"x") for p in paths),
+            links=tuple(SwapSymlink(p, target) for p, target in links),
             keep_versions=keep,
         )
         script = txn.apply_script(t)
@@ -207,9 +208,9 @@ def test_a_transaction_script_carries_only_validated_values(
         name="site",
         server=server,
         version="20260101T000000Z-abcd" if version else None,
-        files=tuple(txn.FileWrite(plain[p], b"x") for p in paths),
+        files=tuple(WriteFile(plain[p], b"x") for p in paths),
         links=tuple(
-            txn.LinkWrite(plain[p], f"/t{i}" if target.startswith("/") else "t")
+            SwapSymlink(plain[p], f"/t{i}" if target.startswith("/") else "t")
             for i, (p, target) in enumerate(links)
         ),
         keep_versions=keep,
@@ -228,4 +229,4 @@ def test_server_commands_reach_the_script_as_quoted_words(argv: list[str]) -> No
         one_line(err)
         assert any("\x00" in a for a in argv)
         return
-    assert f"server_test() {{ {join(argv)}; }}" in script
+    assert f"server_test() {{ {join(argv)} 9>&-; }}" in script

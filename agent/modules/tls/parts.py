@@ -17,7 +17,9 @@ from typing import Any, ClassVar
 from agent.errors import VerifyError
 from agent.modules.base import Arg, Change, Context, Module, ModuleError, ModuleResult, RunCommand
 from agent.modules.tls import services
-from agent.modules.tls.origin import REQUIRE, TlsOriginModule, verify_site, wall_clock
+from agent.modules.tls.decide import target_address
+from agent.modules.tls.origin import TlsOriginModule
+from agent.modules.tls.verify import REQUIRE, required_mode, verify_site, wall_clock
 from agent.servers.base import adapter_for, detect_argv, parse_detect
 from agent.transport.base import Connection
 
@@ -30,6 +32,7 @@ _CERT_ONLY = {
     "client_ca",
     "verify",
     "verify_address",
+    "verify_from",
     "verify_timeout",
     "require_mode",
     "pins",
@@ -45,6 +48,7 @@ _SITE_ONLY = {
     "revoke_replaced",
     "verify",
     "verify_address",
+    "verify_from",
     "verify_timeout",
     "require_mode",
     "pins",
@@ -133,21 +137,18 @@ class VerifyModule(Module):
         names = tuple(params.get("names") or ctx.vars.get("tls_names") or ())
         if not names:
             raise ModuleError("no names: set 'names' or the host var tls_names", host=ctx.host)
-        address = (
-            params.get("address")
-            or ctx.vars.get("listen_address")
-            or ctx.vars.get("ansible_host")
-            or ctx.vars.get("host")
-            or ctx.host
+        address = target_address(
+            ctx.vars,
+            ctx.host,
+            explicit=params.get("address"),
+            connected=getattr(conn, "address", None),
         )
         trust = ""
         config = params.get("issuer") or ctx.vars.get("issuer")
         if isinstance(config, Mapping):
             trust = services.trust_anchors(config, services.issuer(config, where=ctx.host))
         pins = tuple(params.get("pins") or ())
-        require = params.get("require_mode") or "strict"
-        if require == "auto":
-            require = "full_pinned" if pins and not trust else ("strict" if trust else "full")
+        require = required_mode(params["require_mode"], pins=pins, trust=trust)
         problem, verdict = verify_site(
             str(address),
             int(params.get("port") or 443),

@@ -60,22 +60,30 @@ class _LazyStore:
 
 
 def issuer_id(config: Mapping[str, Any]) -> str:
-    """A stable id of an issuer config (secrets are only ever named, so none is hashed)."""
+    """A stable id of an issuer config, computed from the resolved config (relative paths made
+    absolute against the inventory's directory), so ``dir: ./ca`` and ``dir: /abs/ca`` naming one
+    CA give one id and two inventories' different ``./ca`` give two. Secrets are only ever named
+    in a config, so none is hashed."""
+    return _digest(_resolve(config))
+
+
+def legacy_issuer_id(config: Mapping[str, Any]) -> str:
+    """The id earlier versions recorded (hashed from the config as written): a certificate
+    recorded with it is not renewed for an "issuer change" that is only a spelling."""
+    return _digest(config)
+
+
+def _digest(config: Mapping[str, Any]) -> str:
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _resolve(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with the backend's controller-path keys (and ``trust``) made absolute."""
     out = dict(config)
-    for key in (
-        "dir",
-        "ca_bundle",
-        "trust",
-        "token_file",
-        "auth_key_file",
-        "eab_hmac_key_file",
-        "origin_ca_key_file",
-    ):
+    loader = REGISTRY.get(str(config.get("backend")))
+    keys = ("trust", *(loader().path_keys if loader is not None else ()))
+    for key in keys:
         value = out.get(key)
         if isinstance(value, str) and value and not value.startswith("/"):
             out[key] = str((Path(_base_dir) / value).resolve())
@@ -104,7 +112,7 @@ def issuer(config: Any, *, where: str) -> Issuer:
         )
         raise IssuerError(f"unknown issuer backend {backend!r}", backend=backend, hint=hint)
     resolved = _resolve(config)
-    key = issuer_id(resolved)
+    key = _digest(resolved)
     with _lock:
         found = _issuers.get(key)
     if found is not None:
@@ -118,7 +126,7 @@ def issuer(config: Any, *, where: str) -> Issuer:
 def trust_anchors(config: Mapping[str, Any], built: Issuer) -> str:
     """PEM of the roots an edge would trust for this issuer: ``trust:`` in the config (a file),
     else what the backend knows (the local CA's root...), else empty."""
-    key = issuer_id(_resolve(config))
+    key = issuer_id(config)
     with _lock:
         cached = _trust.get(key)
     if cached is not None:  # read once per run, not once per host

@@ -1,164 +1,80 @@
-"""The origin transaction: one remote round trip that stages a certificate version, writes the
-site's config files, swaps the ``current`` symlink, tests the config and reloads, and undoes
-all of it if any step fails.
+"""The origin transaction's scripts: one remote round trip that stages a certificate version,
+writes the site's config files, swaps the ``current`` symlink, tests the config and reloads, and
+undoes all of it if any step fails. The value it runs is a
+:class:`~agent.modules.tls.transaction.Transaction`.
 
 Why one script: a rotation must cost few round trips (a real network makes each one tens of
 milliseconds), and it must stay atomic when the controller dies mid-way: the script ignores
-SIGHUP, so once started it either completes or rolls back on its own.
-
-Layout on the origin::
-
-    /etc/ssl/origin-agent/NAME/VERSION/{privkey,cert,chain,fullchain}.pem   (key 0600)
-    /etc/ssl/origin-agent/NAME/current -> VERSION
-    /etc/ssl/origin-agent/NAME/next/{privkey,pubkey}.pem   pre-made next key (optional)
-    /var/lib/origin-agent/txn/NAME/last/{journal,b1,b2...}   undo journal of the last change
-                                                             (backups named relative to it)
+SIGHUP, so once started it either completes or rolls back on its own. One transaction runs at a
+time per site, whoever starts it (two controllers, cron and a colleague): each script takes a
+``flock`` on ``TXN_ROOT/NAME.lock`` (bounded wait) and names the holder when it cannot.
 
 Temporaries are named ``.origin-agent-tmp-*`` and are removed by the next transaction.
 Every value in the script is validated or quoted here; the key travels in the tar on stdin,
-created 0600 under ``umask 077``, never on a command line.
+created 0600 under ``umask 077``, never on a command line. The script reports its steps as
+``@@step NAME`` lines (checkpoints tests can anchor on) and ends with one ``@@result`` line.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import shlex
-import tarfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from agent.errors import ValidationError
+from agent.modules.tls.transaction import (
+    CERT_ROOT,
+    NEXT_FILES,
+    PAYLOAD_DIR,
+    PENDING_VERSION,
+    TXN_ROOT,
+    VERSION_FILES,
+    ServerCommands,
+    Transaction,
+    check_name,
+    payload,
+)
+from agent.pki import sclient
+from agent.transport.changes import RunCommand
 from agent.transport.quote import check_path, join
 
-CERT_ROOT = "/etc/ssl/origin-agent"
-TXN_ROOT = "/var/lib/origin-agent/txn"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_VERSION = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4,16}$")
-VERSION_FILES = {
-    "privkey.pem": 0o600,
-    "cert.pem": 0o644,
-    "chain.pem": 0o644,
-    "fullchain.pem": 0o644,
-    "meta.json": 0o644,
-}
-# The pre-made next key (NAME/next/), shipped with a rotation that used the previous one.
-NEXT_FILES = {"privkey.pem": 0o600, "pubkey.pem": 0o644}
+__all__ = [
+    "CERT_ROOT",
+    "CHECKPOINTS",
+    "LOCK_WAIT",
+    "NEXT_FILES",
+    "PAYLOAD_DIR",
+    "PENDING_VERSION",
+    "TXN_ROOT",
+    "VERSION_FILES",
+    "Outcome",
+    "ServerCommands",
+    "Transaction",
+    "apply_script",
+    "check_name",
+    "checkpoint_line",
+    "cleanup_script",
+    "command_dirs",
+    "parse_outcome",
+    "parse_served",
+    "payload",
+    "rollback_script",
+    "server_commands",
+    "shell_argv",
+]
+
+LOCK_WAIT = 60  # seconds a transaction waits for another one on the same site
+CHECKPOINTS = ("locked", "written", "switched", "tested", "reloaded")
+"""The apply script's checkpoints, in order: the lock is held; the version and the site's
+files are staged (``current`` not swapped yet); ``current`` is swapped (config not tested);
+the config test passed; the server reloaded."""
 
 
-def check_name(value: str, *, where: str = "name") -> str:
-    """A site name usable as a file name: letters, digits, ``.``, ``_``, ``-``."""
-    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
-        raise ValidationError(f"invalid site name {value!r} (letters, digits, . _ -)", where=where)
-    return value
-
-
-@dataclass(frozen=True)
-class FileWrite:
-    path: str
-    data: bytes = field(repr=False)
-    mode: int = 0o644
-
-
-@dataclass(frozen=True)
-class LinkWrite:
-    path: str
-    target: str
-
-
-@dataclass(frozen=True)
-class EnableCommand:
-    """Run ``argv`` unless every ``check`` argv already exits 0 (not undone on rollback:
-    enabling a module such as mod_ssl is harmless to keep)."""
-
-    argv: tuple[str, ...]
-    check: tuple[tuple[str, ...], ...] = ()
-
-
-@dataclass(frozen=True)
-class ServerCommands:
-    test: tuple[str, ...]
-    reload: tuple[str, ...]
-    reload_systemd: tuple[str, ...]
-    start: tuple[str, ...]
-    start_systemd: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Transaction:
-    """Everything one origin change consists of. ``version`` None: no new certificate."""
-
-    name: str
-    server: ServerCommands
-    version: str | None = None
-    version_files: tuple[FileWrite, ...] = ()  # paths are bare file names (VERSION_FILES)
-    files: tuple[FileWrite, ...] = ()
-    links: tuple[LinkWrite, ...] = ()
-    commands: tuple[EnableCommand, ...] = ()
-    reload: bool = True
-    consume_next: bool = False
-    # Files of a fresh NAME/next/ (bare names, NEXT_FILES): after a successful switch the old
-    # next/ is replaced by them (and put back if the change is rolled back); implies consume_next.
-    next_files: tuple[FileWrite, ...] = ()
-    keep_versions: int = 3
-    cert_root: str = CERT_ROOT
-    txn_root: str = TXN_ROOT
-
-    def __post_init__(self) -> None:
-        check_name(self.name)
-        check_path(self.cert_root, where="cert_root")
-        check_path(self.txn_root, where="txn_root")
-        if self.version is not None and not _VERSION.fullmatch(self.version):
-            raise ValidationError(f"invalid certificate version {self.version!r}")
-        for vf in self.version_files:
-            if vf.path not in VERSION_FILES:
-                raise ValidationError(f"unexpected certificate file {vf.path!r}")
-        for nf in self.next_files:
-            if nf.path not in NEXT_FILES:
-                raise ValidationError(f"unexpected next-key file {nf.path!r}")
-        for f in self.files:
-            check_path(f.path, where="file")
-        for link in self.links:
-            check_path(link.path, where="link")
-            if link.target.startswith("/"):
-                check_path(link.target, where="link target")
-            elif not _NAME.fullmatch(link.target):
-                raise ValidationError(f"invalid link target {link.target!r}")
-        if not 1 <= self.keep_versions <= 100:
-            raise ValidationError("keep_versions must be 1..100")
-
-    @property
-    def root(self) -> str:
-        return f"{self.cert_root}/{self.name}"
-
-    @property
-    def journal(self) -> str:
-        return f"{self.txn_root}/{self.name}"
-
-
-PAYLOAD_DIR = ".origin-agent-tmp-payload"  # unpacked in NAME/, removed by every transaction
-
-
-def payload(txn: Transaction) -> bytes:
-    """The tar sent on stdin, all under :data:`PAYLOAD_DIR`: ``v/<file>`` (the certificate
-    version, a 0755 directory), ``f/<n>`` (files) and ``n/<file>`` (the next key)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        members = [(f"v/{vf.path}", vf.data, vf.mode) for vf in txn.version_files]
-        members += [(f"f/{i}", f.data, f.mode) for i, f in enumerate(txn.files)]
-        members += [(f"n/{nf.path}", nf.data, NEXT_FILES[nf.path]) for nf in txn.next_files]
-        dirs = {"": 0o700, "v": 0o755, "f": 0o700} | ({"n": 0o700} if txn.next_files else {})
-        for dirname, mode in dirs.items():
-            info = tarfile.TarInfo(f"{PAYLOAD_DIR}/{dirname}".rstrip("/"))
-            info.type = tarfile.DIRTYPE
-            info.mode = mode
-            tar.addfile(info)
-        for name, data, mode in members:
-            info = tarfile.TarInfo(f"{PAYLOAD_DIR}/{name}")
-            info.size = len(data)
-            info.mode = mode
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+def checkpoint_line(name: str) -> str:
+    """The script line that reports checkpoint ``name`` (a fixed point tests may anchor on)."""
+    if name not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint {name!r}")
+    return f"echo @@step {name}\n"
 
 
 _COMMON = r"""
@@ -168,9 +84,19 @@ umask 077
 J=__J__
 ROOT=__ROOT__
 result() { printf '@@result %s\n' "$*"; }
-server_test() { __TEST__; }
-server_reload() { if [ -d /run/systemd/system ]; then __RELOAD_SYSTEMD__; else __RELOAD__; fi; }
-server_start() { if [ -d /run/systemd/system ]; then __START_SYSTEMD__; else __START__; fi; }
+take_lock() {  # one transaction at a time per site, whoever runs it; the holder is named
+  mkdir -p "${J%/*}" 2>/dev/null
+  if ! { exec 9>>"$J.lock"; } 2>/dev/null; then result write_failed "cannot open $J.lock"; exit 0; fi
+  if command -v flock >/dev/null 2>&1 && ! flock -w __LOCK_WAIT__ 9; then
+    H=; read -r H < "$J.holder" 2>/dev/null
+    result locked "another transaction holds $J.lock (${H:-holder unknown}) after __LOCK_WAIT__ s"; exit 0
+  fi
+  printf 'pid %s since %s\n' "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$J.holder"
+}
+# Server commands never inherit the lock's descriptor: a server they start would hold it.
+server_test() { __TEST__ 9>&-; }
+server_reload() { if [ -d /run/systemd/system ]; then __RELOAD_SYSTEMD__ 9>&-; else __RELOAD__ 9>&-; fi; }
+server_start() { if [ -d /run/systemd/system ]; then __START_SYSTEMD__ 9>&-; else __START__ 9>&-; fi; }
 reload_or_start() { server_reload >/dev/null 2>&1 || server_start >/dev/null 2>&1; }
 put_link() {  # atomically point $1 at $2
   ln -sfn "$2" "$1.origin-agent-tmp" && mv -fT "$1.origin-agent-tmp" "$1"
@@ -194,6 +120,8 @@ undo() {  # replay journal $1 backwards
 """
 
 _APPLY = r"""
+take_lock
+echo @@step locked
 VER=__VER__
 N=0
 log() { printf '%s\n' "$*" >> "$J/new/out"; }
@@ -240,6 +168,7 @@ if [ -n "$VER" ]; then
   journal newdir "$ROOT/$VER" -
 fi
 __STEPS__
+echo @@step written
 if [ -n "$VER" ]; then
   PREV=$OLD CUR=$VER
   { if [ -n "$PREV" ]; then journal link "$ROOT/current" "$PREV"; else backup "$ROOT/current" file; fi &&
@@ -247,9 +176,11 @@ if [ -n "$VER" ]; then
 else
   PREV="" CUR=$OLD
 fi
+echo @@step switched
 if ! server_test > "$J/new/test" 2>&1; then
   fail test_failed "$(grep -v '^$' "$J/new/test" | tail -n 3 | tr '\n' ' ')"
 fi
+echo @@step tested
 if [ "__RELOAD_FLAG__" = yes ]; then
   if ! server_reload > "$J/new/reload" 2>&1; then
     if ! server_start >> "$J/new/reload" 2>&1; then
@@ -257,6 +188,7 @@ if [ "__RELOAD_FLAG__" = yes ]; then
     fi
   fi
 fi
+echo @@step reloaded
 __NEXT__
 rm -rf "$P" "$J/last" __CONSUME_NEXT__
 mv -T "$J/new" "$J/last"
@@ -271,7 +203,26 @@ for v; do
   EXCESS=$((EXCESS - 1))
   case "${v##*/}" in "$CUR"|"$PREV") ;; *) rm -rf -- "$v" ;; esac
 done
+__PROBES__
 result ok "${VER:--}" "${PREV:--}"
+"""
+
+# Handshakes from the origin itself (verify_from: origin): each name until the expected
+# certificate is served three times in a row (bounded: 100 tries), then what was served.
+_PROBE = r"""
+served() {  # name, expected SHA-256 fingerprint (openssl's spelling or empty), s_client argv...
+  SNI=$1 WANT=$2; shift 2
+  i=0 s=0 OUT=
+  while [ $i -lt 100 ]; do
+    OUT=$("$@" </dev/null 2>&1)
+    FP=$(printf '%s\n' "$OUT" | openssl x509 -noout -fingerprint -sha256 2>/dev/null)
+    case "$FP" in *=*) if [ -z "$WANT" ] || [ "${FP#*=}" = "$WANT" ]; then s=$((s + 1)); else s=0; fi ;;
+                  *) s=0 ;; esac
+    [ $s -ge 3 ] && break
+    i=$((i + 1)); [ $s -eq 0 ] && sleep 0.1
+  done
+  printf '@@served %s\n%s\n@@end\n' "$SNI" "$OUT"
+}
 """
 
 # After a successful switch: the payload's n/ becomes NAME/next. The old next/ is kept as a
@@ -292,6 +243,7 @@ fi
 """
 
 _ROLLBACK = r"""
+take_lock
 if [ ! -f "$J/last/journal" ]; then result nothing_to_undo; exit 0; fi
 undo "$J/last"
 mv -T "$J/last" "$J/undone.$(date +%s)" 2>/dev/null || rm -rf "$J/last"
@@ -312,10 +264,11 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), template)
 
 
-def _common(txn_journal: str, root: str, server: ServerCommands) -> str:
+def _common(txn_journal: str, root: str, server: ServerCommands, lock_wait: int = LOCK_WAIT) -> str:
     return _fill(
         _COMMON,
         {
+            "__LOCK_WAIT__": str(int(lock_wait)),
             "__J__": shlex.quote(txn_journal),
             "__ROOT__": shlex.quote(root),
             "__TEST__": join(server.test),
@@ -329,6 +282,8 @@ def _common(txn_journal: str, root: str, server: ServerCommands) -> str:
 
 def apply_script(txn: Transaction) -> str:
     """The shell script that applies ``txn`` with :func:`payload` on its stdin."""
+    if txn.pending:
+        raise ValueError(f"{txn.name}: the new certificate is not issued yet")
     steps: list[str] = []
     for i, f in enumerate(txn.files):
         steps.append(
@@ -346,9 +301,9 @@ def apply_script(txn: Transaction) -> str:
             if d not in snapped:
                 snapped.add(d)
                 steps.append(f"snapshot_dir {shlex.quote(d)}")
-        checks = " && ".join(join(c) + " >/dev/null 2>&1" for c in command.check) or "false"
+        checks = " && ".join(join(c) + " >/dev/null 2>&1" for c in command.unless) or "false"
         steps.append(
-            f'{{ {checks}; }} || {join(command.argv)} >/dev/null 2>"$J/new/err" '
+            f'{{ {checks}; }} || {join(command.argv)} 9>&- >/dev/null 2>"$J/new/err" '
             f'|| fail write_failed "$(tail -n 1 "$J/new/err")"'
         )
     dirs = sorted(
@@ -360,25 +315,53 @@ def apply_script(txn: Transaction) -> str:
         _APPLY,
         {
             "__VER__": shlex.quote(txn.version or ""),
-            "__PAYLOAD__": PAYLOAD_DIR,
+            "__PAYLOAD__": txn.payload_dir,
             "__CLEAN_FILE_DIRS__": clean,
             "__STEPS__": "\n".join(steps),
             "__RELOAD_FLAG__": "yes" if txn.reload else "no",
             "__RELOAD_ON_FAIL__": "yes" if txn.reload else "no",
             "__NEXT__": _NEXT if txn.next_files else "",
+            "__PROBES__": _probes(txn),
             # next_files replace NAME/next (restorably); without them a used next key is removed
             "__CONSUME_NEXT__": '"$ROOT/next"' if txn.consume_next and not txn.next_files else "",
             "__KEEP__": str(txn.keep_versions),
         },
     )
-    return _common(txn.journal, txn.root, txn.server) + body
+    return _common(txn.journal, txn.root, txn.server, txn.lock_wait) + body
 
 
-def command_dirs(command: EnableCommand) -> list[str]:
+def _probes(txn: Transaction) -> str:
+    if not txn.probes:
+        return ""
+    want = ":".join(txn.expect[i : i + 2] for i in range(0, len(txn.expect), 2)).upper()
+    lines = [_PROBE]
+    for p in txn.probes:
+        argv = sclient.argv(p.address, p.port, p.name)
+        lines.append(f"served {shlex.quote(p.name)} {shlex.quote(want)} {join(argv)}")
+    return "\n".join(lines)
+
+
+def parse_served(stdout: str) -> dict[str, str]:
+    """The ``@@served NAME`` sections of an apply script's output: name -> s_client output."""
+    out: dict[str, str] = {}
+    name: str | None = None
+    body: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith("@@served "):
+            name, body = line[len("@@served ") :], []
+        elif line == "@@end" and name is not None:
+            out[name] = "\n".join(body)
+            name = None
+        elif name is not None:
+            body.append(line)
+    return out
+
+
+def command_dirs(command: RunCommand) -> list[str]:
     """Directories an enable command adds entries to, taken from its ``test -e PATH`` checks;
     their listing is saved so that undo removes exactly what the command added."""
     dirs: list[str] = []
-    for check in command.check:
+    for check in command.unless:
         if len(check) == 3 and check[0] == "test" and check[1] == "-e":
             d = check_path(check[2], where="enable check").rsplit("/", 1)[0]
             if d and d not in dirs:
@@ -387,12 +370,19 @@ def command_dirs(command: EnableCommand) -> list[str]:
 
 
 def rollback_script(
-    name: str, server: ServerCommands, *, cert_root: str = CERT_ROOT, txn_root: str = TXN_ROOT
+    name: str,
+    server: ServerCommands,
+    *,
+    cert_root: str = CERT_ROOT,
+    txn_root: str = TXN_ROOT,
+    lock_wait: int = LOCK_WAIT,
 ) -> str:
     """Undo the last applied transaction of site ``name`` (after a failed verification)."""
     check_name(name)
     return (
-        _common(f"{check_path(txn_root)}/{name}", f"{check_path(cert_root)}/{name}", server)
+        _common(
+            f"{check_path(txn_root)}/{name}", f"{check_path(cert_root)}/{name}", server, lock_wait
+        )
         + _ROLLBACK
     )
 
@@ -400,10 +390,13 @@ def rollback_script(
 @dataclass(frozen=True)
 class Outcome:
     """What the remote script reported: ``status`` ok, write_failed, test_failed,
-    reload_failed, nothing_to_undo, or unknown (no result line: the script was killed)."""
+    reload_failed, locked, nothing_to_undo, or unknown (no result line: the script was killed);
+    ``steps``: the checkpoints it passed (``locked``, ``written``, ``switched``, ``tested``,
+    ``reloaded``)."""
 
     status: str
     detail: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -415,15 +408,18 @@ class Outcome:
 
 
 def parse_outcome(stdout: str) -> Outcome:
-    """The last ``@@result`` line of a transaction script's output."""
-    for line in reversed(stdout.splitlines()):
+    """The last ``@@result`` line of a transaction script's output, and its checkpoints."""
+    lines = stdout.splitlines()
+    steps = tuple(line[len("@@step ") :] for line in lines if line.startswith("@@step "))
+    for line in reversed(lines):
         if line.startswith("@@result "):
             parts = line[len("@@result ") :].split(" ", 1)
             rest = parts[1] if len(parts) > 1 else ""
             if parts[0] == "ok":
-                return Outcome("ok", tuple(rest.split()))
-            return Outcome(parts[0], (rest,) if rest else ())
-    return Outcome("unknown", (stdout.strip().splitlines()[-1] if stdout.strip() else "",))
+                return Outcome("ok", tuple(rest.split()), steps)
+            return Outcome(parts[0], (rest,) if rest else (), steps)
+    last = next((x for x in reversed(lines) if x.strip() and not x.startswith("@@")), "")
+    return Outcome("unknown", (last,) if last else (), steps)
 
 
 def shell_argv(script: str) -> list[str]:
@@ -440,4 +436,31 @@ def server_commands(
 ) -> ServerCommands:
     return ServerCommands(
         tuple(test), tuple(reload), tuple(reload_systemd), tuple(start), tuple(start_systemd)
+    )
+
+
+_CLEANUP = r"""
+take_lock
+set -- "$ROOT"/.origin-agent-tmp-*
+if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$@"; fi
+result ok
+"""
+
+
+def cleanup_script(
+    name: str,
+    server: ServerCommands,
+    *,
+    cert_root: str = CERT_ROOT,
+    txn_root: str = TXN_ROOT,
+    lock_wait: int = LOCK_WAIT,
+) -> str:
+    """Remove what an interrupted transaction of site ``name`` left, under the site's lock (a
+    running transaction's temporaries are never taken from under it)."""
+    check_name(name)
+    return (
+        _common(
+            f"{check_path(txn_root)}/{name}", f"{check_path(cert_root)}/{name}", server, lock_wait
+        )
+        + _CLEANUP
     )

@@ -25,7 +25,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, cast, runtime_checkable
 
 import requests
 from acme import challenges, errors, messages
@@ -233,6 +233,8 @@ class AcmeIssuer(Issuer):
     """Issues through an ACME CA with http-01; revocation is signed by the account key."""
 
     name = BACKEND
+    needs_http01 = True
+    path_keys: ClassVar[tuple[str, ...]] = ("ca_bundle", "eab_hmac_key_file")
     can_revoke = True
 
     def __init__(self, config: AcmeConfig, store: AcmeAccountStore | None = None) -> None:

@@ -61,6 +61,15 @@ class Issuer(abc.ABC):
 
     name: ClassVar[str]
     can_revoke: bool = False  # a class default; an instance may decide from its config
+    #: The CA validates names over HTTP on the origin (ACME http-01): the origin must serve
+    #: ``/.well-known/acme-challenge/`` from its webroot before ordering.
+    needs_http01: bool = False
+    #: The backend signs with the private key itself (a self-signed certificate), so it is
+    #: handed the key; every other backend gets the CSR only.
+    signs_with_key: ClassVar[bool] = False
+    #: Config keys that name files on the controller; relative ones are resolved against the
+    #: inventory's directory before the issuer is built (and before its id is computed).
+    path_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abc.abstractmethod

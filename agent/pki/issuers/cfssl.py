@@ -35,7 +35,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from cryptography import x509
@@ -162,6 +162,7 @@ class CfsslIssuer(Issuer):
     """Signs CSRs with a CFSSL server; the names go in ``hosts`` (they replace the CSR's)."""
 
     name = BACKEND
+    path_keys: ClassVar[tuple[str, ...]] = ("ca_bundle", "auth_key_file")
 
     def __init__(self, config: CfsslConfig, session: requests.Session | None = None) -> None:
         self.config = config

@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import requests
@@ -324,6 +324,7 @@ class CloudflareIssuer(Issuer):
     """Issues Origin CA certificates (trusted by Cloudflare's edge only)."""
 
     name = BACKEND
+    path_keys: ClassVar[tuple[str, ...]] = ("ca_bundle", "token_file", "origin_ca_key_file")
     can_revoke = True
 
     def __init__(self, config: CloudflareConfig, session: requests.Session | None = None) -> None:

@@ -194,6 +194,7 @@ class LocalCAIssuer(Issuer):
     """Signs CSRs with a local CA made by :func:`init_ca`."""
 
     name: ClassVar[str] = BACKEND
+    path_keys: ClassVar[tuple[str, ...]] = ("dir",)
     can_revoke = True
 
     def __init__(

@@ -28,6 +28,7 @@ class SelfSignedIssuer(Issuer):
     """Signs each certificate with the key it certifies."""
 
     name: ClassVar[str] = "selfsigned"
+    signs_with_key: ClassVar[bool] = True
 
     def __init__(self, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._clock = clock

@@ -16,14 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.lab import LabHost
+from agent.modules.tls import txn
 from agent.transport.base import Connection, Counters, FileStat, Owner, Result
 
-# Where each moment is in the transaction script (agent/modules/tls/txn.py): the pause goes
-# just before this text. "after-staging": the version directory and the site files are in
-# place, ``current`` not yet swapped; "after-swap": swapped, config test and reload not run.
+# Where each moment is in the transaction script: the pause goes just before the script reports
+# a named checkpoint (txn.CHECKPOINTS). "after-staging": the version directory and the site
+# files are in place, ``current`` not yet swapped; "after-swap": swapped, config test and
+# reload not run.
 ANCHORS = {
-    "after-staging": 'if [ -n "$VER" ]; then\n  PREV=$OLD',
-    "after-swap": "if ! server_test >",
+    "after-staging": txn.checkpoint_line("written"),
+    "after-swap": txn.checkpoint_line("switched"),
 }
 MOMENTS = ("before-connect", *ANCHORS)
 

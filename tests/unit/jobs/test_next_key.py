@@ -12,8 +12,10 @@ from agent.errors import ValidationError
 from agent.modules.base import ModuleError
 from agent.modules.tls import txn
 from agent.modules.tls.facts import OriginFacts
-from agent.modules.tls.origin import _premade_next_key, next_key_files
+from agent.modules.tls.issue import next_key_files
+from agent.modules.tls.issue import premade_next_key as _premade_next_key
 from agent.pki.keys import PrivateKey
+from agent.transport.changes import WriteFile
 from agent.transport.local import LocalConnection
 
 SERVER = txn.server_commands(
@@ -42,7 +44,7 @@ def test_next_files_travel_in_an_n_directory_with_their_modes() -> None:
 
 def test_only_the_two_next_key_files_are_accepted() -> None:
     with pytest.raises(ValidationError, match="next-key file"):
-        txn.Transaction(SITE, SERVER, next_files=(txn.FileWrite("../x", b""),))
+        txn.Transaction(SITE, SERVER, next_files=(WriteFile("../x", b""),))
 
 
 def test_the_script_replaces_next_restorably_instead_of_deleting_it() -> None:

@@ -10,7 +10,7 @@ import pytest
 from agent.errors import ValidationError
 from agent.inventory import Host
 from agent.jobs import pins
-from agent.modules.tls.origin import next_key_files
+from agent.modules.tls.issue import next_key_files
 from agent.pki.keys import PrivateKey
 from agent.transport.local import LocalConnection
 

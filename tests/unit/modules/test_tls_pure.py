@@ -15,8 +15,9 @@ from agent.errors import ValidationError
 from agent.jobs.status import StatusRow, failing, urgency
 from agent.jobs.status_render import table, to_html, to_json
 from agent.modules.tls import facts, txn
-from agent.modules.tls.origin import renewal_reason
+from agent.modules.tls.decide import renewal_reason
 from agent.pki.inspect import CertInfo
+from agent.transport.changes import WriteFile
 from tests.tarstream import tar_b64
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -155,7 +156,7 @@ def test_a_site_name_that_is_not_a_plain_file_name_is_rejected(name: str) -> Non
 def test_paths_with_shell_characters_never_reach_the_script() -> None:
     for path in ("/etc/x;rm -rf /", "/etc/x\n", "/etc/$(id)", "/etc/../x", "relative"):
         with pytest.raises(ValidationError):
-            txn.Transaction(name="a", server=SERVER, files=(txn.FileWrite(path, b""),))
+            txn.Transaction(name="a", server=SERVER, files=(WriteFile(path, b""),))
 
 
 def test_the_script_quotes_every_value_and_the_key_travels_only_in_the_payload() -> None:
@@ -164,8 +165,8 @@ def test_the_script_quotes_every_value_and_the_key_travels_only_in_the_payload()
         name="a.example",
         server=SERVER,
         version="20260101T000000Z-abcd",
-        version_files=(txn.FileWrite("privkey.pem", key, 0o600),),
-        files=(txn.FileWrite("/etc/nginx/sites-available/a.example.conf", b"x"),),
+        version_files=(WriteFile("privkey.pem", key, 0o600),),
+        files=(WriteFile("/etc/nginx/sites-available/a.example.conf", b"x"),),
     )
     script = txn.apply_script(t)
     assert b"SECRETKEYBYTES" not in script.encode()

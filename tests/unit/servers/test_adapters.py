@@ -8,9 +8,10 @@ import pytest
 
 from agent.errors import ServerConfigError, ValidationError
 from agent.servers.apache import ApacheAdapter
-from agent.servers.base import Command, Paths, Symlink, adapter_for, detect_argv, parse_detect
+from agent.servers.base import Paths, adapter_for, detect_argv, parse_detect
 from agent.servers.nginx import NginxAdapter
 from agent.servers.site import SiteSpec
+from agent.transport.changes import RunCommand, SwapSymlink
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "servers"
 SITE = SiteSpec(name="origin1", server_names=("origin1.example.com",))
@@ -106,17 +107,19 @@ def test_unknown_server_is_rejected() -> None:
 
 def test_enable_steps() -> None:
     assert NginxAdapter().enable_steps("origin1") == [
-        Symlink("/etc/nginx/sites-enabled/origin1.conf", "/etc/nginx/sites-available/origin1.conf")
+        SwapSymlink(
+            "/etc/nginx/sites-enabled/origin1.conf", "/etc/nginx/sites-available/origin1.conf"
+        )
     ]
     steps = ApacheAdapter().enable_steps("origin1")
-    assert all(isinstance(s, Command) for s in steps)
-    assert [s.argv for s in steps if isinstance(s, Command)] == [
+    assert all(isinstance(s, RunCommand) for s in steps)
+    assert [s.argv for s in steps if isinstance(s, RunCommand)] == [
         ("/usr/sbin/a2enmod", "-q", "ssl", "headers"),
         ("/usr/sbin/a2enconf", "-q", "origin-agent-tls"),
         ("/usr/sbin/a2ensite", "-q", "origin1"),
     ]
     last = steps[-1]
-    assert isinstance(last, Command) and last.check == (
+    assert isinstance(last, RunCommand) and last.unless == (
         ("test", "-e", "/etc/apache2/sites-enabled/origin1.conf"),
     )
 
