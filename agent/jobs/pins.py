@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, replace
 
 from agent.errors import AgentError, ConnectError
 from agent.inventory import Host, connection_spec
+from agent.jobs.vantage import UNREACHED, controller_address, origin_address, served_from_origin
 from agent.modules.tls import txn
 from agent.modules.tls.issue import next_key_files
 from agent.pki.inspect import inspect_certificate
 from agent.pki.keys import DEFAULT_KEY_TYPE, PrivateKey, check_key_type
 from agent.pki.pins import spki_pin
-from agent.pki.probe import probe
+from agent.pki.probe import Served, probe
 from agent.transport import Connection, connect
 
 COLUMNS = ("host", "name", "address", "current pin", "next pin", "note")
@@ -44,6 +45,7 @@ class PinRow:
     next_error: str = ""
     next_made: bool = False  # the next key was created by this run (--make-next)
     unreachable: bool = False  # SSH failed: the next pin is unknown
+    vantage: str = "controller"  # where the current pin was seen: "controller" or "origin"
 
     @property
     def pins(self) -> tuple[str, ...]:
@@ -88,7 +90,11 @@ def next_dir(name: str, cert_root: str = txn.CERT_ROOT) -> str:
 
 def served_pin(address: str, port: int, sni: str, *, timeout: float) -> tuple[str, str]:
     """``(pin, "")`` of the certificate served for ``sni``, or ``("", why not)``."""
-    served = probe(address, port, sni, timeout=timeout)
+    return pin_of(probe(address, port, sni, timeout=timeout))
+
+
+def pin_of(served: Served) -> tuple[str, str]:
+    """``(pin, "")`` of a served certificate, or ``("", why not)``."""
     if not served.certificates:
         why = f"{served.outcome}: {served.error}" if served.error else served.outcome
         return "", f"no certificate served ({why})"
@@ -151,9 +157,10 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
         default_address = spec.address
     except AgentError as err:
         default_address, spec_error = str(host.vars.get("ansible_host") or host.name), str(err)
-    address = str(host.vars.get("listen_address") or default_address)
+    address = controller_address(host) if spec is not None else default_address
     port = int(host.vars.get("https_port") or 443)
-    current, current_error = served_pin(address, port, name, timeout=timeout)
+    served = probe(address, port, name, timeout=timeout)
+    current, current_error = pin_of(served)
     row = PinRow(
         host=host.name,
         name=name,
@@ -170,6 +177,11 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
     except AgentError as err:
         return _with(row, next_error=str(err), unreachable=isinstance(err, ConnectError))
     try:
+        if served.outcome in UNREACHED:  # firewalled to the CDN: the origin looks itself
+            seen = served_from_origin(conn, origin_address(host), port, [name], become=spec.become)
+            if name in seen:
+                current, current_error = pin_of(seen[name])
+                row = _with(row, current_pin=current, current_error=current_error, vantage="origin")
         pin = read_next_pin(conn, name)
         if pin is None and make:
             return _with(
@@ -200,6 +212,8 @@ def collect(
 
 def _note(row: PinRow) -> str:
     notes = []
+    if row.vantage == "origin":
+        notes.append("current pin seen from the origin over SSH")
     if row.next_made:
         notes.append("next key made now")
     if row.current_error:

@@ -1,7 +1,8 @@
 """``origin-agent status``: what every origin serves, judged as the edge would judge it.
 
-It reads the origins live (one TLS handshake per name, from the controller, no SSH) and the
-local state (what was issued), and changes nothing. One row per host and certificate name,
+It reads the origins live (one TLS handshake per name from the controller; from the origin
+itself over SSH when the controller cannot reach the HTTPS port) and the local state (what was
+issued), and changes nothing. One row per host and certificate name,
 sorted by urgency: the lowest SSL mode first, then the fewest days left.
 """
 
@@ -15,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from agent.errors import AgentError
-from agent.inventory import Host, connection_spec
+from agent.inventory import Host
+from agent.jobs.vantage import UNREACHED, controller_address, served_via_ssh
 from agent.modules.tls import services
 from agent.pki.inspect import inspect_certificate
 from agent.pki.modes import MODES, evaluate
@@ -51,6 +53,7 @@ class StatusRow:
     client_cert_required: bool = False
     backend: str = ""
     recorded: bool = False  # the served certificate is one the local state recorded
+    vantage: str = "controller"  # where the handshake came from: "controller" or "origin"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,12 +95,7 @@ def host_rows(
 ) -> list[StatusRow]:
     """Probe every TLS name of ``host`` and judge it. Never raises for what the origin does."""
     names = [str(n) for n in (host.vars.get("tls_names") or [])] or [host.name]
-    try:
-        spec = connection_spec(host)
-        default_address = spec.address
-    except AgentError:
-        default_address = str(host.vars.get("ansible_host") or host.name)
-    address = str(host.vars.get("listen_address") or default_address)
+    address = controller_address(host)
     port = int(host.vars.get("https_port") or 443)
     http_port = int(host.vars.get("http_port") or 80)
     trust, backend, trust_problem = extra_trust, "", ""
@@ -115,8 +113,21 @@ def host_rows(
     pins = [str(p) for p in (host.vars.get("tls_pins") or [])]
     rows: list[StatusRow] = []
     http = probe_http(address, http_port, names[0], timeout=timeout)
+    seen = {name: probe(address, port, name, timeout=timeout) for name in names}
+    vantage, vantage_note = "controller", ""
+    unreached = [n for n, served in seen.items() if served.outcome in UNREACHED]
+    if unreached:  # firewalled to the CDN, behind a bastion: ask the origin itself
+        from_origin, why = served_via_ssh(host, port, unreached)
+        if from_origin:
+            seen.update(from_origin)
+            vantage = "origin"
+            vantage_note = (
+                f"seen from the origin over SSH: the controller cannot reach {address}:{port}"
+            )
+        elif why:
+            vantage_note = f"not seen from the origin either: {why}"
     for name in names:
-        served = probe(address, port, name, timeout=timeout)
+        served = seen[name]
         verdict = evaluate(
             served,
             names=[name],
@@ -125,8 +136,10 @@ def host_rows(
             now=now,
             http_available=http.status is not None,
         )
-        reasons = tuple(verdict.reasons) + (
-            (trust_problem,) if trust_problem and verdict.mode != "strict" else ()
+        reasons = (
+            tuple(verdict.reasons)
+            + ((trust_problem,) if trust_problem and verdict.mode != "strict" else ())
+            + ((vantage_note,) if vantage_note and name in unreached else ())
         )
         row = StatusRow(
             host=host.name,
@@ -138,6 +151,7 @@ def host_rows(
             client_cert_required=verdict.client_cert_required,
             backend=backend,
             server=_server_from_header(http.server),
+            vantage=vantage if name in unreached else "controller",
         )
         if served.leaf_der:
             info = inspect_certificate(served.certificates[0])

@@ -34,7 +34,7 @@ def _cells(row: StatusRow) -> list[str]:
         _short_issuer(row.issuer) or "-",
         (row.serial[:16] + "...") if len(row.serial) > 16 else (row.serial or "-"),
         (row.pin[:12] + "...") if row.pin else "-",
-        "; ".join(row.reasons) if row.mode != "strict" else "",
+        "; ".join(row.reasons) if row.mode != "strict" else _vantage(row),
     ]
 
 
@@ -137,3 +137,8 @@ def to_html(rows: Sequence[StatusRow], now: datetime, *, title: str = "origin-ag
         f"<h2>Origins, most urgent first</h2><table><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body_rows)}</tbody></table></body></html>\n"
     )
+
+
+def _vantage(row: StatusRow) -> str:
+    """Where a strict row was seen from, when not from the controller."""
+    return "seen from the origin over SSH" if row.vantage == "origin" else ""

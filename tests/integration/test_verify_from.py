@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.cli import main
 from agent.lab import Lab, LabHost
 from tests.integration.test_tls_origin import run, served, task_results
 
@@ -110,6 +111,14 @@ def test_an_origin_reachable_only_over_ssh_is_verified_from_itself(
     assert served(host) is not None
     code, events, err = run(capsys, "bootstrap", "-i", inventory)
     assert code == 0 and task_results(events)[host.name]["status"] == "ok", err
+    capsys.readouterr()
+    assert main(["status", "-i", inventory, "--json", "--require-mode", "strict"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["mode"] == "strict" and row["vantage"] == "origin"
+    assert row["fingerprint"] and row["address"] == unreachable
+    assert main(["pins", "-i", inventory, "--json"]) == 0
+    (pin,) = json.loads(capsys.readouterr().out)["rows"]
+    assert pin["current_pin"] == row["pin"] and pin["vantage"] == "origin"
 
 
 def test_a_deployment_the_origin_sees_below_strict_is_rolled_back(
