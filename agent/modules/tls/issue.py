@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from agent.errors import AgentError, IssuerError, ValidationError
 from agent.modules.base import Context, ModuleError
-from agent.modules.tls import remote
+from agent.modules.tls import remote, services
 from agent.modules.tls.decide import Desired, target_address
 from agent.modules.tls.facts import OriginFacts
 from agent.modules.tls.transaction import NEXT_FILES, Transaction
@@ -99,18 +99,27 @@ def issue(
         "key_type": key_type,
         "serial": info.serial,
     }
+    filled = transaction.with_certificate(
+        version,
+        version_files(key, bundle, meta),
+        next_files=next_files,
+        consume_next=premade is not None,
+    )
+    return Issued(filled, info, bundle, premade is not None)
+
+
+def version_files(
+    key: PrivateKey, bundle: CertBundle, meta: Mapping[str, Any]
+) -> tuple[WriteFile, ...]:
+    """The files of a certificate version directory (bare names; the key 0600)."""
     chain = bundle.chain_pem.strip()
-    files = (
+    return (
         WriteFile("privkey.pem", key.pem().reveal_bytes(), 0o600),
         WriteFile("cert.pem", bundle.cert_pem.strip().encode() + b"\n"),
         WriteFile("chain.pem", (chain + "\n").encode() if chain else b""),
         WriteFile("fullchain.pem", bundle.fullchain_pem.encode()),
         WriteFile("meta.json", json.dumps(meta, sort_keys=True).encode() + b"\n"),
     )
-    filled = transaction.with_certificate(
-        version, files, next_files=next_files, consume_next=premade is not None
-    )
-    return Issued(filled, info, bundle, premade is not None)
 
 
 def next_key_files(key: PrivateKey) -> tuple[WriteFile, WriteFile]:
@@ -247,3 +256,48 @@ def _wait_for_path(address: str, want: Desired, token: str, timeout: float, host
                 host=host,
             )
         time.sleep(0.05)
+
+
+def record(ctx: Context, want: Desired, issued: Issued, issuer: Issuer) -> None:
+    """Record an issued certificate in the local state store.
+
+    Raises:
+        ModuleError: the store failed (the origin is fine; the record is not).
+    """
+    from agent.state.records import IssuedCertificate
+
+    info = issued.info
+    try:
+        services.store().record_certificate(
+            IssuedCertificate(
+                host=ctx.host,
+                name=want.name,
+                serial=info.serial,
+                fingerprint=info.fingerprint_sha256,
+                pin=info.pin_sha256,
+                not_after=info.not_after,
+                backend=issuer.name,
+                issued_at=wall_clock(ctx),
+                backend_id=issued.bundle.backend_id,
+                names=want.names,
+                cert_pem=issued.bundle.cert_pem,
+            )
+        )
+    except AgentError:
+        raise
+    except Exception as err:  # the origin is fine; the record is not: say so, keep going
+        raise ModuleError(
+            f"certificate deployed but not recorded in the state store: {err}", host=ctx.host
+        ) from err
+
+
+def revoke_replaced(facts: OriginFacts, current: Any, issuer: Issuer) -> dict[str, Any]:
+    """Revoke the replaced certificate where the CA that issued it can; what happened, as
+    result data (a refusal is reported, never fatal: the new certificate is live)."""
+    if not (current is not None and issuer.can_revoke and facts.meta.get("backend") == issuer.name):
+        return {}
+    try:
+        issuer.revoke(facts.fullchain_pem or "", str(facts.meta.get("backend_id") or ""))
+    except IssuerError as err:
+        return {"revoke_error": str(err)}
+    return {"revoked": current.serial}

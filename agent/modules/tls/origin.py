@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from agent.errors import AgentError, IssuerError
 from agent.modules.base import (
     Applier,
     Arg,
@@ -42,7 +41,7 @@ from agent.modules.tls.decide import (
     with_main_config,
 )
 from agent.modules.tls.facts import OriginFacts
-from agent.modules.tls.issue import Issued, issue
+from agent.modules.tls.issue import Issued, issue, record, revoke_replaced
 from agent.modules.tls.transaction import OriginProbe, Transaction
 from agent.modules.tls.verify import (
     REQUIRE,
@@ -50,7 +49,6 @@ from agent.modules.tls.verify import (
     reachable,
     required_mode,
     verify_or_rollback,
-    wall_clock,
 )
 from agent.pki.issuers.base import Issuer
 from agent.pki.pins import spki_pin
@@ -177,8 +175,9 @@ class TlsOriginModule(Module):
             verdict, used = self._verify(params, conn, ctx, want, issued, current, issuing, vantage)
             data.update(mode=verdict, verified_from=used)
         if issued is not None and issuing is not None:
-            self._record(ctx, want, issued, issuing.issuer)
-            data.update(self._revoke(params, facts, current, issuing.issuer))
+            record(ctx, want, issued, issuing.issuer)
+            if params["revoke_replaced"]:
+                data.update(revoke_replaced(facts, current, issuing.issuer))
         msg = transaction.renew or "site config changed"
         if "verified_from" in data:
             msg += f"; ready for {data['mode']}, verified from the {data['verified_from']}"
@@ -352,50 +351,6 @@ class TlsOriginModule(Module):
             timeout=float(params["verify_timeout"]),
         )
         return verdict.mode, used
-
-    def _record(self, ctx: Context, want: Desired, issued: Issued, issuer: Issuer) -> None:
-        from agent.state.records import IssuedCertificate
-
-        info = issued.info
-        try:
-            services.store().record_certificate(
-                IssuedCertificate(
-                    host=ctx.host,
-                    name=want.name,
-                    serial=info.serial,
-                    fingerprint=info.fingerprint_sha256,
-                    pin=info.pin_sha256,
-                    not_after=info.not_after,
-                    backend=issuer.name,
-                    issued_at=wall_clock(ctx),
-                    backend_id=issued.bundle.backend_id,
-                    names=want.names,
-                    cert_pem=issued.bundle.cert_pem,
-                )
-            )
-        except AgentError:
-            raise
-        except Exception as err:  # the origin is fine; the record is not: say so, keep going
-            raise ModuleError(
-                f"certificate deployed but not recorded in the state store: {err}", host=ctx.host
-            ) from err
-
-    def _revoke(
-        self, params: Mapping[str, Any], facts: OriginFacts, current: Any, issuer: Issuer
-    ) -> dict[str, Any]:
-        """Revoke the replaced certificate where asked and the CA that issued it can."""
-        if not (
-            params["revoke_replaced"]
-            and current is not None
-            and issuer.can_revoke
-            and facts.meta.get("backend") == issuer.name
-        ):
-            return {}
-        try:
-            issuer.revoke(facts.fullchain_pem or "", str(facts.meta.get("backend_id") or ""))
-        except IssuerError as err:
-            return {"revoke_error": str(err)}
-        return {"revoked": current.serial}
 
 
 def _probes(want: Desired) -> tuple[OriginProbe, ...]:

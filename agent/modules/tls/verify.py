@@ -229,25 +229,41 @@ def verify_or_rollback(
         )
     if problem is None and verdict is not None:
         return verdict, used
-    back = remote.rollback(conn, want, become=ctx.become)
-    restored = "previous certificate restored"
-    if not back.ok:
-        restored = f"rollback failed too ({back.status}: {back.message})"
-    elif previous is not None and used == "controller":
-        again, _ = verify_site(
-            vantage.controller,
-            port,
-            want.names,
-            expect=previous.fingerprint_sha256,
-            trust="",
-            pins=(),
-            require="full",
-            now=wall_clock(ctx),
-            timeout=timeout,
-        )
-        if again is not None:
-            restored = f"previous certificate restored but not served: {again}"
+    restored = roll_back(
+        conn, want, ctx, vantage if used == "controller" else None, previous, timeout
+    )
     raise ModuleError(f"verification failed: {problem}", host=ctx.host, hint=restored)
+
+
+def roll_back(
+    conn: Connection,
+    want: Desired,
+    ctx: Context,
+    vantage: Vantage | None,
+    previous: CertInfo | None,
+    timeout: float,
+) -> str:
+    """Undo the last transaction and say what that achieved; with a controller ``vantage``,
+    check the previous certificate is served again."""
+    back = remote.rollback(conn, want, become=ctx.become)
+    if not back.ok:
+        return f"rollback failed too ({back.status}: {back.message})"
+    if previous is None or vantage is None:
+        return "previous certificate restored"
+    again, _ = verify_site(
+        vantage.controller,
+        want.site.https_port,
+        want.names,
+        expect=previous.fingerprint_sha256,
+        trust="",
+        pins=(),
+        require="full",
+        now=wall_clock(ctx),
+        timeout=timeout,
+    )
+    if again is not None:
+        return f"previous certificate restored but not served: {again}"
+    return "previous certificate restored"
 
 
 def _vantage_used(vantage: Vantage, port: int) -> str:
