@@ -1,17 +1,14 @@
-"""Module name (the key used in plans) -> where its class lives.
-
-Entries are ``"package.module:ClassName"`` strings loaded on first use, so a module's imports
-(cryptography, an issuer backend...) cost nothing when a plan does not use it. To add a module,
-add one line here.
+"""Module name (the key used in plans) -> a loader of its class (:mod:`agent.registry`'s
+pattern, shared with issuers and server adapters): a module's imports (cryptography, an issuer
+backend...) cost nothing when a plan does not use it. To add a module, add one line here.
 """
 
 from __future__ import annotations
 
-import importlib
-
 from agent.modules.base import Module
+from agent.registry import Loader, lazy
 
-REGISTRY: dict[str, str] = {
+_TARGETS: dict[str, str] = {
     "command": "agent.modules.command:CommandModule",
     "shell": "agent.modules.command:ShellModule",
     "copy": "agent.modules.copy:CopyModule",
@@ -26,8 +23,7 @@ REGISTRY: dict[str, str] = {
     "reload": "agent.modules.tls.parts:ReloadModule",
     "verify": "agent.modules.tls.parts:VerifyModule",
 }
-
-_loaded: dict[str, type[Module]] = {}
+REGISTRY: dict[str, Loader] = {name: lazy(target) for name, target in _TARGETS.items()}
 
 
 def names() -> list[str]:
@@ -41,10 +37,5 @@ def get(name: str) -> type[Module]:
     Raises:
         KeyError: no module has that name.
     """
-    cls = _loaded.get(name)
-    if cls is None:
-        target = REGISTRY[name]
-        module_path, _, attr = target.partition(":")
-        cls = getattr(importlib.import_module(module_path), attr)
-        _loaded[name] = cls
+    cls: type[Module] = REGISTRY[name]()
     return cls

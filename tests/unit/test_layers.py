@@ -25,7 +25,7 @@ LAYERS = [
     "state",
 ]
 OF_CLI = {"cli", "__main__", "commands", "jobs", "lab"}
-SHARED = {"errors", "secret", "resources", "__init__"}
+SHARED = {"errors", "secret", "resources", "registry", "validate", "__init__"}
 
 
 def layer_of(module: str) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.errors import IssuerError
 from agent.pki.issuers.base import REGISTRY, Issuer
+from agent.registry import suggestion
 
 _lock = threading.Lock()
 _issuers: dict[str, Issuer] = {}
@@ -104,13 +105,11 @@ def issuer(config: Any, *, where: str) -> Issuer:
         )
     backend = config["backend"]
     if backend not in REGISTRY:
-        import difflib
-
-        close = difflib.get_close_matches(backend, list(REGISTRY), n=1)
-        hint = (
-            f"did you mean {close[0]!r}?" if close else f"backends: {', '.join(sorted(REGISTRY))}"
+        raise IssuerError(
+            f"unknown issuer backend {backend!r}",
+            backend=backend,
+            hint=suggestion(backend, REGISTRY, "backend"),
         )
-        raise IssuerError(f"unknown issuer backend {backend!r}", backend=backend, hint=hint)
     resolved = _resolve(config)
     key = _digest(resolved)
     with _lock:

@@ -9,10 +9,12 @@ caller implements over its transport.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Protocol
+
+from agent.registry import Loader, lazy
 
 
 @dataclass(frozen=True)
@@ -105,44 +107,12 @@ class Issuer(abc.ABC):
         raise IssuerError("this backend cannot revoke certificates", backend=self.name)
 
 
-REGISTRY: dict[str, Callable[[], type[Issuer]]] = {}
-"""Backend name -> loader of its class (lazy, so a backend's imports cost nothing unused)."""
-
-
-def _load_selfsigned() -> type[Issuer]:
-    from agent.pki.issuers.selfsigned import SelfSignedIssuer
-
-    return SelfSignedIssuer
-
-
-def _load_localca() -> type[Issuer]:
-    from agent.pki.issuers.localca import LocalCAIssuer
-
-    return LocalCAIssuer
-
-
-REGISTRY["selfsigned"] = _load_selfsigned
-REGISTRY["localca"] = _load_localca
-
-
-def _load_acme() -> type[Issuer]:
-    from agent.pki.issuers.acme import AcmeIssuer
-
-    return AcmeIssuer
-
-
-def _load_cfssl() -> type[Issuer]:
-    from agent.pki.issuers.cfssl import CfsslIssuer
-
-    return CfsslIssuer
-
-
-def _load_cloudflare() -> type[Issuer]:
-    from agent.pki.issuers.cloudflare import CloudflareIssuer
-
-    return CloudflareIssuer
-
-
-REGISTRY["acme"] = _load_acme
-REGISTRY["cfssl"] = _load_cfssl
-REGISTRY["cloudflare"] = _load_cloudflare
+REGISTRY: dict[str, Loader] = {
+    "selfsigned": lazy("agent.pki.issuers.selfsigned:SelfSignedIssuer"),
+    "localca": lazy("agent.pki.issuers.localca:LocalCAIssuer"),
+    "acme": lazy("agent.pki.issuers.acme:AcmeIssuer"),
+    "cfssl": lazy("agent.pki.issuers.cfssl:CfsslIssuer"),
+    "cloudflare": lazy("agent.pki.issuers.cloudflare:CloudflareIssuer"),
+}
+"""Backend name -> loader of its class (:mod:`agent.registry`'s pattern, lazy, so a backend's
+imports cost nothing unused)."""
