@@ -231,6 +231,7 @@ _NGINX_T = {"nginx-T": ("nginx", "-T")}
 _A2 = {
     "apache2ctl-S": ("apache2ctl", "-S"),
     "apache2ctl-DUMP_INCLUDES": ("apache2ctl", "-t", "-D", "DUMP_INCLUDES"),
+    "main-config": ("cat", "/etc/apache2/apache2.conf"),
 }
 _HTTPD = ("apache2", "-d", "/etc/httpd", "-f", "conf/httpd.conf")
 
@@ -304,7 +305,11 @@ CASES = (
         },
         {"/etc/httpd/modules": "/usr/lib/apache2/modules", "/etc/httpd/logs": "/tmp"},
         (),
-        {"httpd-S": (*_HTTPD, "-S"), "httpd-DUMP_INCLUDES": (*_HTTPD, "-t", "-D", "DUMP_INCLUDES")},
+        {
+            "httpd-S": (*_HTTPD, "-S"),
+            "httpd-DUMP_INCLUDES": (*_HTTPD, "-t", "-D", "DUMP_INCLUDES"),
+            "main-config": ("cat", "/etc/httpd/conf/httpd.conf"),
+        },
     ),
 )
 
