@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from agent.errors import ServerConfigError
-from agent.servers.apache_config import vhost_span
+from agent.servers.apache_config import lines_of, vhost_span
 from agent.servers.configmap import VirtualServer
 from agent.servers.site import SiteSpec
 
@@ -44,7 +44,7 @@ _REWRITE_COND = re.compile(r"^\s*RewriteCond\b", re.I)
 def _open_brace(text: str, line: int, where: str) -> int:
     """Offset just past the line holding the ``{`` of the block whose directive starts on
     1-based ``line``."""
-    lines = text.splitlines(keepends=True)
+    lines = lines_of(text)
     if not 0 < line <= len(lines):
         raise ServerConfigError("no server block on this line", where=where)
     offset = sum(len(x) for x in lines[: line - 1])
@@ -75,7 +75,7 @@ def _open_brace(text: str, line: int, where: str) -> int:
 
 
 def _indent(text: str, offset: int) -> str:
-    for line in text[offset:].splitlines():
+    for line in text[offset:].split("\n"):
         if line.strip():
             stripped = line.lstrip()
             if stripped.startswith("}"):
@@ -137,7 +137,7 @@ def _marked_span(text: str, start: int) -> tuple[int, int] | None:
     if not text[start:].lstrip(" \t").startswith(BEGIN):
         return None
     offset = start
-    for line in text[start:].splitlines(keepends=True):
+    for line in lines_of(text[start:]):
         offset += len(line)
         if line.strip().startswith(END):
             return start, offset
@@ -177,7 +177,7 @@ def unadopt_nginx(text: str) -> str:
     """``text`` without any of our marked blocks (the operator's original bytes)."""
     out: list[str] = []
     inside = False
-    for line in text.splitlines(keepends=True):
+    for line in lines_of(text):
         stripped = line.strip()
         if not inside and stripped.startswith(BEGIN):
             inside = True
@@ -238,7 +238,7 @@ def apache_twin(text: str, server: VirtualServer, site: SiteSpec) -> str:
         ServerConfigError: no ``<VirtualHost>`` block at that line.
     """
     start, end = vhost_span(text, server.line, server.file)
-    lines = text.splitlines(keepends=True)
+    lines = lines_of(text)
     block = [line if line.endswith("\n") else line + "\n" for line in lines[start:end]]
     body: list[str] = []
     for line in block[1:-1]:

@@ -32,6 +32,12 @@ _INCLUDE_LINE = re.compile(r"^\s*(?:Include|IncludeOptional)\s+(?P<arg>\"[^\"]+\
 _SECTION = re.compile(r"^\s*<(?P<close>/)?(?P<name>[A-Za-z]+)")
 
 
+def lines_of(text: str) -> list[str]:
+    """``text`` cut after each line feed (ends kept): the servers count lines by ``\n`` only,
+    where ``str.splitlines`` would also cut at ``\r``, form feeds and the like."""
+    return text.split("\n") if "\n" not in text else [x for x in re.split(r"(?<=\n)", text) if x]
+
+
 def _listen(addr: str) -> Listen:
     host, _, port = addr.rpartition(":")
     if not port.isdigit():
@@ -122,7 +128,7 @@ def main_includes(text: str, file: str, server_root: str) -> tuple[Include, ...]
     section's name lower-cased, e.g. ``virtualhost``; ``<IfModule>``/``<IfDefine>`` do not count)."""
     found: list[Include] = []
     sections: list[str] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         section = _SECTION.match(line)
         if section:
             name = section["name"].lower()
@@ -173,7 +179,7 @@ def vhost_span(text: str, line: int, where: str = "") -> tuple[int, int]:
     Raises:
         ServerConfigError: no ``<VirtualHost`` on that line, or no ``</VirtualHost>`` after it.
     """
-    lines = text.splitlines()
+    lines = text.split("\n")
     start = line - 1
     if not 0 <= start < len(lines) or not lines[start].lstrip().lower().startswith("<virtualhost"):
         raise ServerConfigError("no <VirtualHost> starts on this line", where=f"{where}:{line}")
@@ -199,7 +205,7 @@ def with_details(config: ConfigMap, texts: Mapping[str, str]) -> ConfigMap:
             servers.append(server)
             continue
         start, end = vhost_span(text, server.line, server.file)
-        words = [line.split() for line in text.splitlines()[start + 1 : end - 1]]
+        words = [line.split() for line in text.split("\n")[start + 1 : end - 1]]
         keys = [(w[0].lower(), [a.lower() for a in w[1:]]) for w in words if w]
         ssl = any(k == "sslengine" and args[:1] == ["on"] for k, args in keys)
         names = list(server.names)  # -S lists no aliases for the only vhost of an address

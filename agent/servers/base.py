@@ -23,26 +23,21 @@ and config directories exist, :func:`parse_detect` turns that listing into serve
 from __future__ import annotations
 
 import abc
-import functools
-import sys
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import jinja2
-
-from agent.errors import ServerConfigError, SourcePos, ValidationError
-from agent.resources import data_dir
+from agent.errors import ValidationError
 from agent.servers.configmap import ConfigMap
 from agent.servers.errorlog import server_errors
 from agent.servers.site import SiteSpec
+from agent.servers.templating import TEMPLATES_DIR as TEMPLATES_DIR  # re-exported
+from agent.servers.templating import render_template as render_template  # re-exported
 from agent.transport.changes import RunCommand, SwapSymlink
 from agent.transport.quote import check_path
 
 ServerName = Literal["nginx", "apache"]
-TEMPLATES_DIR = data_dir("templates")
 POLICY_NAME = "origin-agent-tls"
 SYSTEMD_PROBE_ARGV: tuple[str, ...] = ("test", "-d", "/run/systemd/system")
 """Exit 0 where systemd is PID 1 (``sd_booted()``'s test)."""
@@ -187,52 +182,6 @@ class ConfigProblem:
     file: str
     line: int
     message: str
-
-
-_loading = threading.Lock()
-
-
-@functools.lru_cache(maxsize=32)
-def _environment(directory: str) -> jinja2.Environment:
-    """One environment per template directory: templates are compiled once per run, not once
-    per host (jinja2 environments are safe to share between threads once configured)."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
-        auto_reload=False,  # templates do not change during a run: no stat per host
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def render_template(path: Path, variables: Mapping[str, Any]) -> str:
-    """Render the jinja2 template at ``path`` with ``StrictUndefined``.
-
-    Raises:
-        ServerConfigError: the template is missing, does not parse, or uses an undefined
-            variable; ``where`` names the template file and line.
-    """
-    env = _environment(str(path.parent))
-    try:
-        with _loading:  # N hosts asking at once would otherwise compile it N times
-            template = env.get_template(path.name)
-        return template.render(**variables)
-    except jinja2.TemplateNotFound:
-        raise ServerConfigError("template not found", where=str(path)) from None
-    except jinja2.TemplateSyntaxError as err:
-        raise ServerConfigError(
-            f"template error: {err.message}", where=SourcePos(str(path), err.lineno or 0)
-        ) from err
-    except jinja2.TemplateError as err:
-        line = 0
-        tb = sys.exc_info()[2]
-        while tb is not None:  # jinja2 maps template frames to the template's file and line
-            if Path(tb.tb_frame.f_code.co_filename) == path:
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        raise ServerConfigError(f"template error: {err}", where=SourcePos(str(path), line)) from err
 
 
 class ServerAdapter(abc.ABC):

@@ -63,7 +63,7 @@ def _parse_texts(sections: list[tuple[str, str]]) -> dict[str, list[Stmt]]:
             if "\0" in path:
                 raise ServerConfigError("a file name with a NUL byte", where="nginx -T")
             local = os.path.join(tmp, str(index))  # never the path itself: no /etc is touched
-            with open(local, "w", encoding="utf-8") as handle:
+            with open(local, "w", encoding="utf-8", errors="replace") as handle:
                 handle.write(text)
             payload = crossplane.parse(
                 local, single=True, check_ctx=False, check_args=False, catch_errors=True
