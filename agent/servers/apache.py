@@ -148,7 +148,9 @@ class ApacheAdapter(ServerAdapter):
         return self.paths.ports_config
 
     def edit_main_config(self, text: str, site: SiteSpec) -> str:
-        """``ports.conf`` with ``Listen`` lines covering the site's two ports.
+        """``ports.conf`` with ``Listen`` lines covering the site's two ports (RHEL layout:
+        ``conf.d/ssl.conf``, mod_ssl's, covering the HTTPS port; the HTTP port is
+        ``httpd.conf``'s ``Listen 80``, which a second ``Listen`` would make fatal).
 
         With ``listen_address``: a ``Listen ADDRESS:PORT`` is kept, a wildcard ``Listen PORT``
         is rewritten to the address (further wildcards for that port are commented out, as two
@@ -176,10 +178,9 @@ class ApacheAdapter(ServerAdapter):
         address = site.listen_address
         wanted = f"[{address}]" if address and ":" in address else address
         appended: list[str] = []
-        for port, proto in (
-            (site.http_port, ""),
-            (site.https_port, "" if site.https_port == 443 else " https"),
-        ):
+        managed = [(site.http_port, "")] if self.debian else []  # RHEL: httpd.conf's Listen 80
+        managed.append((site.https_port, "" if site.https_port == 443 else " https"))
+        for port, proto in managed:
             on_port = [(i, h) for i, h, p in active if p == str(port)]
             if wanted is None:
                 if not on_port:

@@ -85,7 +85,7 @@ _CONF_D: dict[str, dict[str, str]] = {
         "ctl": "/usr/sbin/apachectl",
         "conf_dir": "/etc/httpd",
         "main_config": "{conf_dir}/conf/httpd.conf",
-        "ports_config": "{conf_dir}/conf/httpd.conf",
+        "ports_config": "{conf_dir}/conf.d/ssl.conf",  # mod_ssl's Listen 443 https
         "sites_available": "{conf_dir}/conf.d",
         "sites_enabled": "{conf_dir}/conf.d",
         "policy_file": "{conf_dir}/conf.d/" + POLICY_NAME + ".conf",

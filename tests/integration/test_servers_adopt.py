@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.errors import ServerConfigError
 from agent.servers.adopt import adopt_nginx, apache_twin, unadopt_nginx
 from agent.servers.apache_config import parse_apache, with_details
 from agent.servers.base import Command, ServerAdapter, Symlink, adapter_for
@@ -137,9 +138,10 @@ class Tree:
             server, {**overrides, "error_log": str(root / "log" / log)}
         )
 
-    def site(self, upstream: str | None = None) -> SiteSpec:
+    def site(self, upstream: str | None = None, listen_address: str | None = None) -> SiteSpec:
         return SiteSpec(
             name=NAME,
+            listen_address=listen_address,
             server_names=(NAME,),
             http_port=self.http_port,
             https_port=self.https_port,
@@ -289,3 +291,99 @@ def test_apache_twin_of_a_proxy_vhost_serves_the_app_over_tls(tmp_path: Path, ap
     finally:
         _stop(tree.pid_file)
     assert mine.read_text() == operator  # the operator's file is untouched
+
+
+def test_nginx_with_only_conf_d_serves_our_proxy_site_and_refuses_a_tree_without_it(
+    tmp_path: Path, app: int
+) -> None:
+    tree = Tree("nginx", tmp_path)
+    main = tree.conf / "nginx.conf"
+    main_text = (
+        trees.NGINX_ORG_MAIN.replace("/etc/nginx", str(tree.conf))
+        .replace("/var/run/nginx.pid", str(tree.pid_file))
+        .replace("/var/log/nginx", str(tmp_path / "log"))
+    )
+    main.write_text(main_text)
+    for folder in ("sites-enabled", "sites-available", "modules-enabled"):
+        shutil.rmtree(tree.conf / folder)
+    (tree.conf / "sites-enabled").mkdir()  # there, but not included: must not be used
+    adapter = adapter_for(
+        "nginx",
+        {"layout": "rhel", "conf_dir": str(tree.conf), "pid_file": str(tree.pid_file)},
+    )
+    site = tree.site(upstream=f"http://127.0.0.1:{app}", listen_address=tree.address)
+
+    config = adapter.parse_config([_run(adapter.dump_argvs()[0]).stdout])
+    placement = place_site(config, adapter, site.name, site)
+    assert (placement.path, placement.enable) == (f"{tree.conf}/conf.d/{NAME}.conf", ())
+    Path(placement.path).write_text(adapter.render_site(site))
+    Path(adapter.paths.policy_file).write_text(adapter.render_policy(site))
+    main.write_text(adapter.edit_main_config(main.read_text(), site))
+    test = _run(adapter.test_argv())
+    assert test.returncode == 0, test.stderr
+    try:
+        assert _run(adapter.start_argv()).returncode == 0
+        _wait_for(tree.address, tree.https_port)
+        assert _get(tree.address, tree.https_port, tls_ca=tree.ca_file) == APP_BODY
+        assert _get(tree.address, tree.http_port) == APP_BODY
+    finally:
+        _stop(tree.pid_file)
+
+    main.write_text(main_text.replace(f"include {tree.conf}/conf.d/*.conf;", ""))
+    bare = adapter.parse_config([_run(adapter.dump_argvs()[0]).stdout])
+    with pytest.raises(ServerConfigError, match=f"^{main}: nginx would not load a site file"):
+        place_site(bare, adapter, site.name, site)
+
+
+def test_rhel_httpd_tree_driven_with_debians_binary_serves_our_proxy_site(
+    tmp_path: Path, app: int
+) -> None:
+    tree = Tree("apache", tmp_path)  # (its Debian copy is not used: the tree is RHEL's)
+    httpd = tmp_path / "httpd"
+    (httpd / "conf").mkdir(parents=True)
+    (httpd / "modules").symlink_to("/usr/lib/apache2/modules")
+    (httpd / "logs").symlink_to(tmp_path / "log")
+    run = tmp_path / "run"
+    (httpd / "conf" / "httpd.conf").write_text(
+        trees.RHEL_HTTPD_CONF.replace('"/etc/httpd"', f'"{httpd}"\nDefaultRuntimeDir {run}')
+        .replace("Listen 80", f"Listen {tree.address}:{tree.http_port}")
+        .replace("/run/httpd/httpd.pid", str(tree.pid_file))
+    )
+    (httpd / "conf.modules.d").mkdir()
+    (httpd / "conf.modules.d" / "00-base.conf").write_text(trees.RHEL_MODULES)
+    (httpd / "conf.d").mkdir()
+    (httpd / "conf.d" / "ssl.conf").write_text(
+        trees.RHEL_SSL_CONF.replace("/run/httpd", str(run))
+        .replace("/etc/pki/tls/certs/localhost.crt", f"{tree.cert_dir}/fullchain.pem")
+        .replace("/etc/pki/tls/private/localhost.key", f"{tree.cert_dir}/privkey.pem")
+    )
+    adapter = adapter_for(
+        "apache",
+        {
+            "layout": "rhel",
+            "conf_dir": str(httpd),
+            "binary": "/usr/sbin/apache2",
+            "pid_file": str(tree.pid_file),
+        },
+    )
+    site = tree.site(upstream=f"http://127.0.0.1:{app}", listen_address=tree.address)
+
+    outputs = [_run(argv).stdout for argv in adapter.dump_argvs()]
+    main = Path(adapter.paths.main_config)
+    config = adapter.parse_config(outputs, main.read_text())
+    placement = place_site(config, adapter, site.name, site)
+    assert (placement.path, placement.enable) == (f"{httpd}/conf.d/{NAME}.conf", ())
+    Path(placement.path).write_text(adapter.render_site(site))
+    Path(adapter.paths.policy_file).write_text(adapter.render_policy(site))
+    ports = Path(adapter.main_config_path)
+    assert ports == httpd / "conf.d" / "ssl.conf"
+    ports.write_text(adapter.edit_main_config(ports.read_text(), site))
+    test = _run(adapter.test_argv())
+    assert test.returncode == 0, test.stdout + test.stderr
+    try:
+        assert _run(adapter.start_argv()).returncode == 0
+        _wait_for(tree.address, tree.https_port)
+        assert _get(tree.address, tree.https_port, tls_ca=tree.ca_file) == APP_BODY
+        assert _get(tree.address, tree.http_port) == APP_BODY
+    finally:
+        _stop(tree.pid_file)
