@@ -150,6 +150,22 @@ APACHE_APP_SITE = """\
 </VirtualHost>
 """
 
+APACHE_DUP_A = """\
+<VirtualHost *:80>
+    ServerName dup.example.com
+    DocumentRoot /var/www/html
+</VirtualHost>
+"""
+
+APACHE_DUP_B = """\
+# a second site for the same name, enabled by mistake
+<VirtualHost *:80>
+    ServerName www.dup.example.com
+    ServerAlias dup.example.com
+    ProxyPass / http://127.0.0.1:8081/
+</VirtualHost>
+"""
+
 RHEL_HTTPD_CONF = """\
 ServerRoot "/etc/httpd"
 Listen 80
@@ -290,6 +306,21 @@ CASES = (
                     "socache_shmcb.load",
                 )
             },
+        },
+        (),
+        _A2,
+    ),
+    Case(
+        "apache-duplicate",
+        {
+            "/etc/apache2/sites-available/a.conf": APACHE_DUP_A,
+            "/etc/apache2/sites-available/b.conf": APACHE_DUP_B,
+        },
+        {
+            "/etc/apache2/sites-enabled/a.conf": "../sites-available/a.conf",
+            "/etc/apache2/sites-enabled/b.conf": "../sites-available/b.conf",
+            "/etc/apache2/mods-enabled/proxy.load": "../mods-available/proxy.load",
+            "/etc/apache2/mods-enabled/proxy_http.load": "../mods-available/proxy_http.load",
         },
         (),
         _A2,

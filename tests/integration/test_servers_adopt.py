@@ -168,7 +168,7 @@ def test_live_output_parses_as_the_recorded_fixture(case: trees.Case) -> None:
         assert code == 0
         assert parse_dump(stdout) == parse_dump((recorded / "nginx-T.txt").read_text())
         return
-    prefix = "apache2ctl" if case.name == "apache-debian" else "httpd"
+    prefix = "httpd" if case.name == "apache-rhel" else "apache2ctl"
     outputs = [live[f"{prefix}-S"][0], live[f"{prefix}-DUMP_INCLUDES"][0]]
     fixture = [(recorded / f"{prefix}-{k}.txt").read_text() for k in ("S", "DUMP_INCLUDES")]
     main = (recorded / "main-config.txt").read_text()

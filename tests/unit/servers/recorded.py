@@ -17,7 +17,7 @@ def nginx(case: str) -> ConfigMap:
 
 
 def apache(case: str = "apache-debian", *, main: bool = True) -> ConfigMap:
-    prefix = "apache2ctl" if case == "apache-debian" else "httpd"
+    prefix = "httpd" if case == "apache-rhel" else "apache2ctl"
     return parse_apache(
         text(case, f"{prefix}-S.txt"),
         text(case, f"{prefix}-DUMP_INCLUDES.txt"),

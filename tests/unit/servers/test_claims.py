@@ -60,3 +60,13 @@ def test_the_same_wildcard_twice_is_a_conflict_a_dot_name_matches_its_base() -> 
         sole_claim(config, "x.example.com", 80)
     dot = _config(VirtualServer("/d.conf", 1, on80, (".example.com",)))
     assert [c.match for c in claims(dot, "example.com", 80)] == ["wildcard"]
+
+
+def test_two_enabled_apache_vhosts_claiming_one_name_is_refused_naming_both() -> None:
+    config = apache("apache-duplicate")
+    with pytest.raises(ServerConfigError) as err:
+        sole_claim(config, "DUP.example.com", 80)
+    assert str(err.value).startswith(
+        "/etc/apache2/sites-enabled/a.conf:1 and /etc/apache2/sites-enabled/b.conf:2 both claim"
+    )
+    assert "apache serves only the first" in str(err.value)
