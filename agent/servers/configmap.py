@@ -14,9 +14,9 @@ module answers questions on it without I/O:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Literal
 
 from agent.errors import ServerConfigError
@@ -123,16 +123,35 @@ def glob_matches(pattern: str, path: str) -> bool:
     within one path component and does not match a leading dot)."""
     if not pattern.startswith("/") or not path.startswith("/"):
         return False
-    pat_parts = PurePosixPath(pattern).parts
-    path_parts = PurePosixPath(path).parts
-    if len(pat_parts) != len(path_parts):
-        return False
-    for pat, part in zip(pat_parts, path_parts, strict=True):
-        if part.startswith(".") and not pat.startswith("."):
-            return False
-        if not PurePosixPath(part).match(pat):
-            return False
-    return True
+    return _glob_regex(pattern).fullmatch(path) is not None
+
+
+@functools.lru_cache(maxsize=512)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    for component in pattern.split("/"):
+        out = "" if component.startswith(".") or not component else r"(?!\.)"
+        index = 0
+        while index < len(component):
+            ch = component[index]
+            close = component.find("]", index + 2) if ch == "[" else -1
+            if ch == "*":
+                out += "[^/]*"
+            elif ch == "?":
+                out += "[^/]"
+            elif close > 0:
+                body = component[index + 1 : close]
+                body = "^" + body[1:] if body.startswith("!") else body
+                out += "[" + body.replace("\\", "\\\\") + "]"
+                index = close
+            else:
+                out += re.escape(ch)
+            index += 1
+        parts.append(out)
+    try:
+        return re.compile("/".join(parts))
+    except re.error:  # a bracket glob(3) reads literally, e.g. [z-a]
+        return re.compile(re.escape(pattern))
 
 
 @dataclass(frozen=True)
@@ -161,13 +180,15 @@ class Claim:
 
 def _match(pattern: str, name: str) -> MatchKind | None:
     pat = pattern.lower()
+    if pat == name:
+        return "exact"
+    if "*" not in pat and not pat.startswith((".", "~")):
+        return None
     if pat.startswith("~"):
         try:
             return "regex" if re.search(pattern[1:], name) else None
         except re.error:
             return None  # a PCRE-only pattern: not ours to judge
-    if pat == name:
-        return "exact"
     if pat.startswith("*.") and name.endswith(pat[1:]):
         return "wildcard"
     if pat.startswith(".") and (name == pat[1:] or name.endswith(pat)):
