@@ -26,12 +26,13 @@ import pytest
 from agent.errors import ServerConfigError
 from agent.servers.adopt import adopt_nginx, apache_twin, unadopt_nginx
 from agent.servers.apache_config import parse_apache, with_details
-from agent.servers.base import Command, ServerAdapter, Symlink, adapter_for
+from agent.servers.base import EnableStep, ServerAdapter, adapter_for
 from agent.servers.configmap import sole_claim
 from agent.servers.errorlog import server_errors
 from agent.servers.layout import place_site
 from agent.servers.nginx_config import parse_dump
 from agent.servers.site import SiteSpec
+from agent.transport.changes import SwapSymlink
 from tests import servers_trees as trees
 from tests.tlscerts import make_ca, make_leaf, write_cert_dir
 
@@ -150,9 +151,9 @@ class Tree:
             upstream=upstream,
         )
 
-    def run_steps(self, steps: tuple[Symlink | Command, ...] | list[Symlink | Command]) -> None:
+    def run_steps(self, steps: tuple[EnableStep, ...] | list[EnableStep]) -> None:
         for step in steps:
-            if isinstance(step, Symlink):
+            if isinstance(step, SwapSymlink):
                 os.symlink(step.target, step.path)
             else:
                 result = _run(step.argv)

@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 
 from agent.errors import ServerConfigError
-from agent.servers.base import Command, Paths, Symlink, adapter_for
+from agent.servers.base import Paths, adapter_for
 from agent.servers.layout import place_site
+from agent.transport.changes import RunCommand, SwapSymlink
 from tests.unit.servers.recorded import apache, nginx
 
 
@@ -16,7 +17,7 @@ def test_debian_nginx_uses_sites_available_and_a_link() -> None:
     placement = place_site(nginx("nginx-debian"), adapter_for("nginx"), "shop")
     assert placement.path == "/etc/nginx/sites-available/shop.conf"
     assert placement.enable == (
-        Symlink("/etc/nginx/sites-enabled/shop.conf", "/etc/nginx/sites-available/shop.conf"),
+        SwapSymlink("/etc/nginx/sites-enabled/shop.conf", "/etc/nginx/sites-available/shop.conf"),
     )
     assert placement.convention == "sites-enabled"
     assert (placement.include.file, placement.include.line) == ("/etc/nginx/nginx.conf", 60)
@@ -39,7 +40,7 @@ def test_nginx_including_neither_is_refused_naming_the_main_config() -> None:
 def test_debian_apache_uses_a2ensite_and_rhel_httpd_conf_d() -> None:
     debian = place_site(apache(), adapter_for("apache"), "shop")
     assert debian.path == "/etc/apache2/sites-available/shop.conf"
-    assert isinstance(debian.enable[-1], Command) and "a2ensite" in debian.enable[-1].argv[0]
+    assert isinstance(debian.enable[-1], RunCommand) and "a2ensite" in debian.enable[-1].argv[0]
     rhel = place_site(apache("apache-rhel"), adapter_for("apache", {"layout": "rhel"}), "shop")
     assert (rhel.path, rhel.enable, rhel.convention) == (
         "/etc/httpd/conf.d/shop.conf",
