@@ -1,4 +1,5 @@
-"""Where our site file goes so that the server really loads it, decided before writing.
+"""Where our site file goes so that the server really loads it, decided before writing, and
+whether to write one at all or adopt the operator's site that already serves the names.
 
 :func:`place_site` looks at the include globs of the effective configuration
 (:class:`agent.servers.configmap.ConfigMap`): ``sites-available/NAME.conf`` plus a link (or
@@ -16,7 +17,7 @@ from typing import Literal
 
 from agent.errors import ServerConfigError
 from agent.servers.base import EnableStep, ServerAdapter
-from agent.servers.configmap import ConfigMap, Include
+from agent.servers.configmap import ConfigMap, Include, VirtualServer, sole_claim
 from agent.servers.site import SiteSpec
 from agent.transport.changes import RunCommand, SwapSymlink
 
@@ -39,6 +40,12 @@ class SitePlacement:
     enable: tuple[EnableStep, ...]
     include: Include
     convention: Convention
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Our file and its links: how the server may name it (``ours`` of :func:`choose_site`)."""
+        links = tuple(s.path for s in self.enable if isinstance(s, SwapSymlink))
+        return (self.path, *links)
 
 
 def place_site(
@@ -92,3 +99,61 @@ def _not_site(step: EnableStep, name: str) -> bool:
     return not (
         isinstance(step, RunCommand) and step.argv[-1:] == (name,) and "a2ensite" in step.argv[-2]
     )
+
+
+@dataclass(frozen=True)
+class SiteChoice:
+    """What to do for a site: write our own (``server`` None) or adopt ``server``, the
+    operator's enabled block / virtual host that answers ``names`` on the HTTP port."""
+
+    server: VirtualServer | None
+    names: tuple[str, ...] = ()
+
+    @property
+    def adopt(self) -> bool:
+        return self.server is not None
+
+
+def choose_site(config: ConfigMap, site: SiteSpec, ours: tuple[str, ...] = ()) -> SiteChoice:
+    """Adopt the operator's site when one serves the site's names, else write our own.
+
+    Args:
+        config: the server's effective configuration.
+        site: the site wanted (its names, HTTP and HTTPS ports).
+        ours: files that are ours (:attr:`SitePlacement.paths`, an Apache twin's path): a
+            claim from one of them is our own earlier run, not an operator's site.
+
+    Raises:
+        ServerConfigError: two enabled sites claim one of the names on one port (both
+            ``file:line``s named); the names are split between sites, or some served and some
+            not; a name is already served over HTTPS by an operator's other block.
+    """
+    served: dict[str, tuple[VirtualServer, list[str]]] = {}
+    unserved: list[str] = []
+    for name in site.server_names:
+        http = sole_claim(config, name, site.http_port)
+        https = sole_claim(config, name, site.https_port)
+        if http is None or http.file in ours:
+            unserved.append(name)
+        else:
+            served.setdefault(http.where, (http.server, []))[1].append(name)
+        if (
+            https is not None
+            and https.file not in ours
+            and (http is None or https.where != http.where)
+        ):
+            raise ServerConfigError(
+                f"{name} is already served on port {site.https_port} by {https.where}",
+                hint="remove that TLS server or the name from the inventory, then run again",
+            )
+    if not served:
+        return SiteChoice(None)
+    if len(served) > 1 or unserved:
+        parts = [f"{', '.join(names)} by {where}" for where, (_, names) in served.items()]
+        parts += [f"{', '.join(unserved)} by none"] if unserved else []
+        raise ServerConfigError(
+            f"site {site.name}: its names are served by different sites ({'; '.join(parts)})",
+            hint="give each served site its own entry with only its names",
+        )
+    ((server, names),) = served.values()
+    return SiteChoice(server, tuple(names))

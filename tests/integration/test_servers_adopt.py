@@ -29,7 +29,7 @@ from agent.servers.apache_config import parse_apache, with_details
 from agent.servers.base import EnableStep, ServerAdapter, adapter_for
 from agent.servers.configmap import sole_claim
 from agent.servers.errorlog import server_errors
-from agent.servers.layout import place_site
+from agent.servers.layout import choose_site, place_site
 from agent.servers.nginx_config import parse_dump
 from agent.servers.site import SiteSpec
 from agent.transport.changes import SwapSymlink
@@ -202,6 +202,7 @@ def test_nginx_adopted_proxy_site_serves_the_app_over_tls_and_undoes_exactly(
     assert claim is not None and claim.server.proxy_pass
     assert os.path.realpath(claim.file) == str(target)  # the link's target is what is edited
     site = tree.site()
+    assert choose_site(config, site).server == claim.server
     edited = adopt_nginx(operator, claim.server, site)
     target.write_text(edited)
     test = _run(adapter.test_argv())
@@ -217,6 +218,7 @@ def test_nginx_adopted_proxy_site_serves_the_app_over_tls_and_undoes_exactly(
         readopted = sole_claim(again, NAME, tree.https_port)
         assert readopted is not None and readopted.ssl
         assert adopt_nginx(edited, readopted.server, site) == edited  # a re-run changes nothing
+        assert choose_site(again, site).server == readopted.server
 
         # a reload onto a port another listener holds: the server's own line, since the reload
         log = Path(adapter.error_log_path(again))
