@@ -1,4 +1,6 @@
-"""Apache 2.4 adapter (Debian layout, driven through ``apache2ctl`` and ``a2enmod``/``a2ensite``).
+"""Apache 2.4 adapter: Debian's layout, driven through ``apache2ctl`` and ``a2enmod``/``a2ensite``,
+or RHEL's (``Paths.for_server("apache", {"layout": "rhel"})``): ``httpd`` itself (``-t``,
+``-k graceful``; ``-d``/``-f`` when not in ``/etc/httpd``), site files in ``conf.d/``.
 
 Debian's ``apache2`` binary needs the variables from ``envvars``, so every command goes through
 ``apache2ctl`` (which reads them); a non-default ``conf_dir`` is passed the Debian way, as
@@ -21,8 +23,10 @@ reloading, and use :meth:`start_argv` to bring it back.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
+from agent.servers.apache_config import parse_apache
 from agent.servers.base import (
     POLICY_NAME,
     ConfigProblem,
@@ -30,10 +34,12 @@ from agent.servers.base import (
     ServerAdapter,
     ServerName,
 )
+from agent.servers.configmap import ConfigMap
 from agent.servers.site import SiteSpec
 from agent.transport.changes import RunCommand
 
 MODULES = ("ssl", "headers")
+PROXY_MODULES = ("proxy", "proxy_http")
 MARK = "# origin-agent:"
 _LISTEN = re.compile(r"^(?P<indent>\s*)Listen\s+(?P<addr>\S+?)(?P<proto>\s+\S+)?\s*$", re.I)
 _SYNTAX = re.compile(r"Syntax error on line (?P<line>\d+) of (?P<file>/\S+?):\s*\n?(?P<msg>[^\n]*)")
@@ -57,20 +63,37 @@ class ApacheAdapter(ServerAdapter):
 
     name: ClassVar[ServerName] = "apache"
 
+    @property
+    def debian(self) -> bool:
+        """Debian's apache2 (``apache2ctl``, envvars, ``a2en*``), not RHEL's ``httpd``."""
+        return self.paths.layout == "debian"
+
     def _env(self) -> list[str]:
-        if self.paths.conf_dir == "/etc/apache2":
+        if self.paths.conf_dir == "/etc/apache2" or not self.debian:
             return []
         return ["env", f"APACHE_CONFDIR={self.paths.conf_dir}"]
+
+    def _httpd(self) -> list[str]:
+        """RHEL's binary with ``-d``/``-f`` when the paths are not the default ones."""
+        if self.paths.is_default:
+            return [self.paths.binary]
+        return [self.paths.binary, "-d", self.paths.conf_dir, "-f", self.paths.main_config]
 
     def _tool(self, tool: str) -> str:
         return f"{self.paths.tools_dir}/{tool}"
 
-    def enable_steps(self, name: str) -> list[EnableStep]:
+    def enable_steps(self, name: str, site: SiteSpec | None = None) -> list[EnableStep]:
+        """Debian: ``a2enmod`` (ssl, headers, and proxy, proxy_http for a site with an
+        ``upstream``), ``a2enconf`` of the policy, ``a2ensite``. RHEL: nothing (``conf.d/`` is
+        included; mod_ssl and mod_proxy are loaded by ``conf.modules.d/``)."""
+        if not self.debian:
+            return []
         conf = self.paths.conf_dir
+        modules = MODULES + (PROXY_MODULES if site is not None and site.upstream else ())
         return [
             RunCommand(
-                (*self._env(), self._tool("a2enmod"), "-q", *MODULES),
-                unless=tuple(("test", "-e", f"{conf}/mods-enabled/{m}.load") for m in MODULES),
+                (*self._env(), self._tool("a2enmod"), "-q", *modules),
+                unless=tuple(("test", "-e", f"{conf}/mods-enabled/{m}.load") for m in modules),
             ),
             RunCommand(
                 (*self._env(), self._tool("a2enconf"), "-q", POLICY_NAME),
@@ -82,17 +105,33 @@ class ApacheAdapter(ServerAdapter):
             ),
         ]
 
+    def dump_argvs(self) -> list[list[str]]:
+        if self.debian:
+            prefix = [*self._env(), self.paths.ctl]
+        else:
+            prefix = self._httpd()
+        return [[*prefix, "-S"], [*prefix, "-t", "-D", "DUMP_INCLUDES"]]
+
+    def parse_config(self, outputs: Sequence[str], main_text: str | None = None) -> ConfigMap:
+        return parse_apache(outputs[0], outputs[1], main_text)
+
     def test_argv(self) -> list[str]:
+        if not self.debian:
+            return [*self._httpd(), "-t"]
         return [*self._env(), self.paths.ctl, "configtest"]
 
     def reload_argv(self, systemd: bool) -> list[str]:
         if systemd and self.paths.is_default:
             return ["systemctl", "reload", self.paths.service]
+        if not self.debian:
+            return [*self._httpd(), "-k", "graceful"]
         return [*self._env(), self.paths.ctl, "graceful"]
 
     def start_argv(self, systemd: bool = False) -> list[str]:
         if systemd and self.paths.is_default:
             return ["systemctl", "start", self.paths.service]
+        if not self.debian:
+            return [*self._httpd(), "-k", "start"]
         return [*self._env(), self.paths.ctl, "start"]
 
     def parse_test_output(self, output: str) -> ConfigProblem | None:
@@ -109,7 +148,9 @@ class ApacheAdapter(ServerAdapter):
         return self.paths.ports_config
 
     def edit_main_config(self, text: str, site: SiteSpec) -> str:
-        """``ports.conf`` with ``Listen`` lines covering the site's two ports.
+        """``ports.conf`` with ``Listen`` lines covering the site's two ports (RHEL layout:
+        ``conf.d/ssl.conf``, mod_ssl's, covering the HTTPS port; the HTTP port is
+        ``httpd.conf``'s ``Listen 80``, which a second ``Listen`` would make fatal).
 
         With ``listen_address``: a ``Listen ADDRESS:PORT`` is kept, a wildcard ``Listen PORT``
         is rewritten to the address (further wildcards for that port are commented out, as two
@@ -137,10 +178,9 @@ class ApacheAdapter(ServerAdapter):
         address = site.listen_address
         wanted = f"[{address}]" if address and ":" in address else address
         appended: list[str] = []
-        for port, proto in (
-            (site.http_port, ""),
-            (site.https_port, "" if site.https_port == 443 else " https"),
-        ):
+        managed = [(site.http_port, "")] if self.debian else []  # RHEL: httpd.conf's Listen 80
+        managed.append((site.https_port, "" if site.https_port == 443 else " https"))
+        for port, proto in managed:
             on_port = [(i, h) for i, h, p in active if p == str(port)]
             if wanted is None:
                 if not on_port:

@@ -23,29 +23,26 @@ and config directories exist, :func:`parse_detect` turns that listing into serve
 from __future__ import annotations
 
 import abc
-import functools
-import sys
-import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import jinja2
-
-from agent.errors import ServerConfigError, SourcePos, ValidationError
-from agent.resources import data_dir
+from agent.errors import ValidationError
+from agent.servers.configmap import ConfigMap
+from agent.servers.errorlog import server_errors
 from agent.servers.site import SiteSpec
+from agent.servers.templating import TEMPLATES_DIR as TEMPLATES_DIR  # re-exported
+from agent.servers.templating import render_template as render_template  # re-exported
 from agent.transport.changes import RunCommand, SwapSymlink
 from agent.transport.quote import check_path
 
 ServerName = Literal["nginx", "apache"]
-TEMPLATES_DIR = data_dir("templates")
 POLICY_NAME = "origin-agent-tls"
 SYSTEMD_PROBE_ARGV: tuple[str, ...] = ("test", "-d", "/run/systemd/system")
 """Exit 0 where systemd is PID 1 (``sd_booted()``'s test)."""
 
-_DEFAULTS: dict[str, dict[str, str]] = {
+_DEBIAN: dict[str, dict[str, str]] = {
     "nginx": {
         "binary": "/usr/sbin/nginx",
         "ctl": "",
@@ -56,6 +53,9 @@ _DEFAULTS: dict[str, dict[str, str]] = {
         "sites_enabled": "{conf_dir}/sites-enabled",
         "policy_file": "{conf_dir}/conf.d/" + POLICY_NAME + ".conf",
         "tools_dir": "/usr/sbin",
+        "pid_file": "/run/nginx.pid",
+        "error_log": "/var/log/nginx/error.log",
+        "cert_root": "/etc/ssl/origin-agent",
     },
     "apache": {
         "binary": "/usr/sbin/apache2",
@@ -67,9 +67,39 @@ _DEFAULTS: dict[str, dict[str, str]] = {
         "sites_enabled": "{conf_dir}/sites-enabled",
         "policy_file": "{conf_dir}/conf-available/" + POLICY_NAME + ".conf",
         "tools_dir": "/usr/sbin",
+        "pid_file": "/run/apache2/apache2.pid",
+        "error_log": "/var/log/apache2/error.log",
+        "cert_root": "/etc/ssl/origin-agent",
     },
 }
-_SERVICES = {"nginx": "nginx", "apache": "apache2"}
+# RHEL/Alma/Rocky (and, for nginx, the nginx.org packages, Alpine and the container image):
+# no sites-* folders, everything in conf.d/; httpd is driven directly (no envvars, no a2en*).
+_CONF_D: dict[str, dict[str, str]] = {
+    "nginx": {
+        **_DEBIAN["nginx"],
+        "sites_available": "{conf_dir}/conf.d",
+        "sites_enabled": "{conf_dir}/conf.d",
+    },
+    "apache": {
+        "binary": "/usr/sbin/httpd",
+        "ctl": "/usr/sbin/apachectl",
+        "conf_dir": "/etc/httpd",
+        "main_config": "{conf_dir}/conf/httpd.conf",
+        "ports_config": "{conf_dir}/conf.d/ssl.conf",  # mod_ssl's Listen 443 https
+        "sites_available": "{conf_dir}/conf.d",
+        "sites_enabled": "{conf_dir}/conf.d",
+        "policy_file": "{conf_dir}/conf.d/" + POLICY_NAME + ".conf",
+        "tools_dir": "/usr/sbin",
+        "pid_file": "/run/httpd/httpd.pid",
+        "error_log": "/var/log/httpd/error_log",
+        "cert_root": "/etc/pki/tls/origin-agent",
+    },
+}
+Layout = Literal["debian", "rhel"]
+LAYOUTS: dict[str, dict[str, dict[str, str]]] = {"debian": _DEBIAN, "rhel": _CONF_D}
+_DEFAULTS = _DEBIAN
+_SERVICES = {("debian", "nginx"): "nginx", ("debian", "apache"): "apache2"}
+_SERVICES |= {("rhel", "nginx"): "nginx", ("rhel", "apache"): "httpd"}
 
 
 @dataclass(frozen=True)
@@ -86,15 +116,19 @@ class Paths:
     sites_enabled: str
     policy_file: str
     tools_dir: str
+    pid_file: str = ""
+    error_log: str = ""
+    cert_root: str = "/etc/ssl/origin-agent"
+    layout: Layout = "debian"
 
     @property
     def service(self) -> str:
         """The systemd unit / init script name."""
-        return _SERVICES[self.server]
+        return _SERVICES[(self.layout, self.server)]
 
     @property
     def is_default(self) -> bool:
-        return self == Paths.for_server(self.server)
+        return self == Paths.for_server(self.server, {"layout": self.layout})
 
     @classmethod
     def for_server(
@@ -104,25 +138,36 @@ class Paths:
         *,
         where: str = "server_paths",
     ) -> Paths:
-        """Debian's paths for ``server`` with ``overrides`` applied.
+        """The paths of ``server`` in a layout (``layout`` key of ``overrides``: ``debian``, the
+        default, or ``rhel``: ``conf.d/`` only, as RHEL, the nginx.org packages, Alpine and the
+        container image have it) with the other ``overrides`` applied.
 
         Raises:
-            ValidationError: unknown server or key, or a path that is not a plain absolute path.
+            ValidationError: unknown server, layout or key, or a path that is not a plain
+                absolute path.
         """
         if server not in _DEFAULTS:
             raise ValidationError(f"unknown web server {server!r} (nginx or apache)", where=where)
         overrides = dict(overrides or {})
-        known = [f.name for f in fields(cls) if f.name != "server"]
+        layout = overrides.pop("layout", "debian")
+        if layout not in LAYOUTS:
+            raise ValidationError(
+                f"unknown layout {layout!r} ({' or '.join(LAYOUTS)})", where=f"{where}: layout"
+            )
+        known = [f.name for f in fields(cls) if f.name not in ("server", "layout")]
         for key, value in overrides.items():
             if key not in known:
                 raise ValidationError(
-                    f"unknown key {key!r}", where=where, hint=f"accepted: {', '.join(known)}"
+                    f"unknown key {key!r}",
+                    where=where,
+                    hint=f"accepted: {', '.join([*known, 'layout'])}",
                 )
             check_path(value, where=f"{where}: {key}")
-        values = {key: overrides.get(key, default) for key, default in _DEFAULTS[server].items()}
+        defaults = LAYOUTS[layout][server]
+        values = {key: overrides.get(key, default) for key, default in defaults.items()}
         conf_dir = values["conf_dir"].rstrip("/")
         values = {k: v.replace("{conf_dir}", conf_dir) for k, v in values.items()}
-        return cls(server=server, **values)
+        return cls(server=server, layout=layout, **values)
 
 
 EnableStep = SwapSymlink | RunCommand
@@ -137,52 +182,6 @@ class ConfigProblem:
     file: str
     line: int
     message: str
-
-
-_loading = threading.Lock()
-
-
-@functools.lru_cache(maxsize=32)
-def _environment(directory: str) -> jinja2.Environment:
-    """One environment per template directory: templates are compiled once per run, not once
-    per host (jinja2 environments are safe to share between threads once configured)."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
-        auto_reload=False,  # templates do not change during a run: no stat per host
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def render_template(path: Path, variables: Mapping[str, Any]) -> str:
-    """Render the jinja2 template at ``path`` with ``StrictUndefined``.
-
-    Raises:
-        ServerConfigError: the template is missing, does not parse, or uses an undefined
-            variable; ``where`` names the template file and line.
-    """
-    env = _environment(str(path.parent))
-    try:
-        with _loading:  # N hosts asking at once would otherwise compile it N times
-            template = env.get_template(path.name)
-        return template.render(**variables)
-    except jinja2.TemplateNotFound:
-        raise ServerConfigError("template not found", where=str(path)) from None
-    except jinja2.TemplateSyntaxError as err:
-        raise ServerConfigError(
-            f"template error: {err.message}", where=SourcePos(str(path), err.lineno or 0)
-        ) from err
-    except jinja2.TemplateError as err:
-        line = 0
-        tb = sys.exc_info()[2]
-        while tb is not None:  # jinja2 maps template frames to the template's file and line
-            if Path(tb.tb_frame.f_code.co_filename) == path:
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        raise ServerConfigError(f"template error: {err}", where=SourcePos(str(path), line)) from err
 
 
 class ServerAdapter(abc.ABC):
@@ -242,8 +241,53 @@ class ServerAdapter(abc.ABC):
         return self.paths.main_config
 
     @abc.abstractmethod
-    def enable_steps(self, name: str) -> list[EnableStep]:
-        """What makes site ``name`` (and the policy file, and needed modules) active."""
+    def enable_steps(self, name: str, site: SiteSpec | None = None) -> list[EnableStep]:
+        """What makes site ``name`` (and the policy file, and needed modules) active; with
+        ``site``, also what its options need (Apache's proxy modules for an ``upstream``)."""
+
+    @property
+    def acme_template(self) -> Path:
+        """Our HTTP-only site (the ACME http-01 path, before the first certificate)."""
+        return TEMPLATES_DIR / self.name / "acme-http.conf.j2"
+
+    def render_acme_site(self, site: SiteSpec) -> str:
+        """The HTTP-only site file (written at :meth:`site_path` until the TLS site replaces it).
+
+        Raises:
+            ServerConfigError: the template fails.
+        """
+        return render_template(self.acme_template, site.template_vars())
+
+    @property
+    def pid_files(self) -> tuple[str, ...]:
+        """Where the running server's pid is (``paths.pid_file``)."""
+        return (self.paths.pid_file,) if self.paths.pid_file else ()
+
+    def error_log_path(self, config: ConfigMap | None = None) -> str:
+        """The main error log: what the effective config says when known, else ``paths.error_log``."""
+        if config is not None and config.error_log and config.error_log.startswith("/"):
+            return config.error_log
+        return self.paths.error_log
+
+    def server_errors(self, log_text: str, limit: int = 5) -> list[str]:
+        """The server's own error lines in ``log_text`` (its error log since the reload), one
+        line each, oldest first, at most ``limit`` (see :mod:`agent.servers.errorlog`)."""
+        return server_errors(log_text, self.name, limit)
+
+    # -- effective configuration ---------------------------------------------------------
+    @abc.abstractmethod
+    def dump_argvs(self) -> list[list[str]]:
+        """The argvs whose stdouts :meth:`parse_config` reads (nginx: ``nginx -T``; Apache:
+        ``-S`` then ``-t -D DUMP_INCLUDES``); each exits 0 when the config is valid."""
+
+    @abc.abstractmethod
+    def parse_config(self, outputs: Sequence[str], main_text: str | None = None) -> ConfigMap:
+        """The effective configuration from the stdouts of :meth:`dump_argvs` (in order) and,
+        for Apache, the text of ``paths.main_config`` (the globs it includes).
+
+        Raises:
+            ServerConfigError: the outputs are not what the argvs print.
+        """
 
     # -- commands ----------------------------------------------------------------------
     @abc.abstractmethod

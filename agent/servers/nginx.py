@@ -1,4 +1,6 @@
-"""nginx adapter (Debian layout: ``sites-available/`` + symlink in ``sites-enabled/``).
+"""nginx adapter (Debian layout: ``sites-available/`` + symlink in ``sites-enabled/``; the
+``rhel`` layout of :class:`agent.servers.base.Paths`, for every nginx whose main config includes
+only ``conf.d/*.conf``: the site file in ``conf.d/``, nothing to link).
 
 The TLS protocol policy problem, and our choice. nginx negotiates the protocol version (and,
 in practice, the cipher list and groups) with the settings of the *default server* of the
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 from agent.errors import ServerConfigError
@@ -39,6 +42,8 @@ from agent.servers.base import (
     ServerAdapter,
     ServerName,
 )
+from agent.servers.configmap import ConfigMap
+from agent.servers.nginx_config import parse_dump
 from agent.servers.site import SiteSpec
 from agent.transport.changes import SwapSymlink
 
@@ -80,8 +85,16 @@ class NginxAdapter(ServerAdapter):
     def _c(self) -> list[str]:
         return [] if self.paths.is_default else ["-c", self.paths.main_config]
 
-    def enable_steps(self, name: str) -> list[EnableStep]:
+    def enable_steps(self, name: str, site: SiteSpec | None = None) -> list[EnableStep]:
+        if self.paths.sites_enabled == self.paths.sites_available:  # conf.d/: nothing to link
+            return []
         return [SwapSymlink(self.enabled_path(name), self.site_path(name))]
+
+    def dump_argvs(self) -> list[list[str]]:
+        return [[self.paths.binary, "-T", *self._c()]]
+
+    def parse_config(self, outputs: Sequence[str], main_text: str | None = None) -> ConfigMap:
+        return parse_dump(outputs[0])
 
     def test_argv(self) -> list[str]:
         return [self.paths.binary, "-t", *self._c()]

@@ -12,6 +12,7 @@ The TLS profiles are Mozilla's server-side TLS guidelines 6.0 as they apply to D
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
@@ -55,6 +56,34 @@ PROFILES: dict[str, TlsProfile] = {
 }
 
 
+_UPSTREAM = re.compile(
+    r"(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)"
+    r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[A-Za-z0-9._~/-]*)?"
+)
+
+
+def check_upstream(value: object, where: str) -> str:
+    """An application URL to proxy to: ``http[s]://HOST[:PORT][/PATH]`` (HOST a name or an IP
+    address, IPv6 in brackets; PATH of letters, digits and ``._~/-`` only).
+
+    Raises:
+        ValidationError: anything else (a value with spaces, quotes, ``;``, ``$``, a query...).
+    """
+    text = value if isinstance(value, str) else ""
+    match = _UPSTREAM.fullmatch(text)
+    hint = "http[s]://HOST[:PORT][/PATH], e.g. http://127.0.0.1:8080"
+    if match is None:
+        raise ValidationError(f"invalid upstream {value!r}", where=where, hint=hint)
+    host = match["host"]
+    if host.startswith("["):
+        _check_address(host[1:-1], where)
+    else:
+        check_hostname(host, where=where)
+    if match["port"] is not None:
+        check_port(int(match["port"]), where=where)
+    return text
+
+
 def _check_bool(value: object, where: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(f"expected true or false, got {value!r}", where=where)
@@ -89,6 +118,9 @@ class SiteSpec:
         client_ca_file: CA bundle for authenticated origin pulls; when set, a client certificate
             from that CA is required.
         document_root: directory served.
+        upstream: an application to proxy to instead of serving ``document_root``
+            (``http://127.0.0.1:8080``; see :func:`check_upstream`); the ACME http-01 path
+            is still served from ``acme_webroot``.
     """
 
     name: str
@@ -103,6 +135,7 @@ class SiteSpec:
     acme_webroot: str = "/var/www/acme"
     client_ca_file: str | None = None
     document_root: str = "/var/www/html"
+    upstream: str | None = None
     where: str = "site"
 
     def __post_init__(self) -> None:
@@ -139,6 +172,8 @@ class SiteSpec:
             object.__setattr__(self, key, value.rstrip("/") or "/")
         if self.client_ca_file is not None:
             check_path(self.client_ca_file, where=f"{w}: client_ca_file")
+        if self.upstream is not None:
+            check_upstream(self.upstream, f"{w}: upstream")
         if self.profile not in PROFILE_NAMES:
             raise ValidationError(
                 f"unknown profile {self.profile!r} (one of {', '.join(PROFILE_NAMES)})",
@@ -215,4 +250,7 @@ class SiteSpec:
             "acme_webroot": self.acme_webroot,
             "client_ca_file": self.client_ca_file,
             "document_root": self.document_root,
+            "upstream": self.upstream,
+            "upstream_slash": self.upstream.rstrip("/") + "/" if self.upstream else None,
+            "upstream_tls": bool(self.upstream and self.upstream.startswith("https:")),
         }
