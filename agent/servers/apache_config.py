@@ -208,7 +208,11 @@ def with_details(config: ConfigMap, texts: Mapping[str, str]) -> ConfigMap:
         words = [line.split() for line in text.split("\n")[start + 1 : end - 1]]
         keys = [(w[0].lower(), [a.lower() for a in w[1:]]) for w in words if w]
         ssl = any(k == "sslengine" and args[:1] == ["on"] for k, args in keys)
-        names = list(server.names)  # -S lists no aliases for the only vhost of an address
+        # -S lists no aliases for the only vhost of an address; and a vhost without its own
+        # ServerName shows the inherited one (the global ServerName, else the machine's
+        # hostname): such a vhost is a catch-all, not a claim on that name
+        own_name = any(k == "servername" for k, _ in keys)
+        names = list(server.names) if own_name else []
         for w in words:
             if w and w[0].lower() in ("servername", "serveralias"):
                 names.extend(n for n in w[1:] if n not in names)

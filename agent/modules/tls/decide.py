@@ -40,6 +40,12 @@ class Desired:
     links: tuple[SwapSymlink, ...]
     commands: tuple[RunCommand, ...]
     cert_root: str = CERT_ROOT
+    placement: str = "own"  # own site file, or an operator's site adopted / twinned
+    site_file: str = ""  # the site's config file ("": the adapter's default path)
+
+    @property
+    def site_path(self) -> str:
+        return self.site_file or self.adapter.site_path(self.name)
 
     @property
     def server(self) -> ServerCommands:
@@ -115,6 +121,7 @@ def desired(
         acme_webroot=params["acme_webroot"],
         client_ca_file=client_ca_path,
         document_root=params["document_root"],
+        upstream=params.get("upstream") or variables.get("upstream"),
         where=f"{host}: tls_origin",
     )
     if not manage_site:
@@ -255,6 +262,7 @@ def decide(
         before_links=facts.links,
         systemd=facts.systemd,
         token=token,
+        error_log=want.adapter.error_log_path() if reload else "",
     )
 
 

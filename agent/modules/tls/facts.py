@@ -40,16 +40,61 @@ class OriginFacts:
     checks: tuple[bool, ...] = ()  # per enable command: already done
     server_running: bool = False
     leftovers: int = 0  # .origin-agent-tmp-* entries from an interrupted run
+    site_record: bytes | None = None  # NAME/site-files: where an earlier run placed the site
+    dumps: dict[str, tuple[str, ...]] = field(default_factory=dict)  # server -> base64 stdouts
+    resolved: dict[str, str] = field(default_factory=dict)  # site-dir symlink -> its target
+    seen: dict[str, bytes] = field(default_factory=dict)  # site-dir files read with a dump
 
 
-def _site_paths(root: str) -> tuple[str, str, str, str]:
-    """The site's own entries: the ``current`` link, then its certificate, meta and next key."""
+def _site_paths(root: str) -> tuple[str, str, str, str, str]:
+    """The site's own entries: the ``current`` link, then its certificate, meta, next key and
+    the record of where the site was placed."""
     return (
         f"{root}/current",
         f"{root}/current/fullchain.pem",
         f"{root}/current/meta.json",
         f"{root}/next/pubkey.pem",
+        f"{root}/site-files",
     )
+
+
+@dataclass(frozen=True)
+class Dump:
+    """A server's effective configuration, asked for unless our own site is already placed:
+    its ``argvs`` (stdouts base64'd) and the site directories whose files (and links) are read
+    with it, when the server's ``binary`` exists."""
+
+    server: str
+    binary: str
+    argvs: tuple[tuple[str, ...], ...]
+    dirs: tuple[str, ...]
+
+
+def _dump_lines(root: str, dumps: Sequence[Dump]) -> list[str]:
+    q = shlex.quote
+    record = f"{q(root)}/site-files"
+    lines = [
+        f"K=; P=; [ -f {record} ] && read -r K P _ < {record}",
+        'case "$P" in /*) [ -f "$P" ] && set -- "$@" "$P" ;; esac',  # our site file, settled
+    ]
+    body: list[str] = []
+    for d in dumps:
+        body.append(f"  if [ -x {q(check_path(d.binary, where='binary'))} ]; then")
+        for i, argv in enumerate(d.argvs):
+            body.append(
+                f"    echo @@dump {q(d.server)} {i}; {{ {join(argv)}; }} 2>/dev/null | base64 -w0; echo"
+            )
+        globs = " ".join(f"{q(check_path(x, where='site dir'))}/*" for x in d.dirs)
+        body += [
+            f"    for f in {globs}; do",
+            '      if [ -L "$f" ]; then printf \'@@resolved %s\\n%s\\n\' "$f" "$(readlink -f -- "$f")"; fi',
+            '      if [ -f "$f" ]; then set -- "$@" "$f"; fi',
+            "    done",
+            "  fi",
+        ]
+    if body:
+        lines += ['if [ "$K" != own ]; then', *body, "fi"]
+    return lines
 
 
 def script(
@@ -60,6 +105,7 @@ def script(
     checks: Sequence[Sequence[Sequence[str]]],
     detect: Sequence[str],
     pid_files: Sequence[str],
+    dumps: Sequence[Dump] = (),
 ) -> str:
     """The gather script. ``detect``: paths whose existence tells which servers are installed;
     ``checks``: for each enable command, the argvs that all exit 0 once it is done."""
@@ -89,6 +135,7 @@ def script(
     for i, argvs in enumerate(checks):
         test = " && ".join(join(a) + " >/dev/null" for a in argvs) or "false"
         lines.append(f"echo @@check {i}; {test} && echo yes")
+    lines += _dump_lines(root, dumps)
     # Regular files (through symlinks: -h) in one tar, then the symlinks themselves in another.
     link_tests = "; ".join(f'[ -L {q(p)} ] && set -- "$@" {q(p)}' for p in (current, *links))
     tar = "tar -c -f - -b 1 -P --no-recursion"
@@ -165,6 +212,8 @@ def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
     link_paths: list[str] = []
     contents: dict[str, bytes] = {}
     targets: dict[str, str] = {}
+    dumps: dict[str, list[str]] = {}
+    resolved: dict[str, str] = {}
     for head, arg, body in _sections(stdout):
         first = body[0].strip() if body else ""
         if head == "root":
@@ -174,7 +223,7 @@ def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
         elif head == "systemd":
             values["systemd"] = first == "yes"
         elif head == "leftovers":
-            values["leftovers"] = int(first) if first.isdigit() else 0
+            values["leftovers"] = int(first) if first.isascii() and first.isdigit() else 0
         elif head == "file":
             values["files"][arg] = None
             if first == "present":
@@ -187,14 +236,23 @@ def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
             contents, targets = _members(_b64(body))
         elif head == "running":
             values["server_running"] = first == "yes"
+        elif head == "dump":
+            server, _, _ = arg.partition(" ")
+            dumps.setdefault(server, []).append("".join(body).strip())
+        elif head == "resolved" and first.startswith("/"):
+            resolved[arg] = first
+    values["dumps"] = {k: tuple(v) for k, v in dumps.items()}
+    values["resolved"] = resolved
+    values["seen"] = contents
     for path in present:  # present but unreadable: empty, never "absent" (that would recreate it)
         values["files"][path] = contents.get(posixpath.normpath(path), b"")
     for path in link_paths:
         values["links"][path] = targets.get(posixpath.normpath(path))
     if root.startswith("/"):
-        current, fullchain, meta_path, next_path = (
+        current, fullchain, meta_path, next_path, record = (
             posixpath.normpath(p) for p in _site_paths(root)
         )
+        values["site_record"] = contents.get(record)
         values["current_version"] = targets.get(current)
         if contents.get(fullchain):
             values["fullchain_pem"] = contents[fullchain].decode(errors="replace")

@@ -29,7 +29,6 @@ from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
 from agent.pki.keys import PrivateKey
 from agent.pki.pins import spki_pin
 from agent.pki.probe import probe_http
-from agent.servers.base import TEMPLATES_DIR, render_template
 from agent.transport.base import Connection
 from agent.transport.changes import WriteFile
 
@@ -66,12 +65,8 @@ def issue(
     key = premade or PrivateKey.generate(key_type)
     next_files = next_key_files(PrivateKey.generate(key_type)) if transaction.make_next else ()
     csr = make_csr(key, want.names)
-    if (
-        issuer.needs_http01
-        and manage_site
-        and facts.files.get(want.adapter.site_path(want.name)) is None
-    ):
-        serve_acme_path(conn, want, params, ctx)
+    if issuer.needs_http01 and manage_site:
+        _http01_ready(conn, want, facts, params, ctx)
     try:
         bundle = issuer.issue(
             IssueRequest(
@@ -106,6 +101,23 @@ def issue(
         consume_next=premade is not None,
     )
     return Issued(filled, info, bundle, premade is not None)
+
+
+def _http01_ready(
+    conn: Connection, want: Desired, facts: OriginFacts, params: Mapping[str, Any], ctx: Context
+) -> None:
+    """A fresh origin serves the ACME http-01 path before ordering: our HTTP-only site goes in
+    first. An adopted site's first certificate cannot be validated that way (its TLS lines
+    need the certificate they are for)."""
+    if want.placement != "own" and facts.fullchain_pem is None:
+        raise ModuleError(
+            f"the first certificate of an adopted site ({want.site_path}) cannot be validated "
+            "over HTTP by this origin yet",
+            host=ctx.host,
+            hint="issue it with dns-01 or another issuer first; origin unchanged",
+        )
+    if want.placement == "own" and facts.files.get(want.site_path) is None:
+        serve_acme_path(conn, want, params, ctx)
 
 
 def version_files(
@@ -196,9 +208,7 @@ def serve_acme_path(
         ModuleError: the site could not be put in place, or the path does not answer.
     """
     adapter = want.adapter
-    text = render_template(
-        TEMPLATES_DIR / adapter.name / "acme-http.conf.j2", want.site.template_vars()
-    )
+    text = adapter.render_acme_site(want.site)
     token = f"origin-agent-probe-{secrets.token_hex(8)}"
     probe_file = f"{params['acme_webroot'].rstrip('/')}/.well-known/acme-challenge/{token}"
     transaction = Transaction(
@@ -206,7 +216,7 @@ def serve_acme_path(
         server=want.server,
         cert_root=want.cert_root,
         files=(
-            WriteFile(adapter.site_path(want.name), text.encode()),
+            WriteFile(want.site_path, text.encode()),
             WriteFile(probe_file, token.encode()),
         ),
         links=want.links,

@@ -42,6 +42,7 @@ from agent.modules.tls.decide import (
 )
 from agent.modules.tls.facts import OriginFacts
 from agent.modules.tls.issue import Issued, issue, record, revoke_replaced
+from agent.modules.tls.placement import placed
 from agent.modules.tls.transaction import OriginProbe, Transaction
 from agent.modules.tls.verify import (
     REQUIRE,
@@ -100,6 +101,13 @@ class TlsOriginModule(Module):
         Arg("hsts", "bool", default=False),
         Arg("acme_webroot", "path", default="/var/www/acme"),
         Arg("document_root", "path", default="/var/www/html"),
+        Arg(
+            "upstream",
+            "str",
+            default=None,
+            help="our own site proxies to this app URL (http[s]://HOST[:PORT][/PATH]) instead "
+            "of serving document_root (default: the host var upstream)",
+        ),
         Arg(
             "client_ca",
             "str",
@@ -221,7 +229,9 @@ class TlsOriginModule(Module):
             server = str(ctx.vars["web_server"])  # the inventory says: one candidate to render
         candidates = ("nginx", "apache") if server == "auto" else (server,)
         wanted = tuple(self._desired(params, ctx, (c,)) for c in candidates)
-        facts = remote.gather(conn, wanted, host=ctx.host, become=ctx.become)
+        facts = remote.gather(
+            conn, wanted, host=ctx.host, become=ctx.become, discover=self.manage_site
+        )
         if server == "auto":
             found = [c for c in candidates if c in facts.servers]
             if not found:
@@ -235,6 +245,7 @@ class TlsOriginModule(Module):
         facts = remote.facts_for(facts, wanted, chosen)
         want = wanted[chosen]
         if self.manage_site:
+            want, facts = placed(want, facts, ctx.host)
             want = with_main_config(want, facts, ctx.host)
         return want, facts
 

@@ -29,6 +29,7 @@ _CERT_ONLY = {
     "redirect_http",
     "hsts",
     "document_root",
+    "upstream",
     "client_ca",
     "verify",
     "verify_address",

@@ -12,7 +12,6 @@ from agent.modules.tls.decide import Desired
 from agent.servers.base import detect_paths, parse_detect
 from agent.transport.base import Connection, Result
 
-PID_FILES = {"nginx": ("/run/nginx.pid",), "apache": ("/run/apache2/apache2.pid",)}
 _FAILED = {
     "write_failed": "writing files failed",
     "test_failed": "config test failed",
@@ -22,10 +21,16 @@ _FAILED = {
 
 
 def gather(
-    conn: Connection, candidates: tuple[Desired, ...], *, host: str, become: bool
+    conn: Connection,
+    candidates: tuple[Desired, ...],
+    *,
+    host: str,
+    become: bool,
+    discover: bool = True,
 ) -> tls_facts.OriginFacts:
     """One round trip: the site's certificate state and, for every candidate server's desired
-    state, the files, links and enable checks it would change.
+    state, the files, links and enable checks it would change; with ``discover``, unless our
+    own site is already placed, each server's effective configuration too.
 
     Raises:
         ModuleError: the script did not run to its end.
@@ -34,7 +39,17 @@ def gather(
     paths = sorted(
         {f.path for d in candidates for f in d.files}
         | {d.adapter.main_config_path for d in candidates}
+        | {d.adapter.paths.main_config for d in candidates}
     )
+    dumps = [
+        tls_facts.Dump(
+            d.adapter.name,
+            d.adapter.paths.binary,
+            tuple(tuple(a) for a in d.adapter.dump_argvs()),
+            tuple(dict.fromkeys(_site_dirs(d))),
+        )
+        for d in candidates
+    ]
     links = sorted({link.path for d in candidates for link in d.links})
     script = tls_facts.script(
         root=f"{first.cert_root}/{first.name}",
@@ -42,7 +57,8 @@ def gather(
         links=links,
         checks=[c.unless for d in candidates for c in d.commands],
         detect=detect_paths(),
-        pid_files=[p for ps in PID_FILES.values() for p in ps],
+        pid_files=[p for d in candidates for p in d.adapter.pid_files],
+        dumps=dumps if discover else (),
     )
     result = conn.run(["sh", "-c", script], become=become, timeout=60)
     if "@@running" not in result.stdout:
@@ -52,6 +68,11 @@ def gather(
             host=host,
         )
     return tls_facts.parse(result.stdout, detect_parser=parse_detect)
+
+
+def _site_dirs(want: Desired) -> tuple[str, ...]:
+    p = want.adapter.paths
+    return (p.sites_available, p.sites_enabled, f"{p.conf_dir}/conf.d")
 
 
 def facts_for(
@@ -100,11 +121,18 @@ def apply(
     )
 
 
-def rollback(conn: Connection, want: Desired, *, become: bool) -> txn.Outcome:
-    """Undo the site's last applied transaction (after a failed verification)."""
-    script = txn.rollback_script(want.name, want.server, cert_root=want.cert_root)
+def rollback(conn: Connection, want: Desired, *, become: bool) -> tuple[txn.Outcome, list[str]]:
+    """Undo the site's last applied transaction (after a failed verification); also what the
+    server logged since that transaction's reload (its own error lines, one each)."""
+    script = txn.rollback_script(
+        want.name,
+        want.server,
+        cert_root=want.cert_root,
+        error_log=want.adapter.error_log_path(),
+    )
     undo = conn.run(txn.shell_argv(script), become=become, timeout=120 + txn.LOCK_WAIT)
-    return txn.parse_outcome(undo.stdout)
+    said = want.adapter.server_errors(txn.parse_errlog(undo.stdout))
+    return txn.parse_outcome(undo.stdout), said
 
 
 def cleanup(conn: Connection, want: Desired, *, become: bool) -> txn.Outcome:

@@ -108,6 +108,8 @@ if ! server_test > "$J/new/test" 2>&1; then
 fi
 echo @@step tested
 if [ "__RELOAD_FLAG__" = yes ]; then
+  # where the server's error log stands: a failed verification shows what it said since
+  E=__ERRLOG__; if [ -n "$E" ] && [ -f "$E" ]; then wc -c < "$E" > "$J/new/errlog-offset"; fi
   if ! server_reload > "$J/new/reload" 2>&1; then
     if ! server_start >> "$J/new/reload" 2>&1; then
       fail reload_failed "$(grep -v '^$' "$J/new/reload" | tail -n 2 | tr '\n' ' ')"
@@ -171,6 +173,12 @@ fi
 ROLLBACK = r"""
 take_lock
 if [ ! -f "$J/last/journal" ]; then result nothing_to_undo; exit 0; fi
+E=__ERRLOG__; OFF=
+if [ -n "$E" ] && [ -f "$E" ] && read -r OFF < "$J/last/errlog-offset" 2>/dev/null; then
+  case "$OFF" in ""|*[!0-9]*) ;; *)
+    echo @@errlog; tail -c +$((OFF + 1)) "$E" | tail -c 8192 | base64 -w0; echo ;;
+  esac
+fi
 undo "$J/last"
 mv -T "$J/last" "$J/undone.$(date +%s)" 2>/dev/null || rm -rf "$J/last"
 if ! server_test > "$J/rollback-test" 2>&1; then

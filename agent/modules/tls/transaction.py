@@ -120,6 +120,7 @@ class Transaction:
     lock_wait: int = 60  # seconds to wait for another transaction on the same site
     probes: tuple[OriginProbe, ...] = ()  # handshakes from the origin after the reload
     expect: str = ""  # SHA-256 (hex) of the certificate the probes must see ("": any)
+    error_log: str = ""  # the server's error log: its offset before the reload is kept
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -147,6 +148,8 @@ class Transaction:
                 raise ValidationError(f"invalid link target {link.target!r}")
         if self.expect and not re.fullmatch(r"[0-9a-f]{64}", self.expect):
             raise ValidationError(f"invalid expected fingerprint {self.expect!r}")
+        if self.error_log:
+            check_path(self.error_log, where="error_log")
         if not 0 <= self.lock_wait <= 3600:
             raise ValidationError("lock_wait must be 0..3600 seconds")
         if not 1 <= self.keep_versions <= 100:

@@ -17,6 +17,8 @@ created 0600 under ``umask 077``, never on a command line. The script reports it
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import shlex
 from collections.abc import Sequence
@@ -56,6 +58,7 @@ __all__ = [
     "checkpoint_line",
     "cleanup_script",
     "command_dirs",
+    "parse_errlog",
     "parse_outcome",
     "parse_served",
     "payload",
@@ -144,6 +147,7 @@ def apply_script(txn: Transaction) -> str:
             "__RELOAD_ON_FAIL__": "yes" if txn.reload else "no",
             "__NEXT__": scripts.NEXT if txn.next_files else "",
             "__PROBES__": _probes(txn),
+            "__ERRLOG__": shlex.quote(txn.error_log),
             # next_files replace NAME/next (restorably); without them a used next key is removed
             "__CONSUME_NEXT__": '"$ROOT/next"' if txn.consume_next and not txn.next_files else "",
             "__KEEP__": str(txn.keep_versions),
@@ -161,6 +165,20 @@ def _probes(txn: Transaction) -> str:
         argv = sclient.argv(p.address, p.port, p.name)
         lines.append(f"served {shlex.quote(p.name)} {shlex.quote(want)} {join(argv)}")
     return "\n".join(lines)
+
+
+def parse_errlog(stdout: str) -> str:
+    """What the server logged since the reload (a rollback script's ``@@errlog`` section)."""
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line == "@@errlog" and i + 1 < len(lines):
+            try:
+                return base64.b64decode(lines[i + 1].strip(), validate=True).decode(
+                    errors="replace"
+                )
+            except (binascii.Error, ValueError):
+                return ""
+    return ""
 
 
 def parse_served(stdout: str) -> dict[str, str]:
@@ -198,14 +216,15 @@ def rollback_script(
     cert_root: str = CERT_ROOT,
     txn_root: str = TXN_ROOT,
     lock_wait: int = LOCK_WAIT,
+    error_log: str = "",
 ) -> str:
-    """Undo the last applied transaction of site ``name`` (after a failed verification)."""
+    """Undo the last applied transaction of site ``name`` (after a failed verification);
+    with ``error_log``, first print what the server logged since that transaction's reload."""
     check_name(name)
-    return (
-        _common(
-            f"{check_path(txn_root)}/{name}", f"{check_path(cert_root)}/{name}", server, lock_wait
-        )
-        + scripts.ROLLBACK
+    return _common(
+        f"{check_path(txn_root)}/{name}", f"{check_path(cert_root)}/{name}", server, lock_wait
+    ) + _fill(
+        scripts.ROLLBACK, {"__ERRLOG__": shlex.quote(check_path(error_log) if error_log else "")}
     )
 
 

@@ -229,10 +229,11 @@ def verify_or_rollback(
         )
     if problem is None and verdict is not None:
         return verdict, used
-    restored = roll_back(
+    restored, said = roll_back(
         conn, want, ctx, vantage if used == "controller" else None, previous, timeout
     )
-    raise ModuleError(f"verification failed: {problem}", host=ctx.host, hint=restored)
+    server_said = f" ({want.adapter.name} said: {'; '.join(said)})" if said else ""
+    raise ModuleError(f"verification failed: {problem}{server_said}", host=ctx.host, hint=restored)
 
 
 def roll_back(
@@ -242,14 +243,15 @@ def roll_back(
     vantage: Vantage | None,
     previous: CertInfo | None,
     timeout: float,
-) -> str:
-    """Undo the last transaction and say what that achieved; with a controller ``vantage``,
-    check the previous certificate is served again."""
-    back = remote.rollback(conn, want, become=ctx.become)
+) -> tuple[str, list[str]]:
+    """Undo the last transaction and say what that achieved, with the server's own error
+    lines since the reload; with a controller ``vantage``, check the previous certificate is
+    served again."""
+    back, said = remote.rollback(conn, want, become=ctx.become)
     if not back.ok:
-        return f"rollback failed too ({back.status}: {back.message})"
+        return f"rollback failed too ({back.status}: {back.message})", said
     if previous is None or vantage is None:
-        return "previous certificate restored"
+        return "previous certificate restored", said
     again, _ = verify_site(
         vantage.controller,
         want.site.https_port,
@@ -262,8 +264,8 @@ def roll_back(
         timeout=timeout,
     )
     if again is not None:
-        return f"previous certificate restored but not served: {again}"
-    return "previous certificate restored"
+        return f"previous certificate restored but not served: {again}", said
+    return "previous certificate restored", said
 
 
 def _vantage_used(vantage: Vantage, port: int) -> str:
