@@ -16,7 +16,9 @@ from agent.errors import CommandError
 from agent.inventory.model import ConnectionSpec
 from agent.transport.common import TEMP_PREFIX
 from agent.transport.ssh import SSHConnection
-from tests.unit.transport.conftest import TEST_PASSWORD, TEST_USER, Sshd
+from tests.integration.transport.conftest import TEST_PASSWORD, TEST_USER, Sshd
+
+pytestmark = pytest.mark.integration
 
 PW_ENV = "OA_TEST_BECOME_PW"
 

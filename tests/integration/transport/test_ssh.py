@@ -24,7 +24,9 @@ from agent.transport.hostkeys import fingerprint
 from agent.transport.local import LocalConnection
 from agent.transport.sftp_pipe import Pipe
 from agent.transport.ssh import SSHConnection
-from tests.unit.transport.conftest import Sshd
+from tests.integration.transport.conftest import Sshd
+
+pytestmark = pytest.mark.integration
 
 EMPTY_CONFIG = paramiko.SSHConfig()
 
@@ -120,7 +122,7 @@ def test_key_auth_with_each_key_type(sshd: Sshd, kind: str) -> None:
 
 
 def test_wrong_key_fails_authentication_naming_the_host(sshd: Sshd, tmp_path: Path) -> None:
-    from tests.unit.transport.conftest import keygen
+    from tests.integration.transport.conftest import keygen
 
     stranger = keygen(tmp_path / "stranger", "ed25519")
     with pytest.raises(ConnectError, match=r"^web-1: authentication failed for root@127.0.0.1"):
@@ -128,7 +130,7 @@ def test_wrong_key_fails_authentication_naming_the_host(sshd: Sshd, tmp_path: Pa
 
 
 def test_password_from_environment(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.unit.transport.conftest import TEST_PASSWORD, TEST_USER
+    from tests.integration.transport.conftest import TEST_PASSWORD, TEST_USER
 
     monkeypatch.setenv("OA_TEST_SSH_PW", TEST_PASSWORD)
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
@@ -209,7 +211,7 @@ def test_frozen_host_costs_about_the_connect_timeout(sshd: Sshd) -> None:
 
 
 def test_refused_port_is_retried_then_reported(sshd: Sshd) -> None:
-    from tests.unit.transport.conftest import free_port
+    from tests.integration.transport.conftest import free_port
 
     started = time.monotonic()
     with pytest.raises(ConnectError, match=r"refused \(3 attempts\)"):
