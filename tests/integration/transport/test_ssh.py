@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import stat
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from agent.transport.local import LocalConnection
 from agent.transport.sftp_pipe import Pipe
 from agent.transport.ssh import SSHConnection
 from tests.integration.transport.conftest import Sshd
+from tests.keywatch import KeyFileWatcher
 
 pytestmark = pytest.mark.integration
 
@@ -368,28 +368,12 @@ def test_temporary_file_has_its_final_mode_at_creation(conn: SSHConnection, tmp_
 
 
 def test_write_never_shows_a_key_wider_than_0600(conn: SSHConnection, tmp_path: Path) -> None:
-    seen: list[int] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        for _ in range(10_000_000):
-            if stop.is_set():
-                return
-            for name in os.listdir(tmp_path):
-                try:
-                    seen.append(stat.S_IMODE(os.lstat(tmp_path / name).st_mode))
-                except FileNotFoundError:
-                    pass
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with KeyFileWatcher([str(tmp_path)]) as watcher:
         for _ in range(5):
             conn.write(str(tmp_path / "site.key"), os.urandom(2 * 1024 * 1024), mode=0o600)
-    finally:
-        stop.set()
-        watcher.join()
-    assert len(seen) > 10 and set(seen) == {0o600}
+    assert not watcher.overflow
+    assert str(tmp_path / "site.key") in watcher.keys_seen
+    assert len(watcher.seen) > 10 and watcher.modes == {0o600}, watcher.seen
 
 
 def test_failed_write_leaves_no_temporary(conn: SSHConnection, tmp_path: Path) -> None:
