@@ -1,7 +1,9 @@
-"""The unit suite cannot start daemons, need root or touch system files (tests.unit.guard)."""
+"""The unit suite cannot start daemons, need root or touch system files (tests.unit.guard),
+and no unit test asks whether it runs as root."""
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
 import subprocess
@@ -75,3 +77,20 @@ def test_a_violation_swallowed_in_a_thread_is_still_recorded() -> None:
     thread.join()
     found = guard.take_violations()
     assert len(found) == 1 and "sshd" in found[0]
+
+
+def test_no_unit_test_asks_whether_it_runs_as_root() -> None:
+    """A test that checks for root (``os.geteuid() == 0``) needs it: it is an integration test."""
+    unit = Path(__file__).parent
+    asking = []
+    for path in sorted(unit.rglob("*.py")):
+        if path.name == "guard.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "geteuid"
+                and path != Path(__file__)
+            ):
+                asking.append(f"{path.relative_to(unit)}:{node.lineno}")
+    assert asking == []
