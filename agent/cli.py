@@ -32,9 +32,6 @@ COMMANDS: tuple[str, ...] = (
     "lab",
 )
 
-# Commands that share one module (it registers all of them).
-_MODULES = {"rotate": "jobs", "bootstrap": "jobs"}
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -71,14 +68,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         help="more detail on stderr (-vvv for debug); secrets are never shown",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    registered: set[str] = set()
     for name in COMMANDS if only is None else (only,):
-        module_name = _MODULES.get(name, name)
-        if module_name in registered:
-            continue
-        registered.add(module_name)
-        module = importlib.import_module(f"agent.commands.{module_name}")
-        module.register(sub)
+        importlib.import_module(f"agent.commands.{name}").register(sub)
     return parser
 
 

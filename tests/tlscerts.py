@@ -1,12 +1,17 @@
 """Real test certificates (cryptography, EC P-256): roots, intermediates, leaves, self-signed.
 
-Extensions follow what ``cryptography.x509.verification`` (web PKI profile) expects, so a chain
-made here verifies exactly when it should.
+The one certificate builder of the test suite (unit and integration; the Cloudflare emulator
+is a CA of its own and signs as the real one does). Extensions follow what
+``cryptography.x509.verification`` (web PKI profile) expects, so a chain made here verifies
+exactly when it should. ``NOW`` is a fixed instant for pure tests; anything a live server or
+client will judge takes ``start=fresh()``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,15 +19,21 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
+def fresh() -> datetime:
+    """A start of validity for certificates judged by the real clock: five minutes ago."""
+    return datetime.now(UTC) - timedelta(minutes=5)
+
+
 @dataclass(frozen=True)
 class Issued:
     cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: CertificateIssuerPrivateKeyTypes
 
     @property
     def cert_pem(self) -> str:
@@ -36,6 +47,15 @@ class Issued:
             serialization.NoEncryption(),
         ).decode()
 
+    @property
+    def key_pem_traditional(self) -> bytes:
+        """The key as ``EC PRIVATE KEY`` PEM (what cfssl reads)."""
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+
 
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -47,6 +67,7 @@ def make_ca(
     parent: Issued | None = None,
     start: datetime = NOW - timedelta(days=30),
     days: int = 3650,
+    path_length: int | None = None,
 ) -> Issued:
     """A root CA (``parent`` None) or an intermediate signed by ``parent``."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -61,7 +82,7 @@ def make_ca(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -90,10 +111,12 @@ def make_leaf(
     issuer: Issued | None = None,
     start: datetime = NOW - timedelta(days=1),
     days: int = 90,
-    key: ec.EllipticCurvePrivateKey | None = None,
+    key: CertificateIssuerPrivateKeyTypes | None = None,
     client: bool = False,
+    ips: Sequence[str] = (),
 ) -> Issued:
-    """A leaf for ``names`` signed by ``issuer`` (self-signed when ``issuer`` is None)."""
+    """A leaf for ``names`` (and ``ips``) signed by ``issuer`` (self-signed when ``issuer`` is
+    None), for ``key`` (a new EC key when None)."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     cn = names[0] if names else "client"
     issuer_name = issuer.cert.subject if issuer else _name(cn)
@@ -129,10 +152,10 @@ def make_leaf(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_pub), critical=False
         )
     )
-    if names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
+    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    alt += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    if alt:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
     return Issued(builder.sign(signer, hashes.SHA256()), key)
 
 

@@ -25,6 +25,28 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--dir", type=Path, default=None, help="lab state directory")
     lsub = parser.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    up = _add_up(lsub)
+    st = lsub.add_parser("status", help="show hosts, their processes and memory")
+    st.add_argument("--json", action="store_true", help="one JSON document")
+    st.set_defaults(func=_status)
+    inv = lsub.add_parser("inventory", help="print the lab's inventory (Ansible-compatible YAML)")
+    inv.set_defaults(func=_inventory)
+    fault = _add_fault(lsub)
+    for action in (up, st, inv, fault):
+        action.add_argument(
+            "--dir",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help="lab state directory (also accepted before ACTION)",
+        )
+    down = lsub.add_parser(
+        "down", help="stop every lab process (by recorded PID) and remove the lab"
+    )
+    down.set_defaults(func=_down)
+    down.add_argument("--dir", type=Path, default=argparse.SUPPRESS, help="lab state directory")
+
+
+def _add_up(lsub: Any) -> argparse.ArgumentParser:
     up = lsub.add_parser("up", help="start N hosts", description="Start N lab hosts.")
     up.add_argument("count", type=int, metavar="N", help="number of hosts (1-250)")
     up.add_argument(
@@ -49,11 +71,10 @@ def register(sub: Any) -> None:
         help="number of the first host (originK at 127.0.1.K); default 1",
     )
     up.set_defaults(func=_up)
-    st = lsub.add_parser("status", help="show hosts, their processes and memory")
-    st.add_argument("--json", action="store_true", help="one JSON document")
-    st.set_defaults(func=_status)
-    inv = lsub.add_parser("inventory", help="print the lab's inventory (Ansible-compatible YAML)")
-    inv.set_defaults(func=_inventory)
+    return up  # type: ignore[no-any-return]
+
+
+def _add_fault(lsub: Any) -> argparse.ArgumentParser:
     fault = lsub.add_parser(
         "fault",
         help="inject (or --undo) a reversible fault on one lab host",
@@ -68,18 +89,7 @@ def register(sub: Any) -> None:
     )
     fault.add_argument("--undo", action="store_true", help="remove the fault again")
     fault.set_defaults(func=_fault)
-    for action in (up, st, inv, fault):
-        action.add_argument(
-            "--dir",
-            type=Path,
-            default=argparse.SUPPRESS,
-            help="lab state directory (also accepted before ACTION)",
-        )
-    down = lsub.add_parser(
-        "down", help="stop every lab process (by recorded PID) and remove the lab"
-    )
-    down.set_defaults(func=_down)
-    down.add_argument("--dir", type=Path, default=argparse.SUPPRESS, help="lab state directory")
+    return fault  # type: ignore[no-any-return]
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from agent.commands.inventory import add_inventory_args, load_from_args
+from agent.commands import options
 from agent.errors import UsageError
 from agent.jobs import pins
 
@@ -26,22 +26,21 @@ def register(sub: Any) -> None:
         epilog="Exit codes: 0 fine, 1 a next key could not be read or written, 2 usage error, "
         "3 some hosts unreachable over SSH.",
     )
-    add_inventory_args(parser)
+    options.add_inventory(parser, required=False)
     parser.add_argument("pattern", nargs="?", default="all", help="hosts (pattern), default all")
-    parser.add_argument("-l", "--limit", metavar="PATTERN", help="further limit the hosts")
+    options.add_limit(parser, help="further limit the hosts")
     parser.add_argument(
         "--make-next", action="store_true", help="create a next key on every host that has none"
     )
     parser.add_argument("--json", action="store_true", help="one JSON document with every row")
-    parser.add_argument("-f", "--forks", type=int, default=20, metavar="N", help="hosts at once")
-    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per handshake")
+    options.add_forks(parser)
+    options.add_timeout(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.inventory:
-        raise UsageError("pins needs an inventory", where="pins", hint="use -i FILE")
-    hosts = load_from_args(args).select(args.pattern, limit=args.limit)
+    options.require_inventory(args)
+    hosts = options.load_inventory(args.inventory).select(args.pattern, limit=args.limit)
     if not hosts:
         raise UsageError(f"no hosts match {args.pattern!r}", where="pins")
     rows = pins.collect(hosts, make=args.make_next, forks=args.forks, timeout=args.timeout)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from agent.commands.inventory import add_inventory_args, configure_services, load_from_args
-from agent.errors import IssuerError, UsageError
+from agent.commands import options
+from agent.errors import IssuerError
 from agent.jobs import promote, status
 from agent.pki.issuers.cloudflare import (
     BACKEND,
@@ -36,11 +35,9 @@ def register(sub: Any) -> None:
         epilog=f"Exit codes: 0 promoted, would promote (--check) or already strict; 1 API or "
         f"input error; 2 usage error; {EXIT_BLOCKED} some origin is not ready (nothing changed).",
     )
-    add_inventory_args(parser)
+    options.add_inventory(parser, required=False)
     parser.add_argument("--zone", required=True, metavar="ZONE_ID", help="Cloudflare zone id")
-    parser.add_argument(
-        "-C", "--check", action="store_true", help="only report what would be done; change nothing"
-    )
+    options.add_check(parser)
     parser.add_argument(
         "--api-base",
         default=DEFAULT_BASE_URL,
@@ -58,19 +55,10 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--ca-bundle", metavar="FILE", help="TLS trust for the API (default: system)"
     )
-    parser.add_argument(
-        "--trust",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="PEM",
-        help="extra trust anchors for judging origins, besides each issuer's root",
-    )
-    parser.add_argument("-f", "--forks", type=int, default=20, metavar="N", help="parallel probes")
-    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per handshake")
-    parser.add_argument(
-        "--state-dir", metavar="DIR", help="local state (default $ORIGIN_AGENT_STATE_DIR)"
-    )
+    options.add_trust(parser)
+    options.add_forks(parser)
+    options.add_timeout(parser)
+    options.add_state_dir(parser)
     parser.set_defaults(func=run)
 
 
@@ -99,21 +87,15 @@ def client_from_args(args: argparse.Namespace) -> CloudflareClient:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.inventory:
-        raise UsageError("promote needs an inventory", where="promote", hint="use -i FILE")
-    hosts = promote.zone_hosts(load_from_args(args).select("all"), args.zone)
+    options.require_inventory(args)
+    hosts = promote.zone_hosts(options.load_inventory(args.inventory).select("all"), args.zone)
     client = client_from_args(args)
     current = client.get_ssl_mode(args.zone)
     if current in promote.AT_LEAST_STRICT:
         sys.stdout.write(promote.decide(args.zone, current, None).summary())
         return 0
-    configure_services(args)
-    extra = ""
-    for path in args.trust:
-        try:
-            extra += path.read_text() + "\n"
-        except OSError as err:
-            raise UsageError(f"cannot read {path}: {err.strerror}", where="--trust") from err
+    options.configure_services(args.inventory, args.state_dir)
+    extra = options.trust_text(args.trust)
     rows = status.collect(
         hosts, now=datetime.now(UTC), extra_trust=extra, forks=args.forks, timeout=args.timeout
     )

@@ -1,4 +1,9 @@
-"""`origin-agent run PLAN -i INVENTORY ...`: apply a plan to an inventory's hosts."""
+"""`origin-agent run PLAN -i INVENTORY ...`: apply a plan to an inventory's hosts.
+
+Also how every plan-running command runs its plan: a typed :class:`PlanRun` handed to
+:func:`execute` with an optional observer of the events; ``rotate`` and ``bootstrap`` run a
+bundled plan through :func:`run_bundled`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import argparse
 import re
 import shlex
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from agent.commands.inventory import configure_services
+from agent.commands import options
 from agent.errors import UsageError
+from agent.report.events import Event, Reporter
+from agent.resources import data_dir
 
 EPILOG = """\
 Exit codes: 0 every host ok (or changed); 1 some host failed, the run was stopped by a failure
@@ -35,35 +44,7 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("plan", metavar="PLAN", help="plan file (YAML)")
-    parser.add_argument(
-        "-i",
-        "--inventory",
-        action="append",
-        required=True,
-        metavar="INVENTORY",
-        help="inventory file, directory or host list (repeatable)",
-    )
-    parser.add_argument("-l", "--limit", metavar="PATTERN", help="only hosts matching PATTERN")
-    parser.add_argument(
-        "-C",
-        "--check",
-        action="store_true",
-        help="change nothing anywhere; report what would change",
-    )
-    parser.add_argument(
-        "-D",
-        "--diff",
-        action="store_true",
-        help="show unified diffs of files (secret files redacted)",
-    )
-    parser.add_argument(
-        "-f",
-        "--forks",
-        type=int,
-        default=20,
-        metavar="N",
-        help="hosts worked on at once (default 20)",
-    )
+    options.add_plan_run_options(parser)
     parser.add_argument(
         "-t",
         "--tags",
@@ -79,34 +60,49 @@ def register(sub: Any) -> None:
         metavar="TAGS",
         help="skip tasks with any of these tags",
     )
-    parser.add_argument(
-        "-e",
-        "--extra-vars",
-        action="append",
-        default=[],
-        metavar="VARS",
-        help="key=value, YAML/JSON mapping, or @file.yml (repeatable)",
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="JSON lines on stdout, one object per event"
-    )
-    add_run_options(parser)
     parser.set_defaults(func=run)
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command that runs a plan shares (run, rotate, bootstrap)."""
-    parser.add_argument(
-        "--accept-new-host-keys",
-        action="store_true",
-        help="record unknown SSH host keys (a changed key is always refused)",
-    )
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="local state: issued certificates, ACME account, runs "
-        "(default $ORIGIN_AGENT_STATE_DIR or ~/.local/state/origin-agent)",
-    )
+@dataclass(frozen=True)
+class PlanRun:
+    """One run of a plan, as the command line asked for it (typed; no argparse beyond here)."""
+
+    plan: str
+    inventory: tuple[str, ...]
+    extra_vars: Mapping[str, Any]
+    limit: str | None = None
+    check: bool = False
+    diff: bool = False
+    forks: int = options.DEFAULT_FORKS
+    tags: frozenset[str] = frozenset()
+    skip_tags: frozenset[str] = frozenset()
+    json: bool = False
+    verbose: int = 0
+    accept_new_host_keys: bool = False
+    state_dir: str | None = None
+
+    @classmethod
+    def from_args(
+        cls, args: argparse.Namespace, plan: str, extra_vars: Mapping[str, Any]
+    ) -> PlanRun:
+        """The options of :func:`agent.commands.options.add_plan_run_options`, with the plan and
+        the extra variables the command settled on (``run``: ``-e``; ``rotate``: its flags too).
+        """
+        return cls(
+            plan=plan,
+            inventory=tuple(args.inventory),
+            extra_vars=extra_vars,
+            limit=args.limit,
+            check=args.check,
+            diff=args.diff,
+            forks=args.forks,
+            tags=_tags(getattr(args, "tags", [])),
+            skip_tags=_tags(getattr(args, "skip_tags", [])),
+            json=args.json,
+            verbose=getattr(args, "verbose", 0),
+            accept_new_host_keys=args.accept_new_host_keys,
+            state_dir=args.state_dir,
+        )
 
 
 def _tags(values: list[str]) -> frozenset[str]:
@@ -158,10 +154,10 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
 class _Tee:
     """Sends every event to the reporter and to an observer."""
 
-    def __init__(self, first: Any, second: Any) -> None:
+    def __init__(self, first: Reporter, second: Reporter) -> None:
         self.first, self.second = first, second
 
-    def emit(self, event: Any) -> None:
+    def emit(self, event: Event) -> None:
         self.first.emit(event)
         self.second.emit(event)
 
@@ -179,28 +175,81 @@ def _plain(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load everything, check the plan for every host, run it, report; returns the exit code."""
+    """``origin-agent run``: the plan named on the command line with the ``-e`` variables."""
+    return execute(PlanRun.from_args(args, args.plan, parse_extra_vars(args.extra_vars)))
+
+
+def bundled_plan(name: str) -> str:
+    """Path of ``plans/NAME.yml`` shipped with origin-agent.
+
+    Raises:
+        UsageError: the plan is missing (an install without the plans/ folder).
+    """
+    path = data_dir("plans") / f"{name}.yml"
+    if not path.is_file():
+        raise UsageError(
+            f"bundled plan {path} is missing",
+            where=name,
+            hint="reinstall origin-agent from its source tree",
+        )
+    return str(path)
+
+
+def bundled_vars(
+    command: str, command_vars: Mapping[str, Any], target: str, user_vars: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The extra variables of a bundled plan's run: the command's own typed variables first,
+    then ``target`` (the command's hosts), then the user's ``-e`` over the rest.
+
+    Raises:
+        UsageError: ``-e`` sets ``target`` (hosts are the command's arguments).
+    """
+    if "target" in user_vars:
+        raise UsageError("give hosts as arguments, not as -e target=...", where=command)
+    return {**command_vars, "target": target, **user_vars}
+
+
+def run_bundled(
+    args: argparse.Namespace,
+    name: str,
+    target: str,
+    command_vars: Mapping[str, Any],
+    observer: Reporter | None = None,
+) -> int:
+    """Run the bundled plan ``name`` on the hosts ``target`` (see :func:`bundled_vars`);
+    ``observer`` sees every event of the run.
+
+    Raises:
+        UsageError: a malformed ``-e`` or one setting ``target``; a missing bundled plan.
+    """
+    extra_vars = bundled_vars(args.command, command_vars, target, parse_extra_vars(args.extra_vars))
+    return execute(PlanRun.from_args(args, bundled_plan(name), extra_vars), observer)
+
+
+def execute(request: PlanRun, observer: Reporter | None = None) -> int:
+    """Load everything, check the plan for every host, run it, report; returns the exit code.
+
+    ``observer`` sees every event the reporter sees (``rotate`` counts its hosts with one).
+    """
     from agent import transport
-    from agent.inventory import Host, connection_spec, load
+    from agent.inventory import Host, connection_spec
     from agent.inventory.model import ConnectionSpec
     from agent.plan.parse import PlanErrors, load_plan
-    from agent.report.events import Reporter
     from agent.report.human import HumanReporter
     from agent.report.jsonl import JsonReporter
     from agent.runner.engine import Runner, RunOptions
     from agent.transport.base import Connection
 
-    if args.forks < 1:
+    if request.forks < 1:
         raise UsageError("--forks must be at least 1")
-    extra = parse_extra_vars(args.extra_vars)
     try:
-        plan = load_plan(args.plan)
-        inventory = load(list(args.inventory))
-        configure_services(args)
+        plan = load_plan(request.plan)
+        inventory = options.load_inventory(request.inventory)
+        options.configure_services(request.inventory, request.state_dir)
         specs: dict[str, ConnectionSpec] = {}
 
         def select(pattern: str) -> list[Host]:
-            hosts = inventory.select(pattern, args.limit)
+            hosts = inventory.select(pattern, request.limit)
             for host in hosts:
                 if host.name not in specs:
                     specs[host.name] = connection_spec(host)
@@ -208,25 +257,24 @@ def run(args: argparse.Namespace) -> int:
 
         def connect(host: Host) -> Connection:
             return transport.connect(
-                specs[host.name], accept_new_host_keys=args.accept_new_host_keys
+                specs[host.name], accept_new_host_keys=request.accept_new_host_keys
             )
 
         reporter: Reporter = (
-            JsonReporter() if args.json else HumanReporter(verbose=getattr(args, "verbose", 0))
+            JsonReporter() if request.json else HumanReporter(verbose=request.verbose)
         )
-        observer = getattr(args, "observer", None)  # e.g. rotate's summary
         if observer is not None:
             reporter = _Tee(reporter, observer)
-        options = RunOptions(
-            check=args.check,
-            diff=args.diff,
-            forks=args.forks,
-            tags=_tags(args.tags),
-            skip_tags=_tags(args.skip_tags),
-            extra_vars=extra,
+        run_options = RunOptions(
+            check=request.check,
+            diff=request.diff,
+            forks=request.forks,
+            tags=request.tags,
+            skip_tags=request.skip_tags,
+            extra_vars=request.extra_vars,
         )
         try:
-            result = Runner(plan, select, connect, reporter, options).run()
+            result = Runner(plan, select, connect, reporter, run_options).run()
         finally:
             reporter.close()
     except PlanErrors as many:

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.commands.inventory import add_inventory_args, configure_services, load_from_args
-from agent.errors import UsageError
+from agent.commands import options
 from agent.jobs import status, status_render
 
 EXIT_THRESHOLD = 4
@@ -30,9 +29,9 @@ def register(sub: Any) -> None:
         epilog=f"Exit codes: 0 fine, 1 bad input, {EXIT_THRESHOLD} a --fail-within or --require-mode "
         "threshold was crossed (for cron and monitors).",
     )
-    add_inventory_args(parser)
+    options.add_inventory(parser, required=False)
     parser.add_argument("pattern", nargs="?", default="all", help="hosts (pattern), default all")
-    parser.add_argument("-l", "--limit", metavar="PATTERN", help="further limit the hosts")
+    options.add_limit(parser, help="further limit the hosts")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON document with every row")
     parser.add_argument(
@@ -49,36 +48,19 @@ def register(sub: Any) -> None:
         choices=("flexible", "full", "full_pinned", "strict"),
         help=f"exit {EXIT_THRESHOLD} if any origin is not ready for this mode",
     )
-    parser.add_argument(
-        "--trust",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="PEM",
-        help="extra trust anchors (CA bundle), besides each host's issuer root",
-    )
-    parser.add_argument("-f", "--forks", type=int, default=20, metavar="N", help="parallel probes")
-    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per handshake")
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="local state (default $ORIGIN_AGENT_STATE_DIR or ~/.local/state/origin-agent)",
-    )
+    options.add_trust(parser)
+    options.add_forks(parser)
+    options.add_timeout(parser)
+    options.add_state_dir(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.inventory:
-        raise UsageError("status needs an inventory", where="status", hint="use -i FILE")
-    inventory = load_from_args(args)
-    configure_services(args)
+    options.require_inventory(args)
+    inventory = options.load_inventory(args.inventory)
+    options.configure_services(args.inventory, args.state_dir)
     hosts = inventory.select(args.pattern, limit=args.limit)
-    extra = ""
-    for path in args.trust:
-        try:
-            extra += path.read_text() + "\n"
-        except OSError as err:
-            raise UsageError(f"cannot read {path}: {err.strerror}", where="--trust") from err
+    extra = options.trust_text(args.trust)
     now = datetime.now(UTC)
     rows = status.collect(hosts, now=now, extra_trust=extra, forks=args.forks, timeout=args.timeout)
     if args.json:

@@ -10,6 +10,10 @@ namespace, so every server binds its host's address explicitly.
 Everything the lab starts is recorded in ``lab.json`` (holder PID, its start time and mount
 namespace); ``down`` stops exactly the processes living in those namespaces and removes the lab
 directory. Must run as root (namespaces and overlayfs).
+
+This module holds the lab as a whole (start, record, inventory, stop); one host is
+:mod:`agent.lab.host`, its files :mod:`agent.lab.rootfs` and :mod:`agent.lab.files`, and the
+processes (stopping by PID, the reaper of adopted daemons) :mod:`agent.lab.procs`.
 """
 
 from __future__ import annotations
@@ -17,21 +21,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 from agent.errors import LabError
-from agent.lab import files
+from agent.lab import files, procs
+from agent.lab.host import LabHost, Server
+from agent.lab.rootfs import prepare_host
 
-Server = Literal["nginx", "apache", "none"]
 NET_PREFIX = "127.0.1."
 MAX_HOSTS = 250
 REQUIRED = {
@@ -44,27 +45,6 @@ SERVER_BINARIES = {
     "nginx": ("/usr/sbin/nginx", "nginx"),
     "apache": ("/usr/sbin/apache2ctl", "apache2"),
 }
-# Packages hidden on hosts that do not run that server, so each host looks like a real one.
-HIDDEN = {
-    "nginx": (
-        ["/usr/sbin/nginx", "/etc/nginx", "/usr/share/nginx", "/var/lib/nginx", "/var/log/nginx"],
-        ("nginx", "nginx-common", "libnginx-mod-"),
-    ),
-    "apache": (
-        [
-            "/usr/sbin/apache2",
-            "/usr/sbin/apache2ctl",
-            "/usr/sbin/apachectl",
-            "/etc/apache2",
-            "/usr/sbin/a2enmod",
-            "/usr/sbin/a2ensite",
-            "/usr/sbin/a2query",
-            "/var/log/apache2",
-        ],
-        ("apache2", "apache2-bin", "apache2-data", "apache2-utils"),
-    ),
-}
-
 _HOLDER_SCRIPT = r"""
 set -e
 H="$1"; NAME="$2"
@@ -89,249 +69,6 @@ def default_dir() -> Path:
     every host replaces with its own, so hosts cannot see the lab's keys)."""
     env = os.environ.get("ORIGIN_AGENT_LAB_DIR")
     return Path(env) if env else Path.home() / ".local/state/origin-agent-lab"
-
-
-_LABS: list[Lab] = []
-_reaper_lock = threading.Lock()
-_reaper_started = False
-
-
-def _reap_daemons() -> None:
-    """Reap the lab's daemons that die while this process is their subreaper (e.g. Apache
-    exiting on a bad graceful restart), so a stale pid file never names a zombie: the agent's
-    `apache2ctl start` must see a dead server as dead. Only PIDs read from the hosts' pid files
-    are waited for, never another child of this process."""
-    known: set[int] = set()
-    while True:
-        with _reaper_lock:
-            labs = list(_LABS)
-        for lab in labs:
-            for host in lab.hosts:
-                for path in ("/run/nginx.pid", "/run/apache2/apache2.pid", "/run/sshd.pid"):
-                    try:
-                        known.add(int(Path(host.path(path)).read_text().split()[0]))
-                    except (OSError, ValueError, IndexError):
-                        pass
-        for pid in list(known):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                if not Path(f"/proc/{pid}").exists():
-                    known.discard(pid)
-                continue
-            if done:
-                known.discard(pid)
-        time.sleep(0.05)
-
-
-def _track(lab: Lab) -> None:
-    global _reaper_started
-    with _reaper_lock:
-        _LABS.append(lab)
-        if not _reaper_started:
-            _reaper_started = True
-            threading.Thread(target=_reap_daemons, name="lab-reaper", daemon=True).start()
-
-
-def _untrack(lab: Lab) -> None:
-    with _reaper_lock:
-        if lab in _LABS:
-            _LABS.remove(lab)
-
-
-def _become_subreaper() -> None:
-    """Adopt the daemons our hosts start, so ``down`` can reap them (no zombies left behind
-    on machines whose PID 1 does not reap)."""
-    import ctypes
-
-    pr_set_child_subreaper = 36
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _start_time(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def _mnt_ns(pid: int) -> int | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/mnt").st_ino
-    except OSError:
-        return None
-
-
-@dataclass
-class LabHost:
-    """One lab host, as recorded in ``lab.json``."""
-
-    name: str
-    index: int
-    address: str
-    server: Server
-    dir: str
-    holder_pid: int = 0
-    holder_start: int = 0
-    mnt_ns: int = 0
-
-    def alive(self) -> bool:
-        """The host's namespace holder is the process we started."""
-        return bool(self.holder_pid) and _start_time(self.holder_pid) == self.holder_start
-
-    def exec(
-        self,
-        argv: Sequence[str],
-        input: bytes | None = None,
-        *,
-        check: bool = False,
-        timeout: float = 60,
-    ) -> subprocess.CompletedProcess[bytes]:
-        """Run ``argv`` inside this host (its files, its hostname; the machine's network)."""
-        if not self.alive():
-            raise LabError("host is not running", where=self.name)
-        cmd = ["nsenter", "-t", str(self.holder_pid), "-m", "-u", "--", *argv]
-        return subprocess.run(
-            cmd,
-            input=input,
-            capture_output=True,
-            check=check,
-            timeout=timeout,
-            start_new_session=True,
-        )
-
-    def path(self, path: str) -> str:
-        """The machine-side path of ``path`` as this host sees it."""
-        return f"/proc/{self.holder_pid}/root{path}"
-
-    def pids(self) -> list[int]:
-        """Every process living in this host (its mount namespace)."""
-        found: list[int] = []
-        if not self.mnt_ns:
-            return found
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and _mnt_ns(int(entry)) == self.mnt_ns:
-                found.append(int(entry))
-        return sorted(found)
-
-    def _pidfile(self, path: str) -> int | None:
-        try:
-            pid = int(Path(self.path(path)).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if _mnt_ns(pid) == self.mnt_ns else None
-
-    def sshd_pid(self) -> int | None:
-        return self._pidfile("/run/sshd.pid")
-
-    def server_pid(self) -> int | None:
-        """PID of the web server's master process, or None if it is not running."""
-        if self.server == "nginx":
-            return self._pidfile("/run/nginx.pid")
-        if self.server == "apache":
-            return self._pidfile("/run/apache2/apache2.pid")
-        return None
-
-    def start_sshd(self, wait: float = 5.0) -> None:
-        self.exec(["/usr/sbin/sshd"], check=True)
-        if wait:
-            _wait_port(self.address, 22, wait, self.name)
-
-    def stop_sshd(self) -> None:
-        """Stop the host's sshd (a fault: the host becomes unreachable)."""
-        pid = self.sshd_pid()
-        if pid:
-            _terminate([pid])
-
-    def start_server(self, wait: float = 5.0) -> None:
-        if self.server == "nginx":
-            self.exec(["/usr/sbin/nginx"], check=True)
-        elif self.server == "apache":
-            self.exec(["/usr/sbin/apache2ctl", "start"], check=True)
-        if wait and self.server != "none":
-            deadline = time.monotonic() + wait
-            while not self._server_settled() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            _wait_port(self.address, 80, max(0.5, deadline - time.monotonic()), self.name)
-
-    def _server_settled(self) -> bool:
-        """The master wrote its pid file and has forked its workers (signals such as a reload
-        sent earlier could be lost in start-up)."""
-        pid = self.server_pid()
-        if pid is None:
-            return False
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            return False
-        return bool(children)
-
-    def server_settled(self) -> bool:
-        return self._server_settled()
-
-    def stop_server(self) -> None:
-        pid = self.server_pid()
-        if pid:
-            _terminate([pid])
-
-    def memory_kib(self) -> int:
-        """Resident memory of every process in this host, in KiB."""
-        total = 0
-        for pid in self.pids():
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-            except OSError:
-                continue
-        return total
-
-
-def _wait_port(address: str, port: int, timeout: float, name: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection((address, port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise LabError(f"nothing answers on {address}:{port}", where=name) from None
-            time.sleep(0.02)
-
-
-def _terminate(pids: Sequence[int], timeout: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL what is left after ``timeout``; reap our own children."""
-    live = list(pids)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in live:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout
-        while live and time.monotonic() < deadline:
-            for pid in list(live):
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-                if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
-                    live.remove(pid)
-            if live:
-                time.sleep(0.02)
-        if not live:
-            return
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 class Lab:
@@ -402,7 +139,7 @@ class Lab:
         """
         dir = dir or default_dir()
         _preflight(count, apache, bare, first)
-        _become_subreaper()
+        procs.become_subreaper()
         if (dir / "lab.json").exists():
             raise LabError(
                 "a lab is already up", where=str(dir), hint="run 'origin-agent lab down' first"
@@ -426,7 +163,7 @@ class Lab:
             for i in range(count)
         ]
         lab = cls(dir, hosts)
-        _track(lab)
+        procs.track(lab, lambda: [p for h in lab.hosts for p in h.pid_files()])
         try:
             lab._prepare()
             with ThreadPoolExecutor(max_workers=min(16, count)) as pool:
@@ -455,7 +192,7 @@ class Lab:
         names = [(h.name, h.address) for h in self.hosts]
         known: list[str] = []
         for host in self.hosts:
-            known.append(_prepare_host(host, pub, names, stock_nginx, dpkg_status))
+            known.append(prepare_host(host, pub, names, stock_nginx, dpkg_status))
         Path(self.known_hosts).write_text("".join(known))
         from agent.pki.issuers.localca import init_ca
 
@@ -496,8 +233,8 @@ class Lab:
             )
         pid = int(line[1])
         host.holder_pid = pid
-        host.holder_start = _start_time(pid) or 0
-        host.mnt_ns = _mnt_ns(pid) or 0
+        host.holder_start = procs.start_time(pid) or 0
+        host.mnt_ns = procs.mnt_ns(pid) or 0
         for step in (host.start_sshd, host.start_server):
             try:
                 step(0)
@@ -546,14 +283,14 @@ class Lab:
 
         Returns the number of processes stopped.
         """
-        _untrack(self)
+        procs.untrack(self)
         stopped = 0
         for host in self.hosts:
             pids = host.pids() if host.alive() else []
             if host.alive() and host.holder_pid not in pids:
                 pids.append(host.holder_pid)
             stopped += len(pids)
-            _terminate(pids)
+            procs.terminate(pids)
         shutil.rmtree(self.dir, ignore_errors=True)
         return stopped
 
@@ -610,76 +347,6 @@ def _check_free(addresses: list[str]) -> None:
                         where="lab",
                         hint="stop what listens there (a machine-wide sshd, nginx or apache2 on 0.0.0.0?) or run 'origin-agent lab down'",
                     ) from None
-
-
-def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data.encode() if isinstance(data, str) else data)
-    os.chmod(path, mode)
-
-
-def _whiteout(upper: Path, path: str) -> None:
-    """Hide ``path`` of the machine inside the host (an overlayfs whiteout)."""
-    target = upper / path.lstrip("/")
-    if not Path(path).exists() and not Path(path).is_symlink():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.mknod(target, 0o600 | 0o020000, os.makedev(0, 0))
-
-
-def _without_packages(status: str, prefixes: tuple[str, ...]) -> str:
-    """The dpkg status file without the stanzas of the given packages."""
-    kept = []
-    for stanza in status.split("\n\n"):
-        first = stanza.split("\n", 1)[0]
-        name = first[len("Package: ") :] if first.startswith("Package: ") else ""
-        if name and any(name == p or (p.endswith("-") and name.startswith(p)) for p in prefixes):
-            continue
-        kept.append(stanza)
-    return "\n\n".join(kept)
-
-
-def _prepare_host(
-    host: LabHost, client_pub: str, names: list[tuple[str, str]], stock_nginx: str, dpkg_status: str
-) -> str:
-    """Fill the host's upper directories; return its known_hosts line."""
-    base = Path(host.dir)
-    upper = base / "upper"
-    for d in ("etc", "var", "usr"):
-        (upper / d).mkdir(parents=True, exist_ok=True)
-        (base / "work" / d).mkdir(parents=True, exist_ok=True)
-    (base / "tmp").mkdir(parents=True, exist_ok=True)
-    os.chmod(base / "tmp", 0o1777)
-    (base / "root").mkdir(parents=True, exist_ok=True)
-    os.chmod(base / "root", 0o700)
-    _write(base / "root/.ssh/authorized_keys", client_pub + "\n", 0o600)
-    os.chmod(base / "root/.ssh", 0o700)
-    key, pub = files.ed25519_keypair()
-    _write(upper / "etc/ssh/ssh_host_ed25519_key", key, 0o600)
-    _write(upper / "etc/ssh/ssh_host_ed25519_key.pub", pub + "\n")
-    _write(upper / "etc/ssh/sshd_config", files.sshd_config(host.address))
-    _write(upper / "etc/hostname", host.name + "\n")
-    _write(upper / "etc/hosts", files.etc_hosts(names))
-    _write(upper / "var/www/html/index.html", files.index_html(host.name, host.server))
-    if host.server == "nginx":
-        _write(upper / "etc/nginx/nginx.conf", files.nginx_conf(stock_nginx))
-        _write(
-            upper / "etc/nginx/sites-available/default",
-            files.nginx_default_site(host.address, host.name),
-        )
-    if host.server == "apache":
-        _write(upper / "etc/apache2/ports.conf", files.apache_ports_conf(host.address))
-        _write(upper / "etc/apache2/mods-available/mpm_event.conf", files.apache_mpm_event_conf())
-    hidden_prefixes: tuple[str, ...] = ()
-    for server, (paths, packages) in HIDDEN.items():
-        if server != host.server:
-            for path in paths:
-                _whiteout(upper, path)
-            hidden_prefixes += packages
-    _write(upper / "var/lib/dpkg/status", _without_packages(dpkg_status, hidden_prefixes))
-    return f"{host.address},{host.name}.{files.DOMAIN} {pub}\n"
 
 
 def _inventory_yaml(lab: Lab) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from agent.errors import LabError
 from agent.lab import files
-from agent.lab.core import LabHost
+from agent.lab.host import LabHost
 
 CERT_ROOT = "/etc/ssl/origin-agent"
 ACME_WEBROOT = "/var/www/acme"

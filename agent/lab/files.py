@@ -1,6 +1,6 @@
 """What a lab host's own files look like: sshd config, host keys, web server config.
 
-Pure functions returning text or bytes; :mod:`agent.lab.core` writes them into the host's
+Pure functions returning text or bytes; :mod:`agent.lab.rootfs` writes them into the host's
 overlay upper directories before the host starts, so the host sees them at Debian's paths.
 """
 

@@ -1,7 +1,7 @@
 """Private keys: generation, PKCS#8 PEM serialisation, and writing key files safely.
 
 Keys are made here, on the controller, with ``cryptography``. A :class:`PrivateKey` never shows
-its material in ``str``/``repr``; its PEM comes out as a :class:`~agent.pki.secret.Secret`.
+its material in ``str``/``repr``; its PEM comes out as a :class:`~agent.secret.Secret`.
 """
 
 from __future__ import annotations

@@ -7,12 +7,11 @@
 - :class:`CfsslServer`: ``cfssl serve`` signing with an intermediate CA made here, with an
   unauthenticated profile ``server`` and an HMAC-authenticated profile ``server-auth``;
   :class:`MultirootCA`: ``multirootca`` over the same files.
-- :func:`make_ca`, :func:`make_csr`: key material with cryptography.
+- :func:`make_csr`: a CSR with cryptography (certificates come from :mod:`tests.tlscerts`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
 import json
 import os
@@ -22,14 +21,15 @@ import sqlite3
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
+
+from tests.tlscerts import fresh, make_ca, make_leaf
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -92,112 +92,6 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-@dataclass(frozen=True)
-class CA:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-
-    @property
-    def cert_pem(self) -> str:
-        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    def key_pem_traditional(self) -> bytes:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-
-    def issue(
-        self,
-        cn: str,
-        key: Any,
-        *,
-        ca: bool = False,
-        sans: list[str] | None = None,
-        ips: list[str] | None = None,
-        days: int = 30,
-    ) -> x509.Certificate:
-        import ipaddress
-
-        now = dt.datetime.now(dt.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        )
-        if ca:
-            builder = builder.add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                True,
-            )
-        else:
-            general: list[x509.GeneralName] = [x509.DNSName(n) for n in sans or []]
-            general += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips or []]
-            builder = builder.add_extension(x509.SubjectAlternativeName(general), False)
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False
-            )
-        return builder.sign(self.key, hashes.SHA256())
-
-
-def make_ca(cn: str) -> CA:
-    """A self-signed EC P-256 root CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(_name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1), True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    return CA(cert, key)
-
-
-def make_intermediate(root: CA, cn: str) -> CA:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return CA(root.issue(cn, key, ca=True, days=180), key)
-
-
 def make_csr(names: list[str], *, rsa_key: bool = False) -> tuple[str, Any]:
     """``(CSR PEM, private key)`` for ``names`` (first name is the CN; all in the SAN)."""
     key: Any = (
@@ -223,18 +117,10 @@ def write_private(path: Path, data: bytes) -> None:
 def tls_server_files(directory: Path, names: list[str], ips: list[str]) -> Path:
     """Write ``cert.pem``, ``key.pem`` (signed by a fresh CA) and ``tls-ca.pem``; return the CA
     path."""
-    ca = make_ca("test tls ca")
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = ca.issue(names[0], key, sans=names, ips=ips)
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    write_private(
-        directory / "key.pem",
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    ca = make_ca("test tls ca", start=fresh(), days=365)
+    leaf = make_leaf(names, issuer=ca, ips=ips, start=fresh(), days=30)
+    (directory / "cert.pem").write_text(leaf.cert_pem)
+    write_private(directory / "key.pem", leaf.key_pem.encode())
     (directory / "tls-ca.pem").write_text(ca.cert_pem)
     return directory / "tls-ca.pem"
 
@@ -423,10 +309,12 @@ class CfsslServer:
     def __init__(self, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
-        self.root = make_ca("Test Origin Root CA")
-        self.signer = make_intermediate(self.root, "Test Origin Signing CA")
+        self.root = make_ca("Test Origin Root CA", start=fresh(), days=365, path_length=1)
+        self.signer = make_ca(
+            "Test Origin Signing CA", parent=self.root, start=fresh(), days=180, path_length=0
+        )
         (workdir / "ca.pem").write_text(self.signer.cert_pem)
-        write_private(workdir / "ca-key.pem", self.signer.key_pem_traditional())
+        write_private(workdir / "ca-key.pem", self.signer.key_pem_traditional)
         self.auth_key_file = workdir / "auth.key"
         write_private(self.auth_key_file, secrets.token_hex(16).encode())  # no newline
         usages = ["digital signature", "key encipherment", "server auth"]

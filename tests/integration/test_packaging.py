@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, agent
 from agent.resources import data_dir
-from agent.commands.jobs import bundled_plan
+from agent.commands.run import bundled_plan
 from agent.plan.parse import load_plan
 from agent.servers.base import adapter_for
 from agent.servers.site import SiteSpec

@@ -14,9 +14,8 @@ from functools import cache
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +31,7 @@ from agent.pki.keys import PrivateKey
 from agent.plan.load import load_yaml_text
 from agent.plan.parse import parse_plan
 from tests.tarstream import tar_b64
+from tests.tlscerts import make_ca, make_leaf
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 NAMES = ("a.example.test", "b.example.test")
@@ -115,48 +115,22 @@ def test_any_gather_output_parses_to_facts_without_a_traceback(
 @cache
 def material() -> dict[str, Any]:
     """A CA, a CSR for NAMES and certificates right and wrong for it (real cryptography)."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Fuzz CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=900))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = PrivateKey.generate("ec256")
-    csr_pem = make_csr(key, NAMES)
-    public = x509.load_pem_x509_csr(csr_pem.encode()).public_key()
-    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    ca = make_ca("Fuzz CA", start=NOW - timedelta(days=1), days=900)
+    ours = ec.generate_private_key(ec.SECP256R1())
+    csr_pem = make_csr(PrivateKey(ours), NAMES)
+    other = ec.generate_private_key(ec.SECP256R1())
 
-    def leaf(names: tuple[str, ...], pub: Any, start: datetime, days: int) -> str:
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_name)
-            .public_key(pub)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=days))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        return cert.public_bytes(serialization.Encoding.PEM).decode()
+    def leaf(names: tuple[str, ...], key: Any, start: datetime, days: int) -> str:
+        return make_leaf(list(names), issuer=ca, key=key, start=start, days=days).cert_pem
 
     return {
         "csr": csr_pem,
-        "ca": ca.public_bytes(serialization.Encoding.PEM).decode(),
-        "good": leaf(NAMES, public, NOW - timedelta(hours=1), 90),
-        "wrong_names": leaf(("c.example.test",), public, NOW - timedelta(hours=1), 90),
+        "ca": ca.cert_pem,
+        "good": leaf(NAMES, ours, NOW - timedelta(hours=1), 90),
+        "wrong_names": leaf(("c.example.test",), ours, NOW - timedelta(hours=1), 90),
         "wrong_key": leaf(NAMES, other, NOW - timedelta(hours=1), 90),
-        "expired": leaf(NAMES, public, NOW - timedelta(days=100), 90),
-        "future": leaf(NAMES, public, NOW + timedelta(days=3), 90),
+        "expired": leaf(NAMES, ours, NOW - timedelta(days=100), 90),
+        "future": leaf(NAMES, ours, NOW + timedelta(days=3), 90),
     }
 
 

@@ -27,7 +27,7 @@ from tests.emulators.cloudflare import CloudflareEmulator
 from tests.integration.cas import CfsslServer, Pebble
 from tests.integration.reliability import figures
 from tests.integration.reliability.fleet import CERT_ROOT, TXN_ROOT, cli_argv, cli_env, write_plan
-from tests.integration.reliability.keywatch import KeyFileWatcher
+from tests.keywatch import KeyFileWatcher
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.lab import files
-from agent.lab.core import _without_packages
+from agent.lab.rootfs import without_packages
 
 STATUS = """Package: nginx
 Status: install ok installed
@@ -37,7 +37,7 @@ def test_web_servers_bind_the_hosts_address_not_every_address() -> None:
 
 
 def test_hiding_a_server_removes_exactly_its_packages_from_dpkg_status() -> None:
-    kept = _without_packages(STATUS, ("nginx", "nginx-common", "libnginx-mod-"))
+    kept = without_packages(STATUS, ("nginx", "nginx-common", "libnginx-mod-"))
     names = [line.split(": ")[1] for line in kept.splitlines() if line.startswith("Package: ")]
     assert names == ["nginx-light-ish", "apache2"]
 

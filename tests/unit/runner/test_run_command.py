@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import main
-from agent.commands.run import parse_extra_vars
-from agent.errors import UsageError
+from agent.cli import build_parser, main
+from agent.commands import rotate
+from agent.commands.rotate import RotationSummary, rotation_vars
+from agent.commands.run import PlanRun, bundled_vars, execute, parse_extra_vars
+from agent.errors import InventoryError, UsageError
+from agent.report.events import HostResult, HostUnreachable, ListReporter, RunFinished, TaskDone
 
 ROOT = Path(__file__).parents[3]
 
@@ -111,3 +114,56 @@ def test_subprocess_smoke(files: tuple[Path, Path], tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "RECAP" in proc.stdout and "box2  ok=0 changed=2" in proc.stdout
+
+
+def test_execute_hands_every_event_to_the_observer_too(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, inv = files
+    observer = ListReporter()
+    request = PlanRun(str(plan), (str(inv),), {"msg": "seen"}, limit="box1", json=True)
+    assert execute(request, observer) == 0
+    kinds = [type(e).__name__ for e in observer.events]
+    assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
+    assert sum(k == "TaskDone" for k in kinds) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(observer.events)  # the reporter saw the same events
+    assert (tmp_path / "box1" / "f").read_text() == "seen"
+
+
+def test_bundled_plans_take_the_commands_typed_vars_then_the_users_e() -> None:
+    typed = rotation_vars(renew_before=10, force=True, no_revoke=True)
+    assert typed == {"renew_before_days": 10, "force": True, "revoke_replaced": False}
+    assert rotation_vars(renew_before=30, force=False, no_revoke=False) == {"renew_before_days": 30}
+    merged = bundled_vars("rotate", typed, "eu", parse_extra_vars(["force=false"]))
+    assert merged == {
+        "renew_before_days": 10,
+        "force": "false",
+        "revoke_replaced": False,
+        "target": "eu",
+    }
+    for given in (["target=web-1"], ['{"target": "web-1"}']):
+        with pytest.raises(UsageError, match="^rotate: give hosts as arguments"):
+            bundled_vars("rotate", typed, "all", parse_extra_vars(given))
+
+
+def test_rotate_leaves_its_arguments_as_parsed(files: tuple[Path, Path], tmp_path: Path) -> None:
+    _, inv = files
+    args = build_parser("rotate").parse_args(
+        ["rotate", "-i", str(inv), "no-such-host", "--force", "--state-dir", str(tmp_path)]
+    )
+    before = dict(vars(args))
+    with pytest.raises(InventoryError, match="no host or group named 'no-such-host'"):
+        rotate.run(args)
+    assert vars(args) == before
+
+
+def test_rotation_summary_counts_each_host_once_by_its_last_word() -> None:
+    summary = RotationSummary()
+    for host, status in (("a", "changed"), ("b", "ok"), ("c", "failed")):
+        summary.emit(TaskDone(host, "p", "t", "tls_origin", status))  # type: ignore[arg-type]
+    summary.emit(TaskDone("b", "p", "t", "command", "changed"))  # not the rotation task
+    summary.emit(HostUnreachable("d", "timed out"))
+    finished = (HostResult("a"), HostResult("e", not_run=True), HostResult("c", failed=1))
+    summary.emit(RunFinished(finished, exit_code=1, elapsed=1.0))
+    assert summary.line() == "rotation: 1 rotated, 1 unchanged, 1 failed, 1 unreachable, 1 not run"

@@ -5,7 +5,6 @@ transport implementation, like httpx's MockTransport); no sleeping."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -17,7 +16,6 @@ import requests
 from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from requests.adapters import BaseAdapter
 
@@ -32,6 +30,7 @@ from agent.pki.issuers.http import (
     split_pem_certs,
 )
 from agent.secret import Secret
+from tests.tlscerts import fresh, make_ca, make_leaf
 
 
 class Replay(BaseAdapter):
@@ -154,44 +153,24 @@ def test_describe_network_error(text: str, reason: str) -> None:
 # --- certificate checks -----------------------------------------------------------------
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(subject: str, issuer: str, key: Any, signer: Any, names: list[str]) -> str:
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-    )
-    if names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False
-        )
-    return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
-
-
 @pytest.fixture(scope="module")
 def material() -> dict[str, Any]:
-    root, inter, leaf = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = make_ca("root", start=fresh())
+    inter = make_ca("inter", parent=root, start=fresh())
+    leaf = make_leaf(["a.test", "b.test"], issuer=inter, start=fresh(), days=1)
     csr = (
         x509.CertificateSigningRequestBuilder()
-        .subject_name(_name("a.test"))
-        .sign(leaf, hashes.SHA256())
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.test")]))
+        .sign(leaf.key, hashes.SHA256())
         .public_bytes(serialization.Encoding.PEM)
         .decode()
     )
     return {
         "csr": csr,
-        "leaf": _cert("a.test", "inter", leaf, inter, ["a.test", "b.test"]),
-        "inter": _cert("inter", "root", inter, root, []),
-        "root": _cert("root", "root", root, root, []),
-        "other": _cert("a.test", "inter", inter, inter, ["a.test", "b.test"]),
+        "leaf": leaf.cert_pem,
+        "inter": inter.cert_pem,
+        "root": root.cert_pem,
+        "other": make_leaf(["a.test", "b.test"], issuer=inter, start=fresh(), days=1).cert_pem,
     }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import stat
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,10 @@ from agent.transport.hostkeys import fingerprint
 from agent.transport.local import LocalConnection
 from agent.transport.sftp_pipe import Pipe
 from agent.transport.ssh import SSHConnection
-from tests.unit.transport.conftest import Sshd
+from tests.integration.transport.conftest import Sshd
+from tests.keywatch import KeyFileWatcher
+
+pytestmark = pytest.mark.integration
 
 EMPTY_CONFIG = paramiko.SSHConfig()
 
@@ -120,7 +122,7 @@ def test_key_auth_with_each_key_type(sshd: Sshd, kind: str) -> None:
 
 
 def test_wrong_key_fails_authentication_naming_the_host(sshd: Sshd, tmp_path: Path) -> None:
-    from tests.unit.transport.conftest import keygen
+    from tests.integration.transport.conftest import keygen
 
     stranger = keygen(tmp_path / "stranger", "ed25519")
     with pytest.raises(ConnectError, match=r"^web-1: authentication failed for root@127.0.0.1"):
@@ -128,7 +130,7 @@ def test_wrong_key_fails_authentication_naming_the_host(sshd: Sshd, tmp_path: Pa
 
 
 def test_password_from_environment(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.unit.transport.conftest import TEST_PASSWORD, TEST_USER
+    from tests.integration.transport.conftest import TEST_PASSWORD, TEST_USER
 
     monkeypatch.setenv("OA_TEST_SSH_PW", TEST_PASSWORD)
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
@@ -209,7 +211,7 @@ def test_frozen_host_costs_about_the_connect_timeout(sshd: Sshd) -> None:
 
 
 def test_refused_port_is_retried_then_reported(sshd: Sshd) -> None:
-    from tests.unit.transport.conftest import free_port
+    from tests.integration.transport.conftest import free_port
 
     started = time.monotonic()
     with pytest.raises(ConnectError, match=r"refused \(3 attempts\)"):
@@ -366,28 +368,12 @@ def test_temporary_file_has_its_final_mode_at_creation(conn: SSHConnection, tmp_
 
 
 def test_write_never_shows_a_key_wider_than_0600(conn: SSHConnection, tmp_path: Path) -> None:
-    seen: list[int] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        for _ in range(10_000_000):
-            if stop.is_set():
-                return
-            for name in os.listdir(tmp_path):
-                try:
-                    seen.append(stat.S_IMODE(os.lstat(tmp_path / name).st_mode))
-                except FileNotFoundError:
-                    pass
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with KeyFileWatcher([str(tmp_path)]) as watcher:
         for _ in range(5):
             conn.write(str(tmp_path / "site.key"), os.urandom(2 * 1024 * 1024), mode=0o600)
-    finally:
-        stop.set()
-        watcher.join()
-    assert len(seen) > 10 and set(seen) == {0o600}
+    assert not watcher.overflow
+    assert str(tmp_path / "site.key") in watcher.keys_seen
+    assert len(watcher.seen) > 10 and watcher.modes == {0o600}, watcher.seen
 
 
 def test_failed_write_leaves_no_temporary(conn: SSHConnection, tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
-"""Watch every file created under some directories of a lab host (inotify, through
-``/proc/<holder>/root``) and stat each one the moment it appears, is renamed in, or has its
-mode changed: a key file ever seen readable by group or others is a violation.
+"""Watch every file created under some directories (inotify) and stat each one the moment it
+appears, is written, is renamed in, or has its mode changed: a key file ever seen readable by
+group or others is a violation.
+
+The one permission watcher of the test suite: a temporary directory for the local transport
+(unit), a directory written over SSH, a lab host's tree through ``/proc/<holder>/root``.
 
 New directories are watched as soon as they appear (and scanned, for what was created in them
 before the watch was in place). A queue overflow is reported: then nothing can be claimed.
@@ -65,11 +68,17 @@ class KeyFileWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._drain()  # what happened just before the block ended
         os.close(self._fd)
 
     @property
     def violations(self) -> list[Observation]:
         return [o for o in self.seen if o.key and o.mode & 0o077]
+
+    @property
+    def modes(self) -> set[int]:
+        """Every permission mode any file was seen with."""
+        return {o.mode for o in self.seen}
 
     @property
     def keys_seen(self) -> set[str]:
@@ -108,12 +117,16 @@ class KeyFileWatcher:
     def _loop(self) -> None:
         while not self._stop.is_set():
             ready, _, _ = select.select([self._fd], [], [], 0.05)
-            if not ready:
-                continue
+            if ready:
+                self._drain()
+
+    def _drain(self) -> None:
+        """Handle every event queued now."""
+        while True:
             try:
                 data = os.read(self._fd, 1 << 16)
             except BlockingIOError:
-                continue
+                return
             offset = 0
             while offset < len(data):
                 wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,10 @@ from agent.errors import CommandError
 from agent.inventory.model import ConnectionSpec
 from agent.transport.common import TEMP_PREFIX
 from agent.transport.ssh import SSHConnection
-from tests.unit.transport.conftest import TEST_PASSWORD, TEST_USER, Sshd
+from tests.integration.transport.conftest import TEST_PASSWORD, TEST_USER, Sshd
+from tests.keywatch import KeyFileWatcher
+
+pytestmark = pytest.mark.integration
 
 PW_ENV = "OA_TEST_BECOME_PW"
 
@@ -141,26 +143,10 @@ def test_file_operations_with_become_write_root_files(
 def test_become_write_never_shows_a_key_wider_than_0600(
     sshd: Sshd, password: str, tmp_path: Path
 ) -> None:
-    seen: list[int] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        for _ in range(10_000_000):
-            if stop.is_set():
-                return
-            for name in os.listdir(tmp_path):
-                try:
-                    seen.append(stat.S_IMODE(os.lstat(tmp_path / name).st_mode))
-                except FileNotFoundError:
-                    pass
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with KeyFileWatcher([str(tmp_path)]) as watcher:
         with open_conn(user_spec(sshd, become=True)) as c:
             for _ in range(3):
                 c.write(str(tmp_path / "k.key"), os.urandom(4 * 1024 * 1024), mode=0o600)
-    finally:
-        stop.set()
-        watcher.join()
-    assert len(seen) > 10 and set(seen) == {0o600}
+    assert not watcher.overflow
+    assert str(tmp_path / "k.key") in watcher.keys_seen
+    assert len(watcher.seen) > 10 and watcher.modes == {0o600}, watcher.seen

@@ -1,0 +1,171 @@
+"""Options several commands share, each defined once, and what they set up.
+
+A flag means the same thing (name, type, default, help) in every command that takes it; a
+command adds the ones it needs from here and keeps only its own flags to itself. The plan
+runners (``run``, ``rotate``, ``bootstrap``) take :func:`add_plan_run_options` whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent.errors import UsageError
+from agent.inventory import Inventory, load
+
+DEFAULT_FORKS = 20
+DEFAULT_TIMEOUT = 5.0
+STATE_DIR_HELP = (
+    "local state: issued certificates, ACME account, runs "
+    "(default $ORIGIN_AGENT_STATE_DIR or ~/.local/state/origin-agent)"
+)
+
+
+def add_inventory(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """``-i/--inventory`` (repeatable). When not ``required`` the command itself says what is
+    missing (its own one-line error with a hint)."""
+    parser.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        required=required,
+        default=[],
+        metavar="INVENTORY",
+        help="inventory file (YAML or INI), directory, or 'host1,host2,' list; repeatable",
+    )
+
+
+def add_limit(parser: argparse.ArgumentParser, help: str = "only hosts matching PATTERN") -> None:
+    """``-l/--limit PATTERN``."""
+    parser.add_argument("-l", "--limit", metavar="PATTERN", help=help)
+
+
+def add_check(parser: argparse.ArgumentParser) -> None:
+    """``-C/--check``: change nothing anywhere."""
+    parser.add_argument(
+        "-C",
+        "--check",
+        action="store_true",
+        help="change nothing anywhere; report what would change",
+    )
+
+
+def add_forks(parser: argparse.ArgumentParser) -> None:
+    """``-f/--forks N``: hosts worked on (or probed) at once."""
+    parser.add_argument(
+        "-f",
+        "--forks",
+        type=int,
+        default=DEFAULT_FORKS,
+        metavar="N",
+        help=f"hosts worked on at once (default {DEFAULT_FORKS})",
+    )
+
+
+def add_timeout(parser: argparse.ArgumentParser) -> None:
+    """``--timeout S``: for each TLS handshake."""
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds per TLS handshake (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def add_state_dir(parser: argparse.ArgumentParser) -> None:
+    """``--state-dir DIR``: the local state store."""
+    parser.add_argument("--state-dir", metavar="DIR", help=STATE_DIR_HELP)
+
+
+def add_trust(parser: argparse.ArgumentParser) -> None:
+    """``--trust PEM`` (repeatable): extra trust anchors for judging what origins serve."""
+    parser.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="extra trust anchors (CA bundle), besides each host's issuer root",
+    )
+
+
+def add_plan_run_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of a command that runs a plan (run, rotate, bootstrap)."""
+    add_inventory(parser, required=True)
+    add_limit(parser)
+    add_check(parser)
+    parser.add_argument(
+        "-D",
+        "--diff",
+        action="store_true",
+        help="show unified diffs of files (secret files redacted)",
+    )
+    add_forks(parser)
+    parser.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="key=value, YAML/JSON mapping, or @file.yml (repeatable)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="JSON lines on stdout, one object per event"
+    )
+    parser.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="record unknown SSH host keys (a changed key is always refused)",
+    )
+    add_state_dir(parser)
+
+
+def require_inventory(args: argparse.Namespace) -> None:
+    """For commands whose ``-i`` is optional in the parser.
+
+    Raises:
+        UsageError: no ``-i`` was given.
+    """
+    if not args.inventory:
+        raise UsageError(
+            f"{args.command} needs an inventory", where=args.command, hint="use -i FILE"
+        )
+
+
+def load_inventory(sources: Sequence[str]) -> Inventory:
+    """The inventory named by the ``-i`` options.
+
+    Raises:
+        InventoryError: see :func:`agent.inventory.load`.
+    """
+    return load(list(sources))
+
+
+def configure_services(inventory: Sequence[str], state_dir: str | None) -> None:
+    """Point the run-wide services at the state store (``--state-dir``) and resolve relative
+    paths in issuer configs (a CA dir, a token file) from the first inventory's directory."""
+    from agent.modules.tls import services
+
+    first = next((s for s in inventory if os.path.exists(s)), None)
+    base = "."
+    if first is not None:
+        base = str(Path(first).resolve().parent if os.path.isfile(first) else Path(first).resolve())
+    services.configure(state_dir=state_dir, base_dir=base)
+
+
+def trust_text(paths: Sequence[Path]) -> str:
+    """The PEM text of every ``--trust`` file, concatenated.
+
+    Raises:
+        UsageError: a file cannot be read.
+    """
+    text = ""
+    for path in paths:
+        try:
+            text += path.read_text() + "\n"
+        except OSError as err:
+            raise UsageError(f"cannot read {path}: {err.strerror}", where="--trust") from err
+    return text
