@@ -70,8 +70,9 @@ def register(sub: Any) -> None:
         "rotate",
         help="rolling certificate rotation across the fleet (plans/rotate.yml)",
         description=(
-            "Renew every certificate that expires within --renew-before days (default 30), or "
-            "all of them with --force: one canary host first, then batches of a fifth of the "
+            "Renew every certificate that is due (by default once two thirds of its lifetime "
+            "are used, or when its CA's renewal window says; --renew-before DAYS renews that "
+            "long before expiry instead, 0 at expiry), or all of them with --force: one canary host first, then batches of a fifth of the "
             "fleet; the first batch with a failure stops the run. Each host is verified by a TLS "
             "handshake before its replaced certificate is revoked (where the CA can revoke); any "
             "failure restores its previous certificate and site."
@@ -84,9 +85,10 @@ def register(sub: Any) -> None:
     rotate.add_argument(
         "--renew-before",
         type=int,
-        default=30,
+        default=None,
         metavar="DAYS",
-        help="renew certificates expiring within DAYS (default 30)",
+        help="renew certificates expiring within DAYS, 0 at expiry (default: when two thirds "
+        "of the lifetime are used)",
     )
     rotate.add_argument("--no-revoke", action="store_true", help="keep replaced certificates valid")
     _common(rotate)
@@ -154,7 +156,7 @@ class RotationSummary:
 def _rotate(args: argparse.Namespace) -> int:
     import sys
 
-    extra = [f"renew_before_days={args.renew_before}"]
+    extra = [] if args.renew_before is None else [f"renew_before_days={args.renew_before}"]
     if args.force:
         extra.append("force=true")
     if args.no_revoke:

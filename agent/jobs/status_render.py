@@ -16,6 +16,7 @@ COLUMNS = (
     "mode",
     "days",
     "not_after",
+    "renew",
     "issuer",
     "serial",
     "pin",
@@ -31,11 +32,22 @@ def _cells(row: StatusRow) -> list[str]:
         row.mode_label,
         "-" if row.days_left is None else str(row.days_left),
         row.not_after.strftime("%Y-%m-%d") if row.not_after else "-",
+        _renew_cell(row),
         _short_issuer(row.issuer) or "-",
         (row.serial[:16] + "...") if len(row.serial) > 16 else (row.serial or "-"),
         (row.pin[:12] + "...") if row.pin else "-",
         "; ".join(row.reasons) if row.mode != "strict" else _vantage(row),
     ]
+
+
+RULE_LABELS = {"lifetime": "2/3 of lifetime", "renew_before": "renew_before", "ari": "CA window"}
+
+
+def _renew_cell(row: StatusRow) -> str:
+    """When the certificate is renewed and by which rule (the full reason is in the JSON)."""
+    if row.renew_at is None:
+        return row.renew_why or "-"
+    return f"{row.renew_at:%Y-%m-%d} ({RULE_LABELS.get(row.renew_rule, row.renew_rule)})"
 
 
 def _short_issuer(issuer: str) -> str:
