@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from cryptography import x509
@@ -22,6 +23,7 @@ from agent.inventory import Host
 from agent.jobs.vantage import UNREACHED, controller_address, served_via_ssh
 from agent.modules.tls import services
 from agent.pki.inspect import CertInfo, inspect_certificate
+from agent.pki.issuers.ari import RenewalInfoStore, cert_id, window_of
 from agent.pki.modes import MODES, evaluate
 from agent.pki.probe import probe, probe_http
 from agent.pki.renewal import RenewalWindow, renew_before_from_days, renewal_due
@@ -105,6 +107,13 @@ def renewal_of(
         info.not_before, info.not_after, renew_before=renew_before, ari_window=window
     )
     return {"renew_at": decision.due_at, "renew_why": decision.why, "renew_rule": decision.rule}
+
+
+def kept_window(store: RenewalInfoStore, cert: x509.Certificate) -> RenewalWindow | None:
+    """The CA's renewal window last fetched for ``cert`` (ARI), from the local state only."""
+    ident = cert_id(cert)
+    info = store.renewal_info(ident) if ident else None
+    return window_of(info) if info is not None else None
 
 
 def host_rows(
@@ -213,17 +222,25 @@ def collect(
 ) -> list[StatusRow]:
     """Rows for every host, probed in parallel, sorted by urgency."""
     recorded: dict[tuple[str, str], set[str]] = {}
+    windows: Callable[[x509.Certificate], RenewalWindow | None] | None = None
     if use_state:
         try:
-            for cert in services.store().certificates():
+            store = services.store()
+            for cert in store.certificates():
                 recorded.setdefault((cert.host, cert.name), set()).add(cert.fingerprint)
+            windows = partial(kept_window, store)
         except AgentError:
             recorded = {}
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1))) as pool:
         results = list(
             pool.map(
                 lambda h: host_rows(
-                    h, now=now, extra_trust=extra_trust, timeout=timeout, recorded=recorded
+                    h,
+                    now=now,
+                    extra_trust=extra_trust,
+                    timeout=timeout,
+                    recorded=recorded,
+                    windows=windows,
                 ),
                 hosts,
             )

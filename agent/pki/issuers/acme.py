@@ -16,6 +16,11 @@ Config (the ``issuer:`` mapping)::
 
 The account key is made once per directory URL and kept through an :class:`AcmeAccountStore`
 (the local state); without one it lives only as long as the issuer object.
+
+When the directory offers ``renewalInfo`` (ACME Renewal Information, RFC 9773),
+:meth:`AcmeIssuer.renewal_window` asks the CA when to renew a certificate and keeps the answer
+in the state until the CA's Retry-After has passed; a new order names the certificate it
+replaces.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
 from agent.errors import AgentError, IssuerError
+from agent.pki.issuers import ari
 from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
 from agent.pki.issuers.http import (
     RetryPolicy,
@@ -51,8 +57,9 @@ from agent.pki.issuers.http import (
     snippet,
     with_retries,
 )
+from agent.pki.renewal import RenewalWindow
 from agent.secret import Secret
-from agent.state.records import AcmeAccount
+from agent.state.records import AcmeAccount, RenewalInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -240,6 +247,9 @@ class AcmeIssuer(Issuer):
     def __init__(self, config: AcmeConfig, store: AcmeAccountStore | None = None) -> None:
         self.config = config
         self.store: AcmeAccountStore = store if store is not None else MemoryAccountStore()
+        self.renewals: ari.RenewalInfoStore = (
+            store if isinstance(store, ari.RenewalInfoStore) else ari.MemoryRenewalInfoStore()
+        )
         self._local = threading.local()  # one protocol client per thread (nonces are not
         self._lock = threading.Lock()  # shareable); the account is made once, under the lock
 
@@ -257,10 +267,11 @@ class AcmeIssuer(Issuer):
 
     def close(self) -> None:
         """Close this thread's HTTP session."""
-        client: acme_client.ClientV2 | None = getattr(self._local, "client", None)
-        if client is not None:
-            client.net.session.close()
-            self._local.client = None
+        for attr in ("client", "ari_client"):
+            client: acme_client.ClientV2 | None = getattr(self._local, attr, None)
+            if client is not None:
+                client.net.session.close()
+                setattr(self._local, attr, None)
 
     def _step(self, what: str, call: Callable[[], T], *, retry: bool = True) -> T:
         """Run one protocol step: retry connection failures (unless the step must not be
@@ -292,10 +303,10 @@ class AcmeIssuer(Issuer):
                 f"{what}: {describe_acme_error(err)}", backend=BACKEND, hint=hint
             ) from err
 
-    def _connect(self) -> tuple[acme_client.ClientV2, JWK]:
+    def _connect(self) -> tuple[ari.AriClient, JWK]:
         """This thread's client and account key: fetch the directory, make sure the account
         exists (made once, kept in the store)."""
-        client: acme_client.ClientV2 | None = getattr(self._local, "client", None)
+        client: ari.AriClient | None = getattr(self._local, "client", None)
         if client is not None:
             return client, self._local.jwk
         with self._lock:
@@ -303,7 +314,7 @@ class AcmeIssuer(Issuer):
         self._local.client, self._local.jwk = client, jwk
         return client, jwk
 
-    def _new_client(self) -> tuple[acme_client.ClientV2, JWK]:
+    def _new_client(self) -> tuple[ari.AriClient, JWK]:
         stored = self.store.acme_account(self.config.directory)
         jwk = (
             _load_account_key(stored.account_key.reveal())
@@ -327,7 +338,7 @@ class AcmeIssuer(Issuer):
                 f"(no {', '.join(missing)})",
                 backend=BACKEND,
             )
-        client = acme_client.ClientV2(directory, net)
+        client = ari.AriClient(directory, net)
         eab = None
         if self.config.eab_hmac_key is not None:
             eab = messages.ExternalAccountBinding.from_data(
@@ -386,7 +397,7 @@ class AcmeIssuer(Issuer):
         if request.publisher is None:
             raise IssuerError("ACME http-01 needs a challenge publisher", backend=BACKEND)
         client, jwk = self._connect()
-        order = self._step("new order", lambda: client.new_order(request.csr_pem.encode()))
+        order = self._step("new order", lambda: self._order(client, request))
         published: list[str] = []
         try:
             for authz in order.authorizations:
@@ -431,6 +442,81 @@ class AcmeIssuer(Issuer):
             backend=BACKEND,
             backend_id=str(done.body.certificate or ""),
         )
+
+    def _order(self, client: ari.AriClient, request: IssueRequest) -> messages.OrderResource:
+        """A new order, naming the certificate it replaces when the CA takes ARI."""
+        csr = request.csr_pem.encode()
+        replaces = None
+        if request.replaces_pem and _has(client.directory, "renewalInfo"):
+            try:
+                replaces = ari.cert_id(
+                    x509.load_pem_x509_certificate(request.replaces_pem.encode())
+                )
+            except ValueError:
+                log.warning("the replaced certificate does not parse: ordering without replaces")
+        try:
+            return client.new_order(csr, replaces=replaces)
+        except messages.Error as err:
+            if replaces is None or not ari.is_replaces_refusal(err):
+                raise
+            log.info("the CA refused replaces=%s (%s): ordering without it", replaces, err.code)
+            return client.new_order(csr)
+
+    def renewal_window(self, cert_pem: str, *, now: dt.datetime) -> RenewalWindow | None:
+        """The CA's suggested renewal window for ``cert_pem`` (RFC 9773).
+
+        Kept in the state until the CA's Retry-After has passed: until then no request is
+        made. Then one GET (plus the directory, once per thread). ``None``: the CA offers no
+        window, the certificate has expired or has no ARI id; a failure to ask is logged
+        and the window known so far (or ``None``) is returned.
+        """
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        except ValueError:
+            return None
+        ident = ari.cert_id(cert)
+        if ident is None or cert.not_valid_after_utc <= now:
+            return None  # RFC 9773: never ask about an expired certificate
+        kept = self.renewals.renewal_info(ident)
+        if kept is not None and kept.directory_url != self.config.directory:
+            kept = None
+        if kept is not None and now < kept.ask_after:
+            return ari.window_of(kept)
+        try:
+            client = self._ari_client()
+            fresh = self._step(
+                "renewal info",
+                lambda: ari.fetch(
+                    client, cert, directory_url=self.config.directory, now=now, previous=kept
+                ),
+                retry=False,
+            )
+        except IssuerError as err:
+            log.warning("%s; using the renewal window known so far", err)
+            return ari.window_of(kept) if kept is not None else None
+        if fresh is None:  # this CA offers no renewal information: ask again later
+            fresh = RenewalInfo(ident, self.config.directory, now, now + ari.DEFAULT_RETRY_AFTER)
+        self.renewals.save_renewal_info(fresh)
+        return ari.window_of(fresh)
+
+    def _ari_client(self) -> acme_client.ClientV2:
+        """This thread's client if it has one, else a keyless one (ARI needs no account)."""
+        client: acme_client.ClientV2 | None = getattr(self._local, "client", None) or getattr(
+            self._local, "ari_client", None
+        )
+        if client is not None:
+            return client
+        net = acme_client.ClientNetwork(
+            None,
+            verify_ssl=cast(bool, self.config.ca_bundle or True),
+            user_agent="origin-agent",
+            timeout=int(min(self.config.timeout, 60)),
+        )
+        directory = self._step(
+            "directory", lambda: acme_client.ClientV2.get_directory(self.config.directory, net)
+        )
+        self._local.ari_client = acme_client.ClientV2(directory, net)
+        return cast(acme_client.ClientV2, self._local.ari_client)
 
     def _answer(
         self,

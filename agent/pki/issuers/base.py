@@ -11,9 +11,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
+from agent.pki.renewal import RenewalWindow
 from agent.registry import Loader, lazy
 
 
@@ -52,6 +53,7 @@ class IssueRequest:
     validity: timedelta = timedelta(days=90)
     publisher: ChallengePublisher | None = None
     key_pem: str | None = field(default=None, repr=False)  # only for selfsigned
+    replaces_pem: str = ""  # the certificate this one replaces (ACME sends its ARI id)
 
 
 class Issuer(abc.ABC):
@@ -95,6 +97,12 @@ class Issuer(abc.ABC):
         """PEM of the root(s) an edge must trust for this CA's certificates ("" if unknown:
         then the ``trust:`` file of the issuer config says)."""
         return ""
+
+    def renewal_window(self, cert_pem: str, *, now: datetime) -> RenewalWindow | None:
+        """The window in which the CA suggests renewing ``cert_pem`` (ACME ARI, RFC 9773), or
+        ``None`` when the backend or CA suggests none (the default renewal rule applies).
+        Never raises for what the CA does: a failure to ask is logged and means ``None``."""
+        return None
 
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:
         """Revoke a certificate this backend issued.

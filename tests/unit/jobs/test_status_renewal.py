@@ -70,3 +70,30 @@ def test_status_table_and_json_show_the_renewal_moment_and_reason() -> None:
     assert data["renew_at"] == "2026-01-05T00:00:00+00:00"
     assert data["renew_why"] == "two thirds of the 6 days lifetime"
     assert data["renew_rule"] == "lifetime"
+
+
+def test_status_reads_the_kept_ca_window_of_the_served_certificate() -> None:
+    from agent.jobs.status import kept_window
+    from agent.pki.issuers.ari import MemoryRenewalInfoStore, cert_id
+    from agent.state.records import RenewalInfo
+    from tests.unit.pki.test_ari import certificate
+
+    served = certificate(0x1234, b"\x01" * 20)
+    store = MemoryRenewalInfoStore()
+    assert kept_window(store, served) is None
+    ident = cert_id(served)
+    assert ident is not None
+    store.save_renewal_info(
+        RenewalInfo(
+            ident,
+            "https://ca/dir",
+            ISSUED,
+            ISSUED + timedelta(hours=6),
+            start=ISSUED + timedelta(days=80),
+            end=ISSUED + timedelta(days=81),
+            renew_at=ISSUED + timedelta(days=80, hours=1),
+        )
+    )
+    window = kept_window(store, served)
+    assert window is not None and window.renew_at == ISSUED + timedelta(days=80, hours=1)
+    assert kept_window(store, certificate(0x1234, None)) is None
