@@ -1,5 +1,7 @@
 """ACME (RFC 8555) backend on certbot's ``acme`` library, answering http-01 challenges through
-the caller's :class:`~agent.pki.issuers.base.ChallengePublisher`.
+the caller's :class:`~agent.pki.issuers.base.ChallengePublisher`, or dns-01 challenges through
+Cloudflare's DNS API (``challenge: dns-01``, keys in :mod:`agent.pki.issuers.dns01`; needed for
+wildcard names, and nothing is served by the origin).
 
 Config (the ``issuer:`` mapping)::
 
@@ -13,6 +15,7 @@ Config (the ``issuer:`` mapping)::
     key_type: ec-p256                     # account key: ec-p256 (default), ec-p384, rsa-2048
     timeout: 120                          # seconds for validation + finalization
     retries: 3 / backoff: 1.0             # when the server is unreachable
+    challenge: http-01                    # or dns-01 (with the dns_* keys)
 
 The account key is made once per directory URL and kept through an :class:`AcmeAccountStore`
 (the local state); without one it lives only as long as the issuer object.
@@ -52,7 +55,8 @@ from agent.pki.issuers.acme_config import (
     load_account_key,
     new_account_key,
 )
-from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.base import CertBundle, ChallengePublisher, Issuer, IssueRequest
+from agent.pki.issuers.dns01 import Dns01
 from agent.pki.issuers.http import (
     RetryPolicy,
     check_certificate,
@@ -78,6 +82,7 @@ class AcmeIssuer(Issuer):
     def __init__(self, config: AcmeConfig, store: AcmeAccountStore | None = None) -> None:
         self.config = config
         self.store: AcmeAccountStore = store if store is not None else MemoryAccountStore()
+        self.dns01 = Dns01(config.dns, backend=BACKEND, retry=config.retry) if config.dns else None
         self.renewals: ari.RenewalInfoStore = (
             store if isinstance(store, ari.RenewalInfoStore) else ari.MemoryRenewalInfoStore()
         )
@@ -125,11 +130,13 @@ class AcmeIssuer(Issuer):
                 raise IssuerError(
                     f"{what}: no result within {self.config.timeout:g}s", backend=BACKEND
                 ) from err
-            hint = (
-                "the CA fetches http://NAME/.well-known/acme-challenge/TOKEN on port 80"
-                if isinstance(err, errors.ValidationError)
-                else ""
-            )
+            hint = ""
+            if isinstance(err, errors.ValidationError):
+                hint = (
+                    "the CA looks up the TXT record _acme-challenge.NAME at the zone's nameservers"
+                    if self.dns01 is not None
+                    else "the CA fetches http://NAME/.well-known/acme-challenge/TOKEN on port 80"
+                )
             raise IssuerError(
                 f"{what}: {describe_acme_error(err)}", backend=BACKEND, hint=hint
             ) from err
@@ -215,55 +222,30 @@ class AcmeIssuer(Issuer):
         return client, jwk
 
     def issue(self, request: IssueRequest) -> CertBundle:
-        """Order, answer http-01 through ``request.publisher``, finalize with our CSR.
+        """Order, answer the challenges (http-01 through ``request.publisher``, or dns-01
+        through Cloudflare's DNS API), finalize with our CSR.
 
         Raises:
-            IssuerError: no publisher, names differ from the CSR, no http-01 offered (wildcards),
-                the CA refused or validation failed (the CA's own detail), timeout, unreachable.
+            IssuerError: no publisher (http-01), names differ from the CSR, the challenge
+                type is not offered (wildcards need dns-01), the DNS API refused or the
+                records did not show, the CA refused or validation failed (the CA's own
+                detail), timeout, unreachable.
         """
         if sorted(n.lower() for n in csr_names(request.csr_pem, backend=BACKEND)) != sorted(
             n.lower() for n in request.names
         ):
             raise IssuerError("the CSR's names differ from the names requested", backend=BACKEND)
-        if request.publisher is None:
+        if self.dns01 is None and request.publisher is None:
             raise IssuerError("ACME http-01 needs a challenge publisher", backend=BACKEND)
         client, jwk = self._connect()
         order = self._step("new order", lambda: self._order(client, request))
-        published: list[str] = []
-        try:
-            for authz in order.authorizations:
-                name = ("*." if authz.body.wildcard else "") + authz.body.identifier.value
-                if authz.body.status == messages.STATUS_VALID:
-                    continue  # reused authorization
-                if authz.body.status != messages.STATUS_PENDING:
-                    raise IssuerError(
-                        f"authorization for {name} is {authz.body.status}", backend=BACKEND
-                    )
-                chb = next(
-                    (c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)),
-                    None,
-                )
-                if chb is None:
-                    raise IssuerError(
-                        f"the CA offers no http-01 challenge for {name}",
-                        backend=BACKEND,
-                        hint="wildcard names need dns-01",
-                    )
-                response, validation = chb.response_and_validation(jwk)
-                path = cast(challenges.HTTP01, chb.chall).path
-                request.publisher.publish(path, validation)
-                published.append(path)
-                self._answer(client, chb, response, name)
-            deadline = dt.datetime.now() + dt.timedelta(seconds=self.config.timeout)
-            done = self._step(
-                "finalize", lambda: client.poll_and_finalize(order, deadline), retry=False
-            )
-        finally:
-            for path in published:
-                try:
-                    request.publisher.unpublish(path)
-                except Exception as err:  # never hide the primary outcome
-                    log.warning("could not remove challenge %s: %s", path, err)
+        todo = self._challenges(order)
+        if self.dns01 is not None:
+            with self.dns01.names_held([name for name, _ in todo]):
+                done = self._solve_dns01(client, jwk, order, todo)
+        else:
+            assert request.publisher is not None
+            done = self._solve_http01(client, jwk, order, todo, request.publisher)
         leaf, chain = check_certificate(
             done.fullchain_pem, csr_pem=request.csr_pem, names=request.names, backend=BACKEND
         )
@@ -273,6 +255,80 @@ class AcmeIssuer(Issuer):
             backend=BACKEND,
             backend_id=str(done.body.certificate or ""),
         )
+
+    def _challenges(
+        self, order: messages.OrderResource
+    ) -> list[tuple[str, messages.ChallengeBody]]:
+        """The challenge of this issuer's type for each pending authorization (valid ones
+        are reused), with the name it is for (``*.`` for wildcards)."""
+        kind = challenges.DNS01 if self.dns01 is not None else challenges.HTTP01
+        todo: list[tuple[str, messages.ChallengeBody]] = []
+        for authz in order.authorizations:
+            name = ("*." if authz.body.wildcard else "") + authz.body.identifier.value
+            if authz.body.status == messages.STATUS_VALID:
+                continue  # reused authorization
+            if authz.body.status != messages.STATUS_PENDING:
+                raise IssuerError(
+                    f"authorization for {name} is {authz.body.status}", backend=BACKEND
+                )
+            chb = next((c for c in authz.body.challenges if isinstance(c.chall, kind)), None)
+            if chb is None:
+                raise IssuerError(
+                    f"the CA offers no {self.config.challenge} challenge for {name}",
+                    backend=BACKEND,
+                    hint="wildcard names need dns-01" if name.startswith("*.") else "",
+                )
+            todo.append((name, chb))
+        return todo
+
+    def _finalize(
+        self, client: ari.AriClient, order: messages.OrderResource
+    ) -> messages.OrderResource:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=self.config.timeout)
+        return self._step(
+            "finalize", lambda: client.poll_and_finalize(order, deadline), retry=False
+        )
+
+    def _solve_http01(
+        self,
+        client: ari.AriClient,
+        jwk: JWK,
+        order: messages.OrderResource,
+        todo: list[tuple[str, messages.ChallengeBody]],
+        publisher: ChallengePublisher,
+    ) -> messages.OrderResource:
+        published: list[str] = []
+        try:
+            for name, chb in todo:
+                response, validation = chb.response_and_validation(jwk)
+                path = cast(challenges.HTTP01, chb.chall).path
+                publisher.publish(path, validation)
+                published.append(path)
+                self._answer(client, chb, response, name)
+            return self._finalize(client, order)
+        finally:
+            for path in published:
+                try:
+                    publisher.unpublish(path)
+                except Exception as err:  # never hide the primary outcome
+                    log.warning("could not remove challenge %s: %s", path, err)
+
+    def _solve_dns01(
+        self,
+        client: ari.AriClient,
+        jwk: JWK,
+        order: messages.OrderResource,
+        todo: list[tuple[str, messages.ChallengeBody]],
+    ) -> messages.OrderResource:
+        assert self.dns01 is not None
+        answers = [(name, cast(challenges.DNS01, chb.chall).validation(jwk)) for name, chb in todo]
+        records = self.dns01.present(answers) if answers else []
+        try:
+            for name, chb in todo:
+                self._answer(client, chb, chb.response(jwk), name)
+            return self._finalize(client, order)
+        finally:
+            self.dns01.remove(records)
 
     def _order(self, client: ari.AriClient, request: IssueRequest) -> messages.OrderResource:
         """A new order, naming the certificate it replaces when the CA takes ARI."""

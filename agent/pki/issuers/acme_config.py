@@ -16,6 +16,8 @@ from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
 from agent.errors import IssuerError
+from agent.pki.issuers.dns01 import KEYS as DNS_KEYS
+from agent.pki.issuers.dns01 import Dns01Config
 from agent.pki.issuers.http import (
     RetryPolicy,
     check_file,
@@ -40,7 +42,10 @@ ACCEPTED = (
     "timeout",
     "retries",
     "backoff",
+    "challenge",
+    *DNS_KEYS,
 )
+CHALLENGES = ("http-01", "dns-01")
 KeyType = Literal["ec-p256", "ec-p384", "rsa-2048"]
 KEY_TYPES: tuple[KeyType, ...] = ("ec-p256", "ec-p384", "rsa-2048")
 
@@ -84,6 +89,8 @@ class AcmeConfig:
     key_type: KeyType = "ec-p256"
     timeout: float = 120.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    challenge: Literal["http-01", "dns-01"] = "http-01"
+    dns: Dns01Config | None = None  # with challenge dns-01
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> AcmeConfig:
@@ -122,6 +129,16 @@ class AcmeConfig:
         timeout = config.get("timeout", 120)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
+        challenge = opt_str(config, "challenge", backend=BACKEND, default="http-01")
+        if challenge not in CHALLENGES:
+            raise IssuerError(
+                f"challenge {challenge!r} is not one of " + ", ".join(CHALLENGES), backend=BACKEND
+            )
+        dns_given = sorted(k for k in DNS_KEYS if k in config)
+        if challenge != "dns-01" and dns_given:
+            raise IssuerError(
+                f"{', '.join(dns_given)} only apply with challenge: dns-01", backend=BACKEND
+            )
         return cls(
             directory=directory,
             email=email,
@@ -131,6 +148,8 @@ class AcmeConfig:
             key_type=key_type,
             timeout=float(timeout),
             retry=RetryPolicy.from_config(config, backend=BACKEND),
+            challenge="dns-01" if challenge == "dns-01" else "http-01",
+            dns=Dns01Config.parse(config, backend=BACKEND) if challenge == "dns-01" else None,
         )
 
 
