@@ -106,7 +106,10 @@ def renewal_of(
     decision = renewal_due(
         info.not_before, info.not_after, renew_before=renew_before, ari_window=window
     )
-    return {"renew_at": decision.due_at, "renew_why": decision.why, "renew_rule": decision.rule}
+    why = decision.why
+    if decision.rule == "ari" and window is not None and window.explanation_url:
+        why += f" (see {window.explanation_url})"
+    return {"renew_at": decision.due_at, "renew_why": why, "renew_rule": decision.rule}
 
 
 def kept_window(store: RenewalInfoStore, cert: x509.Certificate) -> RenewalWindow | None:

@@ -110,7 +110,8 @@ def _timeline(rows: Sequence[StatusRow], now: datetime) -> str:
     for i, row in enumerate(dated):
         y = 22 + i * (bar_h + gap)
         days = row.days_left or 0
-        colour = "#b71c1c" if days < 30 else _COLOURS.get(row.mode, "#666")
+        due = row.renew_at is not None and row.renew_at <= now  # the renewal policy's verdict
+        colour = "#b71c1c" if due or days < 0 else _COLOURS.get(row.mode, "#666")
         label = html.escape(f"{row.host} {row.name}")[:40]
         parts.append(f'<text x="4" y="{y + 12}" font-size="11">{label}</text>')
         parts.append(

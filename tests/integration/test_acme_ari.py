@@ -21,6 +21,7 @@ from tests.integration.cas import Pebble, make_csr
 
 pytestmark = pytest.mark.integration
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 
 
 class NoPublisher:
@@ -66,6 +67,11 @@ def issue(acme: AcmeIssuer, name: str, replaces_pem: str = "") -> str:
     return bundle.cert_pem
 
 
+def new_cert_pem(acme: AcmeIssuer) -> str:
+    """A certificate of this CA that no window was ever fetched for (issued here)."""
+    return issue(acme, "ari-unasked.origin.test")
+
+
 def test_window_is_kept_until_retry_after_then_renewal_inside_it_replaces(
     front: AriFront, tmp_path: Path
 ) -> None:
@@ -101,6 +107,13 @@ def test_window_is_kept_until_retry_after_then_renewal_inside_it_replaces(
         later = now + dt.timedelta(hours=2)
         assert second.renewal_window(old_pem, now=later) == window
         assert front.count() == before + 2  # the directory (new client) and the window
+
+        # check mode reads the kept window only, even once Retry-After has passed
+        unasked = new_cert_pem(second)
+        before = front.count()
+        assert second.renewal_window(old_pem, now=later + 10 * HOUR, ask=False) == window
+        assert second.renewal_window(unasked, now=later, ask=False) is None
+        assert front.count() == before
 
         # the CA moves the window into the past: renew now, naming the replaced certificate
         front.set_window(ident, now - 2 * DAY, now - DAY)

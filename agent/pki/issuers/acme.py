@@ -349,13 +349,16 @@ class AcmeIssuer(Issuer):
             log.info("the CA refused replaces=%s (%s): ordering without it", replaces, err.code)
             return client.new_order(csr)
 
-    def renewal_window(self, cert_pem: str, *, now: dt.datetime) -> RenewalWindow | None:
+    def renewal_window(
+        self, cert_pem: str, *, now: dt.datetime, ask: bool = True
+    ) -> RenewalWindow | None:
         """The CA's suggested renewal window for ``cert_pem`` (RFC 9773).
 
         Kept in the state until the CA's Retry-After has passed: until then no request is
         made. Then one GET (plus the directory, once per thread). ``None``: the CA offers no
         window, the certificate has expired or has no ARI id; a failure to ask is logged
-        and the window known so far (or ``None``) is returned.
+        and the window known so far (or ``None``) is returned. ``ask=False`` (check mode):
+        the kept window only, no request, nothing written.
         """
         try:
             cert = x509.load_pem_x509_certificate(cert_pem.encode())
@@ -367,8 +370,10 @@ class AcmeIssuer(Issuer):
         kept = self.renewals.renewal_info(ident)
         if kept is not None and kept.directory_url != self.config.directory:
             kept = None
-        if kept is not None and now < kept.ask_after:
+        if kept is not None and (now < kept.ask_after or not ask):
             return ari.window_of(kept)
+        if not ask:
+            return None
         try:
             client = self._ari_client()
             fresh = self._step(

@@ -98,10 +98,15 @@ class Issuer(abc.ABC):
         then the ``trust:`` file of the issuer config says)."""
         return ""
 
-    def renewal_window(self, cert_pem: str, *, now: datetime) -> RenewalWindow | None:
+    def renewal_window(
+        self, cert_pem: str, *, now: datetime, ask: bool = True
+    ) -> RenewalWindow | None:
         """The window in which the CA suggests renewing ``cert_pem`` (ACME ARI, RFC 9773), or
         ``None`` when the backend or CA suggests none (the default renewal rule applies).
-        Never raises for what the CA does: a failure to ask is logged and means ``None``."""
+
+        ``ask=False`` (check mode) only reads what the local state kept: no request to the CA,
+        nothing written. Never raises for what the CA does: a failure to ask is logged and
+        the window known so far (or ``None``) is returned."""
         return None
 
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:

@@ -97,3 +97,27 @@ def test_status_reads_the_kept_ca_window_of_the_served_certificate() -> None:
     window = kept_window(store, served)
     assert window is not None and window.renew_at == ISSUED + timedelta(days=80, hours=1)
     assert kept_window(store, certificate(0x1234, None)) is None
+
+
+def test_the_html_timeline_marks_what_the_policy_renews_not_a_fixed_30_days() -> None:
+    from agent.jobs.status_render import to_html
+
+    now = ISSUED + timedelta(days=3)
+    short = row(host="short", days_left=3, **renewal_of(cert(6), {}))  # due on day 4: not yet
+    due = row(host="due", days_left=87, **renewal_of(cert(90), {"renew_before_days": 88}))
+    page = to_html([short, due], now)
+    bars = page.split("<rect")[2:]
+    assert 'fill="#b71c1c"><title>short' not in page and "short" in bars[0]
+    assert 'fill="#b71c1c"><title>due' in page
+
+
+def test_status_points_at_the_cas_explanation_of_its_window() -> None:
+    window = RenewalWindow(
+        start=ISSUED + timedelta(days=10),
+        end=ISSUED + timedelta(days=11),
+        renew_at=ISSUED + timedelta(days=10),
+        explanation_url="https://ca.example/incident-42",
+    )
+    assert renewal_of(cert(90), {}, window)["renew_why"].endswith(
+        "(see https://ca.example/incident-42)"
+    )
