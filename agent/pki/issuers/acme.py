@@ -72,17 +72,24 @@ T = TypeVar("T")
 
 
 class AcmeIssuer(Issuer):
-    """Issues through an ACME CA with http-01; revocation is signed by the account key."""
+    """Issues through an ACME CA with http-01 or dns-01; revocation is signed by the account
+    key."""
 
     name = BACKEND
     needs_http01 = True
-    path_keys: ClassVar[tuple[str, ...]] = ("ca_bundle", "eab_hmac_key_file")
+    path_keys: ClassVar[tuple[str, ...]] = (
+        "ca_bundle",
+        "eab_hmac_key_file",
+        "dns_token_file",
+        "dns_ca_bundle",
+    )
     can_revoke = True
 
     def __init__(self, config: AcmeConfig, store: AcmeAccountStore | None = None) -> None:
         self.config = config
         self.store: AcmeAccountStore = store if store is not None else MemoryAccountStore()
         self.dns01 = Dns01(config.dns, backend=BACKEND, retry=config.retry) if config.dns else None
+        self.needs_http01 = self.dns01 is None  # dns-01 needs nothing served by the origin
         self.renewals: ari.RenewalInfoStore = (
             store if isinstance(store, ari.RenewalInfoStore) else ari.MemoryRenewalInfoStore()
         )

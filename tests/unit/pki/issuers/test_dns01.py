@@ -130,3 +130,12 @@ def test_wait_is_bounded_and_names_what_is_missing() -> None:
         "issuer acme: dns-01: _acme-challenge.x TXT not visible at 192.0.2.53:53 after 7s"
     )
     assert clock.now == 7.0
+
+
+def test_a_dns01_issuer_needs_nothing_served_by_the_origin(token: str) -> None:
+    from agent.pki.issuers.acme import AcmeIssuer
+
+    dns = AcmeIssuer.from_config({**BASE, "challenge": "dns-01", "dns_token_env": token})
+    http = AcmeIssuer.from_config(BASE)
+    assert (dns.needs_http01, http.needs_http01) == (False, True)
+    assert {"dns_token_file", "dns_ca_bundle"} <= set(AcmeIssuer.path_keys)
