@@ -53,7 +53,8 @@ class IssueRequest:
     validity: timedelta = timedelta(days=90)
     publisher: ChallengePublisher | None = None
     key_pem: str | None = field(default=None, repr=False)  # only for selfsigned
-    replaces_pem: str = ""  # the certificate this one replaces (ACME sends its ARI id)
+    replaces_pem: str = ""  # the certificate this one replaces, or its fullchain (ACME sends
+    # its ARI id as ``replaces``)
 
 
 class Issuer(abc.ABC):
@@ -103,6 +104,7 @@ class Issuer(abc.ABC):
     ) -> RenewalWindow | None:
         """The window in which the CA suggests renewing ``cert_pem`` (ACME ARI, RFC 9773), or
         ``None`` when the backend or CA suggests none (the default renewal rule applies).
+        ``cert_pem`` may be the fullchain (its first block is the leaf).
 
         ``ask=False`` (check mode) only reads what the local state kept: no request to the CA,
         nothing written. Never raises for what the CA does: a failure to ask is logged and
