@@ -18,8 +18,10 @@ def register(sub: Any) -> None:
         "rotate",
         help="rolling certificate rotation across the fleet (plans/rotate.yml)",
         description=(
-            "Renew every certificate that expires within --renew-before days (default 30), or "
-            "all of them with --force: one canary host first, then batches of a fifth of the "
+            "Renew every certificate that is due (by default once two thirds of its lifetime "
+            "are used, or when its CA's renewal window says; --renew-before DAYS renews that "
+            "long before expiry instead, 0 at expiry), or all of them with --force: one canary "
+            "host first, then batches of a fifth of the "
             "fleet; the first batch with a failure stops the run. Each host is verified by a TLS "
             "handshake before its replaced certificate is revoked (where the CA can revoke); any "
             "failure restores its previous certificate and site."
@@ -32,19 +34,20 @@ def register(sub: Any) -> None:
     rotate.add_argument(
         "--renew-before",
         type=int,
-        default=30,
+        default=None,
         metavar="DAYS",
-        help="renew certificates expiring within DAYS (default 30)",
+        help="renew certificates expiring within DAYS, 0 at expiry (default: when two thirds "
+        "of the lifetime are used)",
     )
     rotate.add_argument("--no-revoke", action="store_true", help="keep replaced certificates valid")
     options.add_plan_run_options(rotate)
     rotate.set_defaults(func=run)
 
 
-def rotation_vars(*, renew_before: int, force: bool, no_revoke: bool) -> dict[str, Any]:
+def rotation_vars(*, renew_before: int | None, force: bool, no_revoke: bool) -> dict[str, Any]:
     """The rotate plan's variables for the command's flags, typed (the user's ``-e`` may still
-    override them)."""
-    out: dict[str, Any] = {"renew_before_days": renew_before}
+    override them); no ``renew_before_days`` unless given (the renewal policy's default)."""
+    out: dict[str, Any] = {} if renew_before is None else {"renew_before_days": renew_before}
     if force:
         out["force"] = True
     if no_revoke:

@@ -9,19 +9,24 @@ sorted by urgency: the lowest SSL mode first, then the fewest days left.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
+
+from cryptography import x509
 
 from agent.errors import AgentError
 from agent.inventory import Host
 from agent.jobs.vantage import UNREACHED, controller_address, served_via_ssh
 from agent.modules.tls import services
-from agent.pki.inspect import inspect_certificate
+from agent.pki.inspect import CertInfo, inspect_certificate
+from agent.pki.issuers.ari import RenewalInfoStore, cert_id, window_of
 from agent.pki.modes import MODES, evaluate
 from agent.pki.probe import probe, probe_http
+from agent.pki.renewal import RenewalWindow, renew_before_from_days, renewal_due
 
 MODE_LABELS = {
     "off": "Off",
@@ -54,6 +59,9 @@ class StatusRow:
     backend: str = ""
     recorded: bool = False  # the served certificate is one the local state recorded
     vantage: str = "controller"  # where the handshake came from: "controller" or "origin"
+    renew_at: datetime | None = None  # when the renewal policy renews it ...
+    renew_why: str = ""  # ... and why then
+    renew_rule: str = ""  # lifetime, renew_before or ari
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,6 +71,7 @@ class StatusRow:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["not_after"] = self.not_after.isoformat() if self.not_after else None
+        data["renew_at"] = self.renew_at.isoformat() if self.renew_at else None
         data["mode_label"] = self.mode_label
         data["reasons"] = list(self.reasons)
         data["names"] = list(self.names)
@@ -85,6 +94,31 @@ def _server_from_header(value: str) -> str:
     return "".join(c for c in value if c.isprintable())[:30]
 
 
+def renewal_of(
+    info: CertInfo, host_vars: Mapping[str, Any], window: RenewalWindow | None = None
+) -> dict[str, Any]:
+    """The status fields saying when the renewal policy renews ``info`` and why, with the
+    host's ``renew_before_days`` (as the rotate plan reads it) and the CA's window if known."""
+    try:
+        renew_before = renew_before_from_days(host_vars.get("renew_before_days"))
+    except ValueError as err:
+        return {"renew_why": str(err)}
+    decision = renewal_due(
+        info.not_before, info.not_after, renew_before=renew_before, ari_window=window
+    )
+    why = decision.why
+    if decision.rule == "ari" and window is not None and window.explanation_url:
+        why += f" (see {window.explanation_url})"
+    return {"renew_at": decision.due_at, "renew_why": why, "renew_rule": decision.rule}
+
+
+def kept_window(store: RenewalInfoStore, cert: x509.Certificate) -> RenewalWindow | None:
+    """The CA's renewal window last fetched for ``cert`` (ARI), from the local state only."""
+    ident = cert_id(cert)
+    info = store.renewal_info(ident) if ident else None
+    return window_of(info) if info is not None else None
+
+
 def host_rows(
     host: Host,
     *,
@@ -92,8 +126,11 @@ def host_rows(
     extra_trust: str = "",
     timeout: float = 5.0,
     recorded: Mapping[tuple[str, str], set[str]] | None = None,
+    windows: Callable[[x509.Certificate], RenewalWindow | None] | None = None,
 ) -> list[StatusRow]:
-    """Probe every TLS name of ``host`` and judge it. Never raises for what the origin does."""
+    """Probe every TLS name of ``host`` and judge it. Never raises for what the origin does.
+
+    ``windows`` gives the CA's renewal window kept for a certificate if any."""
     names = [str(n) for n in (host.vars.get("tls_names") or [])] or [host.name]
     address = controller_address(host)
     port = int(host.vars.get("https_port") or 443)
@@ -168,6 +205,9 @@ def host_rows(
                     "pin": info.pin_sha256,
                     "fingerprint": fingerprint,
                     "recorded": fingerprint in (recorded or {}).get((host.name, name), set()),
+                    **renewal_of(
+                        info, host.vars, windows(served.certificates[0]) if windows else None
+                    ),
                 }
             )
         rows.append(row)
@@ -185,17 +225,25 @@ def collect(
 ) -> list[StatusRow]:
     """Rows for every host, probed in parallel, sorted by urgency."""
     recorded: dict[tuple[str, str], set[str]] = {}
+    windows: Callable[[x509.Certificate], RenewalWindow | None] | None = None
     if use_state:
         try:
-            for cert in services.store().certificates():
+            store = services.store()
+            for cert in store.certificates():
                 recorded.setdefault((cert.host, cert.name), set()).add(cert.fingerprint)
+            windows = partial(kept_window, store)
         except AgentError:
             recorded = {}
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1))) as pool:
         results = list(
             pool.map(
                 lambda h: host_rows(
-                    h, now=now, extra_trust=extra_trust, timeout=timeout, recorded=recorded
+                    h,
+                    now=now,
+                    extra_trust=extra_trust,
+                    timeout=timeout,
+                    recorded=recorded,
+                    windows=windows,
                 ),
                 hosts,
             )

@@ -16,6 +16,7 @@ COLUMNS = (
     "mode",
     "days",
     "not_after",
+    "renew",
     "issuer",
     "serial",
     "pin",
@@ -31,11 +32,22 @@ def _cells(row: StatusRow) -> list[str]:
         row.mode_label,
         "-" if row.days_left is None else str(row.days_left),
         row.not_after.strftime("%Y-%m-%d") if row.not_after else "-",
+        _renew_cell(row),
         _short_issuer(row.issuer) or "-",
         (row.serial[:16] + "...") if len(row.serial) > 16 else (row.serial or "-"),
         (row.pin[:12] + "...") if row.pin else "-",
         "; ".join(row.reasons) if row.mode != "strict" else _vantage(row),
     ]
+
+
+RULE_LABELS = {"lifetime": "2/3 of lifetime", "renew_before": "renew_before", "ari": "CA window"}
+
+
+def _renew_cell(row: StatusRow) -> str:
+    """When the certificate is renewed and by which rule (the full reason is in the JSON)."""
+    if row.renew_at is None:
+        return row.renew_why or "-"
+    return f"{row.renew_at:%Y-%m-%d} ({RULE_LABELS.get(row.renew_rule, row.renew_rule)})"
 
 
 def _short_issuer(issuer: str) -> str:
@@ -98,7 +110,8 @@ def _timeline(rows: Sequence[StatusRow], now: datetime) -> str:
     for i, row in enumerate(dated):
         y = 22 + i * (bar_h + gap)
         days = row.days_left or 0
-        colour = "#b71c1c" if days < 30 else _COLOURS.get(row.mode, "#666")
+        due = row.renew_at is not None and row.renew_at <= now  # the renewal policy's verdict
+        colour = "#b71c1c" if due or days < 0 else _COLOURS.get(row.mode, "#666")
         label = html.escape(f"{row.host} {row.name}")[:40]
         parts.append(f'<text x="4" y="{y + 12}" font-size="11">{label}</text>')
         parts.append(

@@ -105,13 +105,15 @@ def _self_signed(cert: x509.Certificate) -> bool:
 def _subject_for(
     cert: x509.Certificate, names: Sequence[str]
 ) -> x509.DNSName | x509.IPAddress | None:
-    """A name the leaf covers, to check the chain without mixing in a name mismatch."""
+    """A name the leaf covers, to check the chain without mixing in a name mismatch (an asked
+    wildcard ``*.a.example`` stands for one name under it: a verifier takes no wildcards)."""
     for name in names:
         if _covers(cert, name):
             try:
                 return x509.IPAddress(ipaddress.ip_address(name))
             except ValueError:
-                return x509.DNSName(_norm(name))
+                norm = _norm(name)
+                return x509.DNSName("x" + norm[1:] if norm.startswith("*.") else norm)
     dns, ips = _sans(cert)
     if dns:
         first = _norm(dns[0])

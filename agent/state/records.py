@@ -54,3 +54,20 @@ class RunRecord:
     ended_at: datetime | None = None
     status: str = ""
     counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RenewalInfo:
+    """The renewal window an ACME CA suggested for one certificate (RFC 9773), kept until
+    ``ask_after`` (the CA's Retry-After). ``cert_id`` is the RFC 9773 certificate id;
+    ``renew_at`` is the moment chosen inside the window. No window (``start`` None): the CA
+    offered none when asked."""
+
+    cert_id: str
+    directory_url: str
+    checked_at: datetime
+    ask_after: datetime
+    start: datetime | None = None
+    end: datetime | None = None
+    renew_at: datetime | None = None
+    explanation_url: str = ""

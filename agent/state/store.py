@@ -21,7 +21,7 @@ from types import TracebackType
 from agent.errors import StateError
 from agent.secret import Secret
 from agent.state.paths import DB_NAME, default_state_dir, ensure_state_dir
-from agent.state.records import AcmeAccount, IssuedCertificate, RunRecord
+from agent.state.records import AcmeAccount, IssuedCertificate, RenewalInfo, RunRecord
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -38,6 +38,11 @@ CREATE INDEX IF NOT EXISTS certificates_serial ON certificates (serial);
 CREATE TABLE IF NOT EXISTS acme_accounts (
     directory_url TEXT PRIMARY KEY, account_key TEXT NOT NULL, account_url TEXT NOT NULL,
     email TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS renewal_info (
+    cert_id TEXT PRIMARY KEY, directory_url TEXT NOT NULL, checked_at TEXT NOT NULL,
+    ask_after TEXT NOT NULL, window_start TEXT, window_end TEXT, renew_at TEXT,
+    explanation_url TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, plan TEXT NOT NULL, started_at TEXT NOT NULL,
@@ -251,6 +256,44 @@ class Store:
             account_url=row["account_url"],
             email=row["email"],
             created_at=datetime.fromisoformat(row["created_at"]),
+        )
+
+    # -- ACME renewal information (RFC 9773) ---------------------------------------------------
+
+    def save_renewal_info(self, info: RenewalInfo) -> None:
+        """Keep (or replace) the renewal window of ``info.cert_id``."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO renewal_info (cert_id, directory_url, checked_at,"
+                " ask_after, window_start, window_end, renew_at, explanation_url)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    info.cert_id,
+                    info.directory_url,
+                    _ts(info.checked_at),
+                    _ts(info.ask_after),
+                    _ts(info.start) if info.start else None,
+                    _ts(info.end) if info.end else None,
+                    _ts(info.renew_at) if info.renew_at else None,
+                    info.explanation_url,
+                ),
+            )
+
+    def renewal_info(self, cert_id: str) -> RenewalInfo | None:
+        """The renewal window kept for ``cert_id`` (RFC 9773 certificate id), if any."""
+        rows = self._query("SELECT * FROM renewal_info WHERE cert_id = ?", (cert_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        return RenewalInfo(
+            cert_id=row["cert_id"],
+            directory_url=row["directory_url"],
+            checked_at=datetime.fromisoformat(row["checked_at"]),
+            ask_after=datetime.fromisoformat(row["ask_after"]),
+            start=_dt(row["window_start"]),
+            end=_dt(row["window_end"]),
+            renew_at=_dt(row["renew_at"]),
+            explanation_url=row["explanation_url"],
         )
 
     # -- runs --------------------------------------------------------------------------------

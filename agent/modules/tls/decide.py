@@ -21,11 +21,10 @@ from agent.modules.tls.facts import OriginFacts
 from agent.modules.tls.transaction import CERT_ROOT, ServerCommands, Transaction, check_name
 from agent.pki.inspect import CertInfo, inspect_certificate, load_certificates
 from agent.pki.keys import key_type_of
+from agent.pki.renewal import DEFAULT_RENEW_BEFORE, RenewalWindow, renewal_due
 from agent.servers.base import ServerAdapter, adapter_for
 from agent.servers.site import SiteSpec
 from agent.transport.changes import RunCommand, SwapSymlink, WriteFile
-
-DEFAULT_RENEW_BEFORE = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -66,9 +65,10 @@ class Renewal:
 
     key_type: str
     issuer_id: str
-    renew_before: timedelta = DEFAULT_RENEW_BEFORE
+    renew_before: timedelta | None = DEFAULT_RENEW_BEFORE  # None: the renewal policy's rule
     force: bool = False
     legacy_issuer_id: str = ""  # the id earlier versions recorded for the same issuer
+    ari_window: RenewalWindow | None = None  # the CA's suggested window (ACME ARI)
 
 
 def names_of(params: Mapping[str, Any], variables: Mapping[str, Any], host: str) -> tuple[str, ...]:
@@ -158,18 +158,23 @@ def renewal_reason(
     issuer_id: str,
     meta: Mapping[str, Any],
     now: datetime,
-    renew_before: timedelta,
+    renew_before: timedelta | None,
     force: bool,
     legacy_issuer_id: str = "",
+    ari_window: RenewalWindow | None = None,
 ) -> str | None:
-    """Why the current certificate must be replaced (``None``: it may stay)."""
+    """Why the current certificate must be replaced (``None``: it may stay). When it is due
+    is the renewal policy's (:func:`agent.pki.renewal.renewal_due`): two thirds of its
+    lifetime, unless ``renew_before`` or the CA's window says otherwise."""
     if info is None:
         return "no certificate yet"
     if force:
         return "forced"
-    if info.not_after - now <= renew_before:
-        days = (info.not_after - now).days
-        return "expired" if info.not_after <= now else f"expires in {days} days"
+    due = renewal_due(
+        info.not_before, info.not_after, renew_before=renew_before, ari_window=ari_window
+    ).reason(now)
+    if due is not None:
+        return due
     if {n.lower() for n in info.names} != {n.lower() for n in names}:
         return "names changed"
     if info.key_type != key_type:
@@ -236,6 +241,7 @@ def decide(
             now=now,
             renew_before=renewal.renew_before,
             force=renewal.force,
+            ari_window=renewal.ari_window,
         )
     files = tuple(f for f in want.files if facts.files.get(f.path) != f.data)
     links = tuple(x for x in want.links if facts.links.get(x.path) != x.target)

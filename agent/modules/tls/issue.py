@@ -75,6 +75,7 @@ def issue(
                 validity=timedelta(days=params["validity_days"]),
                 publisher=WebrootPublisher(conn, params["acme_webroot"], ctx.become),
                 key_pem=key.pem().reveal() if issuer.signs_with_key else None,
+                replaces_pem=facts.fullchain_pem or "",
             )
         )
         info = check_bundle(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import Any, ClassVar
 
 from agent.modules.base import (
@@ -53,6 +52,7 @@ from agent.modules.tls.verify import (
 )
 from agent.pki.issuers.base import Issuer
 from agent.pki.pins import spki_pin
+from agent.pki.renewal import renew_before_from_days
 from agent.transport.base import Connection
 
 __all__ = ["TlsOriginModule"]
@@ -88,7 +88,13 @@ class TlsOriginModule(Module):
             choices=("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"),
         ),
         Arg("validity_days", "int", default=90),
-        Arg("renew_before_days", "int", default=30),
+        Arg(
+            "renew_before_days",
+            "int",
+            default=None,
+            help="renew this many days before expiry (0: at expiry); default: the renewal "
+            "policy (two thirds of the lifetime, or the CA's renewal window)",
+        ),
         Arg("force", "bool", default=False),
         Arg("server", "str", default="auto", choices=("auto", "nginx", "apache")),
         Arg("server_paths", "dict", default=None),
@@ -259,12 +265,18 @@ class TlsOriginModule(Module):
     ) -> Transaction | None:
         renewal = None
         if issuing is not None:
+            window = None
+            if facts.fullchain_pem and not params["force"]:  # the CA may say when (ACME ARI)
+                window = issuing.issuer.renewal_window(
+                    facts.fullchain_pem, now=ctx.now, ask=not ctx.check
+                )
             renewal = Renewal(
                 key_type=params["key_type"],
                 issuer_id=issuing.id,
                 legacy_issuer_id=issuing.legacy_id,
-                renew_before=timedelta(days=params["renew_before_days"]),
+                renew_before=renew_before_from_days(params["renew_before_days"]),
                 force=bool(params["force"]),
+                ari_window=window,
             )
         return decide(
             want,

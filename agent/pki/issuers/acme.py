@@ -1,5 +1,7 @@
 """ACME (RFC 8555) backend on certbot's ``acme`` library, answering http-01 challenges through
-the caller's :class:`~agent.pki.issuers.base.ChallengePublisher`.
+the caller's :class:`~agent.pki.issuers.base.ChallengePublisher`, or dns-01 challenges through
+Cloudflare's DNS API (``challenge: dns-01``, keys in :mod:`agent.pki.issuers.dns01`; needed for
+wildcard names, and nothing is served by the origin).
 
 Config (the ``issuer:`` mapping)::
 
@@ -13,9 +15,15 @@ Config (the ``issuer:`` mapping)::
     key_type: ec-p256                     # account key: ec-p256 (default), ec-p384, rsa-2048
     timeout: 120                          # seconds for validation + finalization
     retries: 3 / backoff: 1.0             # when the server is unreachable
+    challenge: http-01                    # or dns-01 (with the dns_* keys)
 
 The account key is made once per directory URL and kept through an :class:`AcmeAccountStore`
 (the local state); without one it lives only as long as the issuer object.
+
+When the directory offers ``renewalInfo`` (ACME Renewal Information, RFC 9773),
+:meth:`AcmeIssuer.renewal_window` asks the CA when to renew a certificate and keeps the answer
+in the state until the CA's Retry-After has passed; a new order names the certificate it
+replaces.
 """
 
 from __future__ import annotations
@@ -24,222 +32,67 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, ClassVar, TypeVar, cast
 
 import requests
 from acme import challenges, errors, messages
 from acme import client as acme_client
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy.errors import DeserializationError
-from josepy.jwa import ES256, ES384, RS256, JWASignature
-from josepy.jwk import JWK, JWKEC, JWKRSA
+from josepy.jwk import JWK
 
 from agent.errors import AgentError, IssuerError
-from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers import ari
+from agent.pki.issuers.acme_config import (
+    BACKEND,
+    AcmeAccountStore,
+    AcmeConfig,
+    MemoryAccountStore,
+    describe_acme_error,
+    has,
+    jws_alg,
+    load_account_key,
+    new_account_key,
+)
+from agent.pki.issuers.base import CertBundle, ChallengePublisher, Issuer, IssueRequest
+from agent.pki.issuers.dns01 import Dns01
 from agent.pki.issuers.http import (
     RetryPolicy,
     check_certificate,
-    check_file,
-    check_keys,
-    check_url,
     csr_names,
-    load_secret,
-    opt_str,
-    snippet,
     with_retries,
 )
+from agent.pki.renewal import RenewalWindow
 from agent.secret import Secret
-from agent.state.records import AcmeAccount
+from agent.state.records import AcmeAccount, RenewalInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-BACKEND = "acme"
-ACCEPTED = (
-    "directory",
-    "email",
-    "ca_bundle",
-    "eab_kid",
-    "eab_hmac_key_env",
-    "eab_hmac_key_file",
-    "key_type",
-    "timeout",
-    "retries",
-    "backoff",
-)
-KeyType = Literal["ec-p256", "ec-p384", "rsa-2048"]
-KEY_TYPES: tuple[KeyType, ...] = ("ec-p256", "ec-p384", "rsa-2048")
-
-
-@runtime_checkable
-class AcmeAccountStore(Protocol):
-    """What this backend needs from the local state (:class:`agent.state.store.Store` has it):
-    one account per directory URL."""
-
-    def acme_account(self, directory_url: str) -> AcmeAccount | None:
-        """The account saved for ``directory_url``, or None."""
-        ...
-
-    def save_acme_account(self, account: AcmeAccount) -> None:
-        """Keep (or replace) the account; the store keeps the key private (0600)."""
-        ...
-
-
-class MemoryAccountStore:
-    """An :class:`AcmeAccountStore` in memory (tests, or no state configured)."""
-
-    def __init__(self) -> None:
-        self._accounts: dict[str, AcmeAccount] = {}
-
-    def acme_account(self, directory_url: str) -> AcmeAccount | None:
-        return self._accounts.get(directory_url)
-
-    def save_acme_account(self, account: AcmeAccount) -> None:
-        self._accounts[account.directory_url] = account
-
-
-@dataclass(frozen=True)
-class AcmeConfig:
-    """Validated ACME settings."""
-
-    directory: str
-    email: str = ""
-    ca_bundle: str | None = None
-    eab_kid: str = ""
-    eab_hmac_key: Secret | None = field(default=None, repr=False)
-    key_type: KeyType = "ec-p256"
-    timeout: float = 120.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-    @classmethod
-    def parse(cls, config: Mapping[str, Any]) -> AcmeConfig:
-        """Validate an ``issuer:`` mapping.
-
-        Raises:
-            IssuerError: unknown/missing key, inline secret, bad URL or value, unreadable file.
-        """
-        check_keys(config, backend=BACKEND, accepted=ACCEPTED, required=("directory",))
-        directory = check_url(
-            opt_str(config, "directory", backend=BACKEND), key="directory", backend=BACKEND
-        )
-        email = opt_str(config, "email", backend=BACKEND)
-        if email and ("@" not in email or " " in email or "," in email):
-            raise IssuerError(f"email {email!r} is not an e-mail address", backend=BACKEND)
-        bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
-        if bundle:
-            check_file(bundle, key="ca_bundle", backend=BACKEND)
-        kid = opt_str(config, "eab_kid", backend=BACKEND)
-        hmac_key = load_secret(
-            config,
-            backend=BACKEND,
-            env_key="eab_hmac_key_env",
-            file_key="eab_hmac_key_file",
-            what="EAB HMAC key",
-        )
-        if bool(kid) != (hmac_key is not None):
-            raise IssuerError(
-                "external account binding needs both eab_kid and an EAB HMAC key", backend=BACKEND
-            )
-        key_type = opt_str(config, "key_type", backend=BACKEND, default="ec-p256")
-        if key_type not in KEY_TYPES:
-            raise IssuerError(
-                f"key_type {key_type!r} is not one of " + ", ".join(KEY_TYPES), backend=BACKEND
-            )
-        timeout = config.get("timeout", 120)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
-            raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
-        return cls(
-            directory=directory,
-            email=email,
-            ca_bundle=bundle,
-            eab_kid=kid,
-            eab_hmac_key=hmac_key,
-            key_type=key_type,
-            timeout=float(timeout),
-            retry=RetryPolicy.from_config(config, backend=BACKEND),
-        )
-
-
-def new_account_key(key_type: KeyType) -> JWK:
-    """A fresh account key."""
-    if key_type == "rsa-2048":
-        return JWKRSA(key=rsa.generate_private_key(65537, 2048))
-    curve = ec.SECP384R1() if key_type == "ec-p384" else ec.SECP256R1()
-    return JWKEC(key=ec.generate_private_key(curve))
-
-
-def _jws_alg(jwk: JWK) -> JWASignature:
-    if isinstance(jwk, JWKRSA):
-        return RS256
-    key = cast(ec.EllipticCurvePrivateKey, jwk.key)
-    return ES384 if key.curve.name == "secp384r1" else ES256
-
-
-def _load_account_key(key_pem: str) -> JWK:
-    try:
-        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
-    except (ValueError, TypeError):
-        raise IssuerError(
-            "the stored ACME account key is unreadable",
-            backend=BACKEND,
-            hint="remove the account from the state to register a new one",
-        ) from None
-    if isinstance(key, rsa.RSAPrivateKey):
-        return JWKRSA(key=key)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return JWKEC(key=key)
-    raise IssuerError("the stored ACME account key is neither RSA nor EC", backend=BACKEND)
-
-
-def _has(directory: messages.Directory, key: str) -> bool:
-    try:
-        directory[key]
-    except KeyError:
-        return False
-    return True
-
-
-def describe_acme_error(err: Exception) -> str:
-    """One line for what went wrong, from the CA's own problem documents where present."""
-    if isinstance(err, messages.Error):
-        kind = (err.typ or "").rsplit(":", 1)[-1]
-        text = err.detail or err.description or kind or "error"
-        return f"{text} ({kind})" if kind and kind not in text else text
-    if isinstance(err, errors.ValidationError):
-        parts = []
-        for authzr in err.failed_authzrs:
-            for chall in authzr.body.challenges:
-                if chall.error is not None:
-                    parts.append(
-                        f"{authzr.body.identifier.value}: {describe_acme_error(chall.error)}"
-                    )
-        return "challenge validation failed: " + ("; ".join(parts) or "authorization invalid")
-    if isinstance(err, errors.IssuanceError):
-        return "issuance failed: " + describe_acme_error(err.error)
-    if isinstance(err, errors.ClientError) and err.args:
-        first = err.args[0]
-        resp = first[0] if isinstance(first, tuple) and first else first
-        if isinstance(resp, requests.Response):
-            return f"unexpected HTTP {resp.status_code} answer: {snippet(resp.content)!r}"
-    if isinstance(err, requests.exceptions.JSONDecodeError | DeserializationError | TypeError):
-        return f"malformed answer ({snippet(str(err))})"
-    return snippet(str(err), 200) or type(err).__name__
-
 
 class AcmeIssuer(Issuer):
-    """Issues through an ACME CA with http-01; revocation is signed by the account key."""
+    """Issues through an ACME CA with http-01 or dns-01; revocation is signed by the account
+    key."""
 
     name = BACKEND
     needs_http01 = True
-    path_keys: ClassVar[tuple[str, ...]] = ("ca_bundle", "eab_hmac_key_file")
+    path_keys: ClassVar[tuple[str, ...]] = (
+        "ca_bundle",
+        "eab_hmac_key_file",
+        "dns_token_file",
+        "dns_ca_bundle",
+    )
     can_revoke = True
 
     def __init__(self, config: AcmeConfig, store: AcmeAccountStore | None = None) -> None:
         self.config = config
         self.store: AcmeAccountStore = store if store is not None else MemoryAccountStore()
+        self.dns01 = Dns01(config.dns, backend=BACKEND, retry=config.retry) if config.dns else None
+        self.needs_http01 = self.dns01 is None  # dns-01 needs nothing served by the origin
+        self.renewals: ari.RenewalInfoStore = (
+            store if isinstance(store, ari.RenewalInfoStore) else ari.MemoryRenewalInfoStore()
+        )
         self._local = threading.local()  # one protocol client per thread (nonces are not
         self._lock = threading.Lock()  # shareable); the account is made once, under the lock
 
@@ -257,10 +110,11 @@ class AcmeIssuer(Issuer):
 
     def close(self) -> None:
         """Close this thread's HTTP session."""
-        client: acme_client.ClientV2 | None = getattr(self._local, "client", None)
-        if client is not None:
-            client.net.session.close()
-            self._local.client = None
+        for attr in ("client", "ari_client"):
+            client: acme_client.ClientV2 | None = getattr(self._local, attr, None)
+            if client is not None:
+                client.net.session.close()
+                setattr(self._local, attr, None)
 
     def _step(self, what: str, call: Callable[[], T], *, retry: bool = True) -> T:
         """Run one protocol step: retry connection failures (unless the step must not be
@@ -283,19 +137,21 @@ class AcmeIssuer(Issuer):
                 raise IssuerError(
                     f"{what}: no result within {self.config.timeout:g}s", backend=BACKEND
                 ) from err
-            hint = (
-                "the CA fetches http://NAME/.well-known/acme-challenge/TOKEN on port 80"
-                if isinstance(err, errors.ValidationError)
-                else ""
-            )
+            hint = ""
+            if isinstance(err, errors.ValidationError):
+                hint = (
+                    "the CA looks up the TXT record _acme-challenge.NAME at the zone's nameservers"
+                    if self.dns01 is not None
+                    else "the CA fetches http://NAME/.well-known/acme-challenge/TOKEN on port 80"
+                )
             raise IssuerError(
                 f"{what}: {describe_acme_error(err)}", backend=BACKEND, hint=hint
             ) from err
 
-    def _connect(self) -> tuple[acme_client.ClientV2, JWK]:
+    def _connect(self) -> tuple[ari.AriClient, JWK]:
         """This thread's client and account key: fetch the directory, make sure the account
         exists (made once, kept in the store)."""
-        client: acme_client.ClientV2 | None = getattr(self._local, "client", None)
+        client: ari.AriClient | None = getattr(self._local, "client", None)
         if client is not None:
             return client, self._local.jwk
         with self._lock:
@@ -303,16 +159,16 @@ class AcmeIssuer(Issuer):
         self._local.client, self._local.jwk = client, jwk
         return client, jwk
 
-    def _new_client(self) -> tuple[acme_client.ClientV2, JWK]:
+    def _new_client(self) -> tuple[ari.AriClient, JWK]:
         stored = self.store.acme_account(self.config.directory)
         jwk = (
-            _load_account_key(stored.account_key.reveal())
+            load_account_key(stored.account_key.reveal())
             if stored
             else new_account_key(self.config.key_type)
         )
         net = acme_client.ClientNetwork(
             jwk,
-            alg=_jws_alg(jwk),
+            alg=jws_alg(jwk),
             verify_ssl=cast(bool, self.config.ca_bundle or True),
             user_agent="origin-agent",
             timeout=int(min(self.config.timeout, 60)),
@@ -320,14 +176,14 @@ class AcmeIssuer(Issuer):
         directory = self._step(
             "directory", lambda: acme_client.ClientV2.get_directory(self.config.directory, net)
         )
-        missing = [k for k in ("newNonce", "newAccount", "newOrder") if not _has(directory, k)]
+        missing = [k for k in ("newNonce", "newAccount", "newOrder") if not has(directory, k)]
         if missing:
             raise IssuerError(
                 f"directory: {self.config.directory} is not an ACME directory "
                 f"(no {', '.join(missing)})",
                 backend=BACKEND,
             )
-        client = acme_client.ClientV2(directory, net)
+        client = ari.AriClient(directory, net)
         eab = None
         if self.config.eab_hmac_key is not None:
             eab = messages.ExternalAccountBinding.from_data(
@@ -373,55 +229,30 @@ class AcmeIssuer(Issuer):
         return client, jwk
 
     def issue(self, request: IssueRequest) -> CertBundle:
-        """Order, answer http-01 through ``request.publisher``, finalize with our CSR.
+        """Order, answer the challenges (http-01 through ``request.publisher``, or dns-01
+        through Cloudflare's DNS API), finalize with our CSR.
 
         Raises:
-            IssuerError: no publisher, names differ from the CSR, no http-01 offered (wildcards),
-                the CA refused or validation failed (the CA's own detail), timeout, unreachable.
+            IssuerError: no publisher (http-01), names differ from the CSR, the challenge
+                type is not offered (wildcards need dns-01), the DNS API refused or the
+                records did not show, the CA refused or validation failed (the CA's own
+                detail), timeout, unreachable.
         """
         if sorted(n.lower() for n in csr_names(request.csr_pem, backend=BACKEND)) != sorted(
             n.lower() for n in request.names
         ):
             raise IssuerError("the CSR's names differ from the names requested", backend=BACKEND)
-        if request.publisher is None:
+        if self.dns01 is None and request.publisher is None:
             raise IssuerError("ACME http-01 needs a challenge publisher", backend=BACKEND)
         client, jwk = self._connect()
-        order = self._step("new order", lambda: client.new_order(request.csr_pem.encode()))
-        published: list[str] = []
-        try:
-            for authz in order.authorizations:
-                name = ("*." if authz.body.wildcard else "") + authz.body.identifier.value
-                if authz.body.status == messages.STATUS_VALID:
-                    continue  # reused authorization
-                if authz.body.status != messages.STATUS_PENDING:
-                    raise IssuerError(
-                        f"authorization for {name} is {authz.body.status}", backend=BACKEND
-                    )
-                chb = next(
-                    (c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)),
-                    None,
-                )
-                if chb is None:
-                    raise IssuerError(
-                        f"the CA offers no http-01 challenge for {name}",
-                        backend=BACKEND,
-                        hint="wildcard names need dns-01",
-                    )
-                response, validation = chb.response_and_validation(jwk)
-                path = cast(challenges.HTTP01, chb.chall).path
-                request.publisher.publish(path, validation)
-                published.append(path)
-                self._answer(client, chb, response, name)
-            deadline = dt.datetime.now() + dt.timedelta(seconds=self.config.timeout)
-            done = self._step(
-                "finalize", lambda: client.poll_and_finalize(order, deadline), retry=False
-            )
-        finally:
-            for path in published:
-                try:
-                    request.publisher.unpublish(path)
-                except Exception as err:  # never hide the primary outcome
-                    log.warning("could not remove challenge %s: %s", path, err)
+        order = self._step("new order", lambda: self._order(client, request))
+        todo = self._challenges(order)
+        if self.dns01 is not None:
+            with self.dns01.names_held([name for name, _ in todo]):
+                done = self._solve_dns01(client, jwk, order, todo)
+        else:
+            assert request.publisher is not None
+            done = self._solve_http01(client, jwk, order, todo, request.publisher)
         leaf, chain = check_certificate(
             done.fullchain_pem, csr_pem=request.csr_pem, names=request.names, backend=BACKEND
         )
@@ -431,6 +262,160 @@ class AcmeIssuer(Issuer):
             backend=BACKEND,
             backend_id=str(done.body.certificate or ""),
         )
+
+    def _challenges(
+        self, order: messages.OrderResource
+    ) -> list[tuple[str, messages.ChallengeBody]]:
+        """The challenge of this issuer's type for each pending authorization (valid ones
+        are reused), with the name it is for (``*.`` for wildcards)."""
+        kind = challenges.DNS01 if self.dns01 is not None else challenges.HTTP01
+        todo: list[tuple[str, messages.ChallengeBody]] = []
+        for authz in order.authorizations:
+            name = ("*." if authz.body.wildcard else "") + authz.body.identifier.value
+            if authz.body.status == messages.STATUS_VALID:
+                continue  # reused authorization
+            if authz.body.status != messages.STATUS_PENDING:
+                raise IssuerError(
+                    f"authorization for {name} is {authz.body.status}", backend=BACKEND
+                )
+            chb = next((c for c in authz.body.challenges if isinstance(c.chall, kind)), None)
+            if chb is None:
+                raise IssuerError(
+                    f"the CA offers no {self.config.challenge} challenge for {name}",
+                    backend=BACKEND,
+                    hint="wildcard names need dns-01" if name.startswith("*.") else "",
+                )
+            todo.append((name, chb))
+        return todo
+
+    def _finalize(
+        self, client: ari.AriClient, order: messages.OrderResource
+    ) -> messages.OrderResource:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=self.config.timeout)
+        return self._step(
+            "finalize", lambda: client.poll_and_finalize(order, deadline), retry=False
+        )
+
+    def _solve_http01(
+        self,
+        client: ari.AriClient,
+        jwk: JWK,
+        order: messages.OrderResource,
+        todo: list[tuple[str, messages.ChallengeBody]],
+        publisher: ChallengePublisher,
+    ) -> messages.OrderResource:
+        published: list[str] = []
+        try:
+            for name, chb in todo:
+                response, validation = chb.response_and_validation(jwk)
+                path = cast(challenges.HTTP01, chb.chall).path
+                publisher.publish(path, validation)
+                published.append(path)
+                self._answer(client, chb, response, name)
+            return self._finalize(client, order)
+        finally:
+            for path in published:
+                try:
+                    publisher.unpublish(path)
+                except Exception as err:  # never hide the primary outcome
+                    log.warning("could not remove challenge %s: %s", path, err)
+
+    def _solve_dns01(
+        self,
+        client: ari.AriClient,
+        jwk: JWK,
+        order: messages.OrderResource,
+        todo: list[tuple[str, messages.ChallengeBody]],
+    ) -> messages.OrderResource:
+        assert self.dns01 is not None
+        answers = [(name, cast(challenges.DNS01, chb.chall).validation(jwk)) for name, chb in todo]
+        records = self.dns01.present(answers) if answers else []
+        try:
+            for name, chb in todo:
+                self._answer(client, chb, chb.response(jwk), name)
+            return self._finalize(client, order)
+        finally:
+            self.dns01.remove(records)
+
+    def _order(self, client: ari.AriClient, request: IssueRequest) -> messages.OrderResource:
+        """A new order, naming the certificate it replaces when the CA takes ARI."""
+        csr = request.csr_pem.encode()
+        replaces = None
+        if request.replaces_pem and has(client.directory, "renewalInfo"):
+            try:
+                replaces = ari.cert_id(
+                    x509.load_pem_x509_certificate(request.replaces_pem.encode())
+                )
+            except ValueError:
+                log.warning("the replaced certificate does not parse: ordering without replaces")
+        try:
+            return client.new_order(csr, replaces=replaces)
+        except messages.Error as err:
+            if replaces is None or not ari.is_replaces_refusal(err):
+                raise
+            log.info("the CA refused replaces=%s (%s): ordering without it", replaces, err.code)
+            return client.new_order(csr)
+
+    def renewal_window(
+        self, cert_pem: str, *, now: dt.datetime, ask: bool = True
+    ) -> RenewalWindow | None:
+        """The CA's suggested renewal window for ``cert_pem`` (RFC 9773).
+
+        Kept in the state until the CA's Retry-After has passed: until then no request is
+        made. Then one GET (plus the directory, once per thread). ``None``: the CA offers no
+        window, the certificate has expired or has no ARI id; a failure to ask is logged
+        and the window known so far (or ``None``) is returned. ``ask=False`` (check mode):
+        the kept window only, no request, nothing written.
+        """
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        except ValueError:
+            return None
+        ident = ari.cert_id(cert)
+        if ident is None or cert.not_valid_after_utc <= now:
+            return None  # RFC 9773: never ask about an expired certificate
+        kept = self.renewals.renewal_info(ident)
+        if kept is not None and kept.directory_url != self.config.directory:
+            kept = None
+        if kept is not None and (now < kept.ask_after or not ask):
+            return ari.window_of(kept)
+        if not ask:
+            return None
+        try:
+            client = self._ari_client()
+            fresh = self._step(
+                "renewal info",
+                lambda: ari.fetch(
+                    client, cert, directory_url=self.config.directory, now=now, previous=kept
+                ),
+                retry=False,
+            )
+        except IssuerError as err:
+            log.warning("%s; using the renewal window known so far", err)
+            return ari.window_of(kept) if kept is not None else None
+        if fresh is None:  # this CA offers no renewal information: ask again later
+            fresh = RenewalInfo(ident, self.config.directory, now, now + ari.DEFAULT_RETRY_AFTER)
+        self.renewals.save_renewal_info(fresh)
+        return ari.window_of(fresh)
+
+    def _ari_client(self) -> acme_client.ClientV2:
+        """This thread's client if it has one, else a keyless one (ARI needs no account)."""
+        client: acme_client.ClientV2 | None = getattr(self._local, "client", None) or getattr(
+            self._local, "ari_client", None
+        )
+        if client is not None:
+            return client
+        net = acme_client.ClientNetwork(
+            None,
+            verify_ssl=cast(bool, self.config.ca_bundle or True),
+            user_agent="origin-agent",
+            timeout=int(min(self.config.timeout, 60)),
+        )
+        directory = self._step(
+            "directory", lambda: acme_client.ClientV2.get_directory(self.config.directory, net)
+        )
+        self._local.ari_client = acme_client.ClientV2(directory, net)
+        return cast(acme_client.ClientV2, self._local.ari_client)
 
     def _answer(
         self,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
+from agent.pki.renewal import RenewalWindow
 from agent.registry import Loader, lazy
 
 
@@ -52,6 +53,8 @@ class IssueRequest:
     validity: timedelta = timedelta(days=90)
     publisher: ChallengePublisher | None = None
     key_pem: str | None = field(default=None, repr=False)  # only for selfsigned
+    replaces_pem: str = ""  # the certificate this one replaces, or its fullchain (ACME sends
+    # its ARI id as ``replaces``)
 
 
 class Issuer(abc.ABC):
@@ -95,6 +98,18 @@ class Issuer(abc.ABC):
         """PEM of the root(s) an edge must trust for this CA's certificates ("" if unknown:
         then the ``trust:`` file of the issuer config says)."""
         return ""
+
+    def renewal_window(
+        self, cert_pem: str, *, now: datetime, ask: bool = True
+    ) -> RenewalWindow | None:
+        """The window in which the CA suggests renewing ``cert_pem`` (ACME ARI, RFC 9773), or
+        ``None`` when the backend or CA suggests none (the default renewal rule applies).
+        ``cert_pem`` may be the fullchain (its first block is the leaf).
+
+        ``ask=False`` (check mode) only reads what the local state kept: no request to the CA,
+        nothing written. Never raises for what the CA does: a failure to ask is logged and
+        the window known so far (or ``None``) is returned."""
+        return None
 
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:
         """Revoke a certificate this backend issued.

@@ -96,8 +96,10 @@ class CloudflareClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
+        backend: str = BACKEND,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.backend = backend  # the issuer its errors name (acme, for dns-01 records)
         self._credential = credential
         self._service_key = service_key
         self.ca_bundle = ca_bundle
@@ -135,7 +137,7 @@ class CloudflareClient:
             self._session,
             method,
             url,
-            backend=BACKEND,
+            backend=self.backend,
             what=what,
             policy=self.retry,
             timeout=self.timeout,
@@ -146,7 +148,8 @@ class CloudflareClient:
         )
         if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
             raise IssuerError(
-                f"{what}: HTTP {status} answer is not a Cloudflare API envelope", backend=BACKEND
+                f"{what}: HTTP {status} answer is not a Cloudflare API envelope",
+                backend=self.backend,
             )
         if not answer["success"] or not 200 <= status < 300:
             errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
@@ -155,15 +158,19 @@ class CloudflareClient:
                 or "no error message"
             )
             raise IssuerError(
-                f"{what}: Cloudflare refused (HTTP {status}): {text}", backend=BACKEND
+                f"{what}: Cloudflare refused (HTTP {status}): {text}", backend=self.backend
             )
         info = answer.get("result_info")
         return answer.get("result"), info if isinstance(info, dict) else {}
 
-    @staticmethod
-    def _segment(value: str, what: str) -> str:
+    def segment(self, value: str, what: str) -> str:
+        """``value`` checked as an id and quoted for a URL path.
+
+        Raises:
+            IssuerError: not an id.
+        """
         if not isinstance(value, str) or not _ID.fullmatch(value):
-            raise IssuerError(f"invalid {what} {value!r}", backend=BACKEND)
+            raise IssuerError(f"invalid {what} {value!r}", backend=self.backend)
         return quote(value, safe="")
 
     def create_certificate(
@@ -187,7 +194,7 @@ class CloudflareClient:
 
     def list_certificates(self, zone_id: str) -> list[dict[str, Any]]:
         """``GET /certificates?zone_id=``, every page (bounded)."""
-        zone = self._segment(zone_id, "zone_id")
+        zone = self.segment(zone_id, "zone_id")
         rows: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
             result, info = self.call(
@@ -203,19 +210,19 @@ class CloudflareClient:
 
     def get_certificate(self, certificate_id: str) -> dict[str, Any]:
         """``GET /certificates/{id}``."""
-        cid = self._segment(certificate_id, "certificate id")
+        cid = self.segment(certificate_id, "certificate id")
         result, _ = self.call("GET", f"/certificates/{cid}", "get certificate")
         return result if isinstance(result, dict) else {}
 
     def revoke_certificate(self, certificate_id: str) -> dict[str, Any]:
         """``DELETE /certificates/{id}``; ``{id, revoked_at}``."""
-        cid = self._segment(certificate_id, "certificate id")
+        cid = self.segment(certificate_id, "certificate id")
         result, _ = self.call("DELETE", f"/certificates/{cid}", "revoke certificate")
         return result if isinstance(result, dict) else {}
 
     def get_ssl_mode(self, zone_id: str) -> str:
         """The zone's SSL/TLS encryption mode (``off``, ``flexible``, ``full``, ``strict``...)."""
-        zone = self._segment(zone_id, "zone_id")
+        zone = self.segment(zone_id, "zone_id")
         result, _ = self.call("GET", f"/zones/{zone}/settings/ssl", "get SSL mode")
         return str(result.get("value")) if isinstance(result, dict) else ""
 
@@ -225,7 +232,7 @@ class CloudflareClient:
             raise IssuerError(
                 f"unknown SSL mode {mode!r} (one of {', '.join(SSL_MODES)})", backend=BACKEND
             )
-        zone = self._segment(zone_id, "zone_id")
+        zone = self.segment(zone_id, "zone_id")
         result, _ = self.call(
             "PATCH", f"/zones/{zone}/settings/ssl", "set SSL mode", body={"value": mode}
         )

@@ -174,6 +174,18 @@ SCENARIOS: dict[str, tuple[Origin, Renewal | None, str | None, list[tuple[str, s
         None,
         SITE_STEPS + TEST_RELOAD,
     ),
+    "two thirds of the lifetime used (the default rule)": (
+        Origin(days_left=5),  # a 15-day certificate issued 10 days ago
+        Renewal(key_type="ec256", issuer_id="i1"),
+        "expires in 5 days",
+        CERT_STEPS + SWITCH + TEST_RELOAD,
+    ),
+    "a third of the lifetime used (the default rule)": (
+        Origin(days_left=80),  # a 90-day certificate issued 10 days ago
+        Renewal(key_type="ec256", issuer_id="i1"),
+        None,
+        [],
+    ),
     "renew_before 0 renews only at expiry": (
         Origin(days_left=1),
         Renewal(key_type="ec256", issuer_id="i1", renew_before=timedelta(0)),
@@ -192,7 +204,7 @@ def test_decide_scenarios(scenario: str) -> None:
         assert transaction is None
         return
     assert transaction is not None
-    assert transaction.renew == reason
+    assert (transaction.renew or "").split(";")[0] == (reason or "")  # then the rule, after ";"
     assert kinds(transaction.changes()) == steps
 
 

@@ -146,6 +146,19 @@ def test_wildcard_certificate_covers_one_label(pki: dict[str, Issued]) -> None:
     assert bad.reasons[0].startswith("name mismatch: example.com, a.b.example.com")
 
 
+def test_a_wildcard_name_asked_for_is_judged_strict_when_the_certificate_has_it(
+    pki: dict[str, Issued],
+) -> None:
+    leaf = make_leaf(["example.com", "*.example.com"], issuer=pki["inter"])
+    verdict = evaluate(
+        served(leaf, pki["inter"]),
+        names=["*.example.com"],
+        trust_anchors_pem=pki["root"].cert_pem,
+        now=NOW,
+    )
+    assert verdict.mode == "strict", verdict.reasons
+
+
 @pytest.mark.parametrize(
     ("pattern", "name", "expected"),
     [

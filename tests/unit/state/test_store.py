@@ -13,6 +13,7 @@ import pytest
 from agent.errors import StateError
 from agent.secret import Secret
 from agent.state import AcmeAccount, IssuedCertificate, Store, default_state_dir
+from agent.state.records import RenewalInfo
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -133,6 +134,29 @@ def test_acme_accounts_round_trip_with_a_masked_key(tmp_path: Path) -> None:
         got = store.acme_account(account.directory_url)
         assert got is not None and got.account_url == "https://x/acct/2"
         assert "KEYPEM" not in repr(got)
+
+
+def test_renewal_windows_round_trip_and_are_replaced(tmp_path: Path) -> None:
+    info = RenewalInfo(
+        cert_id="aki.serial",
+        directory_url="https://127.0.0.1:14000/dir",
+        checked_at=T0,
+        ask_after=T0 + timedelta(hours=6),
+        start=T0 + timedelta(days=60),
+        end=T0 + timedelta(days=62),
+        renew_at=T0 + timedelta(days=61),
+        explanation_url="https://ca.example/why",
+    )
+    none_offered = RenewalInfo("other.id", info.directory_url, T0, T0 + timedelta(hours=6))
+    with Store(tmp_path / "s") as store:
+        assert store.renewal_info(info.cert_id) is None
+        store.save_renewal_info(info)
+        store.save_renewal_info(none_offered)
+        assert store.renewal_info(info.cert_id) == info
+        assert store.renewal_info("other.id") == none_offered
+        store.save_renewal_info(replace(info, ask_after=T0 + timedelta(days=1)))
+        got = store.renewal_info(info.cert_id)
+        assert got is not None and got.ask_after == T0 + timedelta(days=1)
 
 
 def test_runs_are_recorded(tmp_path: Path) -> None:
