@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from agent.errors import ValidationError
+from agent.registry import Loader, lazy, lookup
 from agent.servers.configmap import ConfigMap
 from agent.servers.errorlog import server_errors
 from agent.servers.site import SiteSpec
@@ -345,12 +346,14 @@ def adapter_for(
     Raises:
         ValidationError: unknown server, bad override.
     """
-    from agent.servers.apache import ApacheAdapter
-    from agent.servers.nginx import NginxAdapter
-
     key = "apache" if server == "apache2" else server
-    classes: dict[str, type[ServerAdapter]] = {"nginx": NginxAdapter, "apache": ApacheAdapter}
-    if key not in classes:
-        raise ValidationError(f"unknown web server {server!r} (nginx or apache)", where=where)
-    paths = Paths.for_server(classes[key].name, overrides, where=where)
-    return classes[key](paths, site_template=site_template)
+    cls: type[ServerAdapter] = lookup(ADAPTERS, key, kind="web server", where=where)
+    paths = Paths.for_server(cls.name, overrides, where=where)
+    return cls(paths, site_template=site_template)
+
+
+ADAPTERS: dict[str, Loader] = {
+    "nginx": lazy("agent.servers.nginx:NginxAdapter"),
+    "apache": lazy("agent.servers.apache:ApacheAdapter"),
+}
+"""Server name -> loader of its adapter class (:mod:`agent.registry`'s pattern)."""
