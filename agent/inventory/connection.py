@@ -24,7 +24,6 @@ A setting given under two names with different values is an error naming the hos
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from typing import Any
 
 from agent.errors import InventoryError
 from agent.inventory.model import ConnectionSpec, Host
+from agent.validate import ip_address
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "host": ("ansible_host", "ansible_ssh_host"),
@@ -64,10 +64,9 @@ _FALSE = {"false", "no", "off", "0", "n"}
 
 def _address(value: Any) -> str:
     if isinstance(value, str):
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            pass
+        address = ip_address(value)
+        if address is not None:
+            return address
         if _ADDRESS.fullmatch(value) and ".." not in value:
             return value
     raise ValueError("not a host name or IP address")

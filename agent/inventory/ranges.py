@@ -7,9 +7,10 @@ give alphabetic ranges (``[a:c]``); an empty start means 0; several ranges in on
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import string
+
+from agent.validate import is_ipv6
 
 MAX_EXPANSION = 100_000  # hosts one entry may expand to
 
@@ -50,13 +51,7 @@ def _port(text: str, entry: str) -> int:
 
 
 def _is_ipv6(text: str) -> bool:
-    if ":" not in text:
-        return False
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
+    return is_ipv6(text)
 
 
 def expand(pattern: str) -> list[str]:

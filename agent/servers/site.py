@@ -11,7 +11,6 @@ The TLS profiles are Mozilla's server-side TLS guidelines 6.0 as they apply to D
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -19,6 +18,7 @@ from typing import Any, Literal, get_args
 
 from agent.errors import ValidationError
 from agent.transport.quote import check_hostname, check_path, check_port
+from agent.validate import check_address
 
 Profile = Literal["intermediate", "modern"]
 PROFILE_NAMES: tuple[str, ...] = get_args(Profile)
@@ -91,12 +91,7 @@ def _check_bool(value: object, where: str) -> bool:
 
 
 def _check_address(value: object, where: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value if isinstance(value, str) else ""))
-    except ValueError:
-        raise ValidationError(
-            f"invalid listen address {value!r} (an IP address)", where=where
-        ) from None
+    return check_address(value, where=where, what="listen address")
 
 
 @dataclass(frozen=True)
