@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.commands import options
-from agent.errors import UsageError
+from agent.errors import InventoryError, UsageError
 from agent.report.events import Event, Reporter
 from agent.resources import data_dir
 
@@ -277,6 +277,12 @@ def execute(request: PlanRun, observer: Reporter | None = None) -> int:
             result = Runner(plan, select, connect, reporter, run_options).run()
         finally:
             reporter.close()
+        if not specs:
+            raise InventoryError(
+                "no host matches the plays' host patterns"
+                + (f" and --limit {request.limit!r}" if request.limit else "")
+                + "; nothing was run"
+            )
     except PlanErrors as many:
         for err in many.errors:
             sys.stderr.write(f"origin-agent: {err}\n")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.commands import options
+from agent.errors import UsageError
 from agent.jobs import status, status_render
 
 EXIT_THRESHOLD = 4
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     inventory = options.load_inventory(args.inventory)
     options.configure_services(args.inventory, args.state_dir)
     hosts = inventory.select(args.pattern, limit=args.limit)
+    if not hosts:
+        raise UsageError(f"no hosts match {args.pattern!r}", where="status")
     extra = options.trust_text(args.trust)
     now = datetime.now(UTC)
     rows = status.collect(hosts, now=now, extra_trust=extra, forks=args.forks, timeout=args.timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.errors import InventoryError
 from agent.inventory.model import Group, Host
 
 
@@ -49,13 +50,17 @@ class Inventory:
         Patterns: see :mod:`agent.inventory.patterns`.
 
         Raises:
-            InventoryError: a malformed pattern, or a plain name that is neither a host nor
-                a group (a typo would otherwise select nothing silently).
+            InventoryError: a malformed pattern (a PatternError, exit 2), a plain name that is
+                neither a host nor a group (a typo would otherwise select nothing silently), or
+                a ``limit`` that matches no host at all.
         """
         from agent.inventory.patterns import evaluate
 
         names = evaluate(self, pattern)
         if limit is not None:
             allowed = set(evaluate(self, limit, what="--limit"))
+            if not allowed:
+                shown = repr(limit) if len(repr(limit)) <= 80 else repr(limit)[:77] + "..."
+                raise InventoryError(f"--limit {shown} matches no host")
             names = [n for n in names if n in allowed]
         return [self.hosts[n] for n in names]

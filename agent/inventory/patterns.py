@@ -5,7 +5,8 @@ A pattern is terms separated by ``,`` (or ``:``):
 - ``all`` or ``*``: every host;
 - a host name or a group name (a group means every host in it and in its child groups);
 - a glob (``web*``, ``db?.example.com``) matched against group and host names;
-- ``~regex`` (Python ``re.match``) matched against group and host names;
+- ``~regex`` (Python ``re.match``) matched against group and host names, of a shape whose
+  matching time is bounded (:mod:`agent.inventory.safe_regex`);
 - a subscript on any of those, over the matches in inventory order: ``web[0]``, ``web[-1]``,
   ``web[1:3]`` (inclusive), ``web[2:]``;
 - ``&term``: intersection; ``!term``: exclusion.
@@ -16,17 +17,22 @@ terms starts from ``all``. ``--limit`` is a second pattern intersected with the 
 Results are in Ansible's order: term by term, each group's hosts as in
 :meth:`~agent.inventory.inventory.Inventory.group_hosts`, then matching host names in
 declaration order. A plain name that is neither a host nor a group is an error.
+
+A typo never widens the selection: a pattern with no term (``,``, ``:``, ``:::``), a stray or
+empty bracket (``[``, ``]``, ``[]``, ``web]``) is a :class:`PatternError` (exit 2); a
+``--limit`` that matches no host is an error too.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import re
 from typing import TYPE_CHECKING
 
 from agent.errors import InventoryError
 from agent.inventory.problems import did_you_mean
+from agent.inventory.safe_regex import RegexError, compile_bounded, match_all
+from agent.validate import is_ipv6
 
 if TYPE_CHECKING:
     from agent.inventory.inventory import Inventory
@@ -34,19 +40,49 @@ if TYPE_CHECKING:
 _TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")
 _GLOB_CHARS = ("*", "?", "[", ".")
+_BRACKETS = re.compile(r"(?:[^\[\]]|\[[^\[\]]+\])*")  # every [ closed, none empty or nested
+MAX_PATTERN = 4096
 
 
-def split_pattern(pattern: str) -> list[str]:
-    """The terms of ``pattern`` (split on ``,``; else on ``:`` outside ``[...]``)."""
+class PatternError(InventoryError):
+    """A host pattern that does not parse (a usage error: exit 2)."""
+
+    exit_code = 2
+
+
+def split_pattern(pattern: str, what: str = "host pattern") -> list[str]:
+    """The terms of ``pattern`` (split on ``,``; else on ``:`` outside ``[...]``).
+
+    Raises:
+        PatternError: a ``[`` or ``]`` that is not part of a term (``web]``, ``[``).
+    """
     if "," in pattern:
         parts = pattern.split(",")
+    elif is_ipv6(pattern.strip()):
+        parts = [pattern]
     else:
-        try:
-            ipaddress.IPv6Address(pattern.strip())
-            parts = [pattern]
-        except ValueError:
-            parts = _TERMS.findall(pattern)
+        parts = _TERMS.findall(pattern)
+        stray = [c for c in _TERMS.sub("", pattern) if c in "[]"]
+        if stray:
+            raise PatternError(f"{what} {_shown(pattern)}: unbalanced {stray[0]!r}")
     return [p.strip() for p in parts if p.strip()]
+
+
+def _shown(pattern: str) -> str:
+    text = repr(pattern)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_term(term: str, pattern: str, what: str) -> None:
+    """Refuse a term whose brackets cannot be what the user meant (``web[``, ``[]``)."""
+    body = term.lstrip("&!")
+    if body.startswith("~"):
+        return
+    if not _BRACKETS.fullmatch(body):
+        raise PatternError(
+            f"{what} {_shown(pattern)}: term {body!r} has an unbalanced or empty '[...]'",
+            hint="a range is name[0], name[1:3] or name[2:]",
+        )
 
 
 def order_terms(terms: list[str]) -> list[str]:
@@ -64,12 +100,22 @@ def evaluate(inventory: Inventory, pattern: str, what: str = "host pattern") -> 
         InventoryError: empty or malformed pattern, bad regex or subscript, unknown name.
     """
     if not isinstance(pattern, str) or not pattern.strip():
-        raise InventoryError(f"empty {what}")
+        raise PatternError(f"empty {what}")
+    if len(pattern) > MAX_PATTERN:
+        raise PatternError(f"{what} is longer than {MAX_PATTERN} characters")
+    terms = split_pattern(pattern, what)
+    if not terms:
+        raise PatternError(
+            f"{what} {_shown(pattern)} has no host or group name in it",
+            hint="use 'all' for every host",
+        )
+    for term in terms:
+        _check_term(term, pattern, what)
     result: list[str] = []
-    for term in order_terms(split_pattern(pattern)):
+    for term in order_terms(terms):
         op, body = (term[0], term[1:]) if term[0] in "&!" else ("", term)
         if not body:
-            raise InventoryError(f"{what} {pattern!r}: {term!r} names nothing")
+            raise PatternError(f"{what} {_shown(pattern)}: {term!r} names nothing")
         if body in inventory.hosts:
             found = [body]
         else:
@@ -89,10 +135,19 @@ def evaluate(inventory: Inventory, pattern: str, what: str = "host pattern") -> 
 def _matcher(expr: str, pattern: str, what: str) -> re.Pattern[str]:
     try:
         if expr.startswith("~"):
-            return re.compile(expr[1:])
+            return compile_bounded(expr[1:])
         return re.compile(fnmatch.translate(expr))
-    except re.error as err:
-        raise InventoryError(f"{what} {pattern!r}: bad expression {expr!r}: {err}") from None
+    except (re.error, RegexError) as err:
+        raise PatternError(f"{what} {_shown(pattern)}: bad expression {expr!r}: {err}") from None
+
+
+def _matching(matcher: re.Pattern[str], names: list[str], pattern: str, what: str) -> list[str]:
+    try:
+        return match_all(matcher, names)
+    except RegexError as err:
+        raise PatternError(
+            f"{what} {_shown(pattern)}: {err}", hint="simplify the expression"
+        ) from None
 
 
 def _match_term(inventory: Inventory, term: str, pattern: str, what: str) -> list[str]:
@@ -109,11 +164,11 @@ def _match_term(inventory: Inventory, term: str, pattern: str, what: str) -> lis
                 subscript = (int(match.group(3)), last)
     matcher = _matcher(expr, pattern, what)
     names: dict[str, None] = {}  # insertion-ordered set
-    groups = [g for g in inventory.groups if matcher.match(g)]
+    groups = _matching(matcher, list(inventory.groups), pattern, what)
     for group in groups:
         names.update(dict.fromkeys(inventory.group_hosts(group)))
     if not groups or expr.startswith("~") or any(c in expr for c in _GLOB_CHARS):
-        names.update(dict.fromkeys(h for h in inventory.hosts if matcher.match(h)))
+        names.update(dict.fromkeys(_matching(matcher, list(inventory.hosts), pattern, what)))
     is_plain = not expr.startswith("~") and not any(c in expr for c in ("*", "?", "["))
     if not names and not groups and is_plain:
         hint = did_you_mean(expr, [*inventory.groups, *inventory.hosts])
