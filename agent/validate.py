@@ -19,10 +19,24 @@ from agent.errors import ValidationError
 _SCOPE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
-def _shown(value: object) -> str:
-    """``repr(value)`` cut to 60 characters (a long value is never echoed whole)."""
-    text = repr(value) if not isinstance(value, int) else f"<int of {value.bit_length()} bits>"
-    return text if len(text) <= 60 else text[:57] + "..."
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for a message: cut to ``limit`` characters, a huge int described
+    (``repr`` of an int over 4300 digits raises), never more than one line."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def is_env_name(value: object) -> bool:
+    """True if ``value`` can name an environment variable (``[A-Za-z_][A-Za-z0-9_]*``)."""
+    return isinstance(value, str) and _ENV_NAME.fullmatch(value) is not None
 
 
 def ip_address(value: object) -> str | None:
@@ -50,7 +64,7 @@ def is_ipv6(value: object) -> bool:
     return address is not None and ":" in address
 
 
-def check_address(value: object, *, where: str, what: str = "address") -> str:
+def check_address(value: object, *, where: str | None, what: str = "address") -> str:
     """Return ``value`` normalised if it is an IPv4/IPv6 literal (see :func:`ip_address`).
 
     Raises:
@@ -61,7 +75,7 @@ def check_address(value: object, *, where: str, what: str = "address") -> str:
     if address is None:
         scope = isinstance(value, str) and "%" in value
         raise ValidationError(
-            f"invalid {what} {_shown(value)} ("
+            f"invalid {what} {shown(value)} ("
             + (
                 "an IPv6 scope id must be an interface name: letters, digits, '_', '.', '-'"
                 if scope
@@ -84,7 +98,7 @@ def is_loopback(host: str) -> bool:
     return address is not None and ipaddress.ip_address(address.split("%")[0]).is_loopback
 
 
-def check_secret_url(value: object, *, where: str, what: str = "url") -> str:
+def check_secret_url(value: object, *, where: str | None, what: str = "url") -> str:
     """Return ``value`` if it is a URL a secret may be sent to.
 
     ``https://`` to any host; ``http://`` only to loopback (tests and labs). No user info, query

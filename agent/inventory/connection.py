@@ -31,7 +31,7 @@ from typing import Any
 
 from agent.errors import InventoryError
 from agent.inventory.model import ConnectionSpec, Host
-from agent.validate import ip_address
+from agent.validate import ip_address, shown
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "host": ("ansible_host", "ansible_ssh_host"),
@@ -152,8 +152,9 @@ def _setting(host: Host, name: str) -> tuple[Any, str] | None:
         try:
             value = _PARSERS[name](raw)
         except ValueError as err:
-            shown = repr(raw) if len(repr(raw)) <= 80 else repr(raw)[:77] + "..."
-            raise InventoryError(f"{var} {shown}: {err}", where=host.name) from None
+            # a value in an *_env field may be a password pasted there: never show it
+            value_text = "(value not shown)" if var.endswith("_env") else shown(raw, 80)
+            raise InventoryError(f"{var} {value_text}: {err}", where=host.name) from None
         if chosen is not None and chosen[0] != value:
             raise InventoryError(
                 f"{chosen[1]} ({chosen[0]!r}) and {var} ({value!r}) disagree",

@@ -188,7 +188,8 @@ def password_from_env(name: str, env_name: str | None, field: str = "password_en
         return None
     value = os.environ.get(env_name)
     if value is None:
-        raise ConnectError(f"environment variable {env_name} ({field}) is not set", host=name)
+        # the name is not shown: it may be the password itself, pasted into the wrong field
+        raise ConnectError(f"the environment variable named by {field} is not set", host=name)
     return value
 
 

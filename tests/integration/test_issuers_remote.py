@@ -524,6 +524,7 @@ def test_cloudflare_origin_ca_key_uses_the_service_key_header(
 ) -> None:
     key_file = tmp_path / "origin-ca.key"
     key_file.write_text(cf.service_key + "\n")  # trailing newline must be stripped
+    key_file.chmod(0o600)  # a secret file others may read is refused
     config = _cf_config(cf, origin_ca_key_file=str(key_file), requested_validity=7)
     del config["token_env"]
     csr, _ = make_csr(["svc.example.test"])
@@ -707,6 +708,7 @@ def test_acme_external_account_binding(tmp_path: Path, monkeypatch: pytest.Monke
     try:
         key_file = tmp_path / "eab.key"
         key_file.write_text(hmac_key + "\n")
+        key_file.chmod(0o600)
         base = {"directory": pebble.directory, "ca_bundle": str(pebble.tls_ca), **FAST}
         names = ("eab.example.test",)
         csr, _ = make_csr(list(names))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import stat
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -23,9 +22,10 @@ from urllib.parse import urlsplit
 import requests
 from cryptography import x509
 
-from agent.errors import IssuerError
+from agent.errors import IssuerError, ValidationError
 from agent.pki.inspect import inspect_certificate, matches
-from agent.secret import Secret
+from agent.pki.issuers.secretsource import load_secret as load_secret
+from agent.validate import check_secret_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,21 +103,28 @@ def opt_str(config: Mapping[str, Any], key: str, *, backend: str, default: str =
 
 
 def check_url(value: str, *, key: str, backend: str) -> str:
-    """Return ``value`` (without a trailing slash) if it is an http(s) URL with a host.
+    """Return ``value`` (without a trailing slash) if a secret may be sent to it: ``https://``
+    with a host, or ``http://`` to a loopback address (tests and labs).
 
     Raises:
-        IssuerError: not an http(s) URL.
+        IssuerError: anything else, e.g. ``http://`` to another host (the token would travel
+            in clear text), credentials, a query string or a fragment in the URL.
     """
-    parts = urlsplit(value)
-    if parts.username is not None or parts.password is not None:
+    try:
+        parts = urlsplit(value)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        has_credentials = False
+    if has_credentials:
         raise IssuerError(
             f"{key} must not carry credentials",
             backend=backend,
             hint="name them with the *_env or *_file keys",
         )
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
-        raise IssuerError(f"{key} {value!r} is not an http(s) URL", backend=backend)
-    return value.rstrip("/")
+    try:
+        return check_secret_url(value, where=None, what=key).rstrip("/")
+    except ValidationError as err:
+        raise IssuerError(err.message, backend=backend, hint=err.hint) from None
 
 
 def check_file(value: str, *, key: str, backend: str) -> str:
@@ -129,54 +136,6 @@ def check_file(value: str, *, key: str, backend: str) -> str:
     if not os.path.isfile(value) or not os.access(value, os.R_OK):
         raise IssuerError(f"{key} {value!r} is not a readable file", backend=backend)
     return value
-
-
-def load_secret(
-    config: Mapping[str, Any],
-    *,
-    backend: str,
-    env_key: str,
-    file_key: str,
-    what: str,
-) -> Secret | None:
-    """Read a secret from the environment variable or the file the config names (not both).
-
-    Surrounding whitespace is stripped (a trailing newline breaks HTTP headers).
-
-    Raises:
-        IssuerError: both given, variable unset or empty, file unreadable or empty.
-    """
-    env_name = opt_str(config, env_key, backend=backend)
-    file_name = opt_str(config, file_key, backend=backend)
-    if env_name and file_name:
-        raise IssuerError(
-            f"set either {env_key} or {file_key} for the {what}, not both", backend=backend
-        )
-    if env_name:
-        value = os.environ.get(env_name, "").strip()
-        if not value:
-            raise IssuerError(
-                f"environment variable {env_name} ({env_key}) is unset or empty",
-                backend=backend,
-                hint=f"export the {what} in {env_name}",
-            )
-        return Secret(value)
-    if file_name:
-        try:
-            with open(file_name, encoding="utf-8") as fh:
-                mode = os.fstat(fh.fileno()).st_mode
-                value = fh.read().strip()
-        except (OSError, UnicodeDecodeError) as err:
-            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-            raise IssuerError(
-                f"cannot read {file_key} {file_name}: {reason}", backend=backend
-            ) from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            log.warning("%s %s is readable by group or others; chmod 600 it", file_key, file_name)
-        if not value:
-            raise IssuerError(f"{file_key} {file_name} is empty", backend=backend)
-        return Secret(value)
-    return None
 
 
 @dataclass(frozen=True)

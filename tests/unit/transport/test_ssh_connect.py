@@ -148,7 +148,7 @@ def test_password_comes_only_from_the_named_variable(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("OA_PW_X")
     with pytest.raises(ConnectError) as info:
         password_from_env("web-1", "OA_PW_X")
-    assert str(info.value) == "web-1: environment variable OA_PW_X (password_env) is not set"
+    assert str(info.value) == "web-1: the environment variable named by password_env is not set"
 
 
 def test_sudo_prefix_reads_the_password_from_stdin_and_marks_the_start() -> None:

@@ -96,7 +96,7 @@ def test_missing_required_key(backend: str, key: str) -> None:
     ],
 )
 def test_non_http_urls_are_refused(backend: str, key: str, value: str) -> None:
-    assert f"{key} {value!r} is not an http(s) URL" in error_of(backend, **{key: value})
+    assert f"{key} must be an https:// URL with a host" in error_of(backend, **{key: value})
 
 
 def test_secret_from_file_is_stripped_and_masked(tmp_path: Path) -> None:
@@ -115,11 +115,11 @@ def test_secret_env_and_file_together_is_an_error(tmp_path: Path) -> None:
     )
 
 
-def test_unset_environment_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_environment_variable_is_not_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CF_UNIT_TOKEN")
     assert error_of("cloudflare") == (
-        "issuer cloudflare: environment variable CF_UNIT_TOKEN (token_env) is unset or empty; "
-        "export the API token in CF_UNIT_TOKEN"
+        "issuer cloudflare: the environment variable named by token_env is unset or empty; "
+        "export the API token in it"
     )
 
 
@@ -127,7 +127,8 @@ def test_unreadable_and_empty_secret_files(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     empty = tmp_path / "empty"
     empty.write_text("\n")
-    assert f"cannot read auth_key_file {missing}: No such file or directory" in error_of(
+    empty.chmod(0o600)
+    assert "cannot read auth_key_file: no such file (value not shown)" in error_of(
         "cfssl", auth_key_file=str(missing)
     )
     assert f"auth_key_file {empty} is empty" in error_of("cfssl", auth_key_file=str(empty))
