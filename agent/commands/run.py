@@ -144,9 +144,13 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
             continue
         if not isinstance(data, dict):
             raise UsageError(f"{where}: extra variables must be a mapping")
-        for key in data:
+        for number, key in enumerate(data, 1):
             if not isinstance(key, str) or not _IDENT.match(key):
-                raise UsageError(f"{where}: invalid variable name {key!r}")
+                # a file's keys are not echoed: `-e @/etc/shadow` would print password hashes
+                shown = f"{key!r}" if where == "-e" and len(repr(key)) <= 60 else f"#{number}"
+                raise UsageError(
+                    f"{where}: invalid variable name {shown} (letters, digits and '_')"
+                )
         out.update(_plain(data))
     return out
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.errors import SourcePos
 from agent.inventory.problems import Problems
+from agent.validate import shown
 
 _BAD_HOST = re.compile(r"[\s,\x00-\x1f\x7f]")
 _BAD_GROUP = re.compile(r"[\s,:\[\]\x00-\x1f\x7f]")
@@ -35,27 +36,38 @@ class HostData:
     groups: list[str] = field(default_factory=list)  # direct groups, in the order added
 
 
+def _offending(name: str, bad: re.Pattern[str]) -> str:
+    """The first character of ``name`` that ``bad`` finds, quoted (``':'``, ``'\\n'``)."""
+    found = bad.search(name)
+    return repr(found.group()) if found else repr(name[0])
+
+
+# An invalid name is not echoed: the problem names file:line:col, and a file given by mistake
+# (``-i /etc/shadow``) would otherwise print its lines, password hashes included.
 def host_name_problem(name: object) -> str:
     """Why ``name`` cannot be a host name, or ``""``."""
     if not isinstance(name, str):
-        return f"host name {name!r} must be a string (quote it)"
+        return f"host name {shown(name, 40)} must be a string (quote it)"
     if not name:
         return "empty host name"
     if _BAD_HOST.search(name):
-        return f"host name {name!r} contains whitespace, a comma or a control character"
+        return (
+            f"a host name contains {_offending(name, _BAD_HOST)} "
+            "(no whitespace, comma or control character)"
+        )
     return ""
 
 
 def group_name_problem(name: object) -> str:
     """Why ``name`` cannot be a group name, or ``""``."""
     if not isinstance(name, str):
-        return f"group name {name!r} must be a string (quote it)"
+        return f"group name {shown(name, 40)} must be a string (quote it)"
     if not name:
         return "empty group name"
     if _BAD_GROUP.search(name) or name[0] in "!&~@":
         return (
-            f"group name {name!r} contains whitespace, one of ',:[]', a control character, "
-            "or starts with one of '!&~@'"
+            f"a group name contains {_offending(name, _BAD_GROUP)} (no whitespace, "
+            "one of ',:[]' or a control character, and no leading '!&~@')"
         )
     return ""
 

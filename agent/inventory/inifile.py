@@ -27,6 +27,7 @@ from agent.errors import SourcePos
 from agent.inventory.builder import Builder
 from agent.inventory.problems import Problems
 from agent.inventory.ranges import RangeError, expand_entry
+from agent.validate import shown
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 _GROUPNAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
@@ -106,7 +107,7 @@ class IniInventory:
             if line.startswith("[") and line.endswith("]"):
                 self.problems.add(
                     self._where(number, col),
-                    f"invalid section header {line!r}",
+                    f"invalid section header {shown(line, 40)}",
                     hint="use [group], [group:vars] or [group:children] with no spaces",
                 )
                 group, state = "", "skip"
@@ -191,7 +192,10 @@ class IniInventory:
         for token in tokens[1:]:
             key, sep, value = token.partition("=")
             if not sep or not key:
-                self.problems.add(where, f"expected key=value after host {entry!r}, got {token!r}")
+                self.problems.add(
+                    where,
+                    f"expected key=value after host {shown(entry, 40)}, got {shown(token, 24)}",
+                )
                 return
             variables[key] = parse_value(value)
         for name in names:
@@ -204,14 +208,18 @@ class IniInventory:
         key, sep, value = line.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key:
-            self.problems.add(self._where(number, col), f"expected key=value, got {line!r}")
+            self.problems.add(
+                self._where(number, col), "expected key=value (the line is not shown)"
+            )
             return
         self.builder.set_group_var(group, key, parse_value(value), self._where(number, col))
 
     def _child_line(self, group: str, line: str, number: int, col: int) -> None:
         match = _GROUPNAME.match(line)
         if not match:
-            self.problems.add(self._where(number, col), f"expected a group name, got {line!r}")
+            self.problems.add(
+                self._where(number, col), "expected a group name (the line is not shown)"
+            )
             return
         child = match.group(1)
         if child in self.builder.groups:
