@@ -73,9 +73,22 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _debug_log_path() -> str:
+def _write_debug_log(text: str) -> str:
+    """Write ``text`` to a new 0600 file and return its path, or ``""`` if none could be made.
+
+    The name is random and the file is created with O_EXCL (``mkstemp``), so a symlink or file
+    planted under a predictable name in a shared /tmp is never followed or truncated.
+    """
     base = os.environ.get("ORIGIN_AGENT_LOG_DIR") or tempfile.gettempdir()
-    return os.path.join(base, f"origin-agent-debug-{os.getpid()}.log")
+    try:
+        fd, path = tempfile.mkstemp(
+            prefix=f"origin-agent-debug-{os.getpid()}-", suffix=".log", dir=base
+        )
+    except OSError:
+        return ""
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,9 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("origin-agent: interrupted\n")
         return 130
     except Exception:  # our bug: one line, traceback to a file
-        path = _debug_log_path()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(traceback.format_exc())
-        sys.stderr.write(f"origin-agent: internal error; details in {path}\n")
+        path = _write_debug_log(traceback.format_exc())
+        where = f"details in {path}" if path else "no debug log could be written"
+        sys.stderr.write(f"origin-agent: internal error; {where}\n")
         return EXIT_FAILED

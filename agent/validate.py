@@ -139,3 +139,24 @@ def check_secret_url(value: object, *, where: str | None, what: str = "url") -> 
             hint="use https:// (plain http is accepted for loopback addresses only)",
         )
     return text
+
+
+_BIDI = {*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1: ESC sequences, CR/LF) and bidi
+    override escaped as ``\\xNN``/``\\uNNNN``, for text from elsewhere (a served certificate's
+    issuer, an inventory value) printed on a terminal."""
+    if text.isprintable() and not any(ord(c) in _BIDI for c in text):
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif code in _BIDI or not char.isprintable():
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)

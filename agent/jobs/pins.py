@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, replace
 
 from agent.errors import AgentError, ConnectError
 from agent.inventory import Host, connection_spec
-from agent.jobs.vantage import UNREACHED, controller_address, origin_address, served_from_origin
+from agent.jobs.targets import probe_target, tls_names
+from agent.jobs.vantage import UNREACHED, origin_address, served_from_origin
 from agent.modules.tls import txn
 from agent.modules.tls.issue import next_key_files
 from agent.pki.inspect import inspect_certificate
@@ -26,6 +27,7 @@ from agent.pki.keys import DEFAULT_KEY_TYPE, PrivateKey, check_key_type
 from agent.pki.pins import spki_pin
 from agent.pki.probe import Served, probe
 from agent.transport import Connection, connect
+from agent.validate import terminal_safe
 
 COLUMNS = ("host", "name", "address", "current pin", "next pin", "note")
 
@@ -70,8 +72,7 @@ def site_name(host: Host) -> str:
     Raises:
         ValidationError: that name cannot be a directory name.
     """
-    names = [str(n) for n in (host.vars.get("tls_names") or [])] or [host.name]
-    return txn.check_name(names[0], where=f"{host.name}: tls_names")
+    return txn.check_name(tls_names(host)[0], where=f"{host.name}: tls_names")
 
 
 def host_key_type(host: Host) -> str:
@@ -151,14 +152,19 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
             current_error=str(err),
             next_error=str(err),
         )
-    spec, spec_error = None, ""
     try:
+        target = probe_target(host)
         spec = connection_spec(host)
-        default_address = spec.address
     except AgentError as err:
-        default_address, spec_error = str(host.vars.get("ansible_host") or host.name), str(err)
-    address = controller_address(host) if spec is not None else default_address
-    port = int(host.vars.get("https_port") or 443)
+        return PinRow(
+            host=host.name,
+            name=name,
+            address="",
+            port=0,
+            current_error=str(err),
+            next_error=str(err),
+        )
+    address, port = target.address, target.https_port
     served = probe(address, port, name, timeout=timeout)
     current, current_error = pin_of(served)
     row = PinRow(
@@ -170,8 +176,6 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
         current_pin=current,
         current_error=current_error,
     )
-    if spec is None:
-        return _with(row, next_error=spec_error)
     try:
         conn = connect(spec)
     except AgentError as err:
@@ -229,12 +233,15 @@ def table(rows: Sequence[PinRow]) -> str:
     """Plain text: one line per row, then the ``pin-sha256`` form per host for edge configs."""
     data = [list(COLUMNS)] + [
         [
-            r.host,
-            r.name,
-            f"{r.address}:{r.port}" if r.address else "-",
-            r.current_pin or "-",
-            r.next_pin or "-",
-            _note(r),
+            terminal_safe(cell)
+            for cell in (
+                r.host,
+                r.name,
+                f"{r.address}:{r.port}" if r.address else "-",
+                r.current_pin or "-",
+                r.next_pin or "-",
+                _note(r),
+            )
         ]
         for r in rows
     ]

@@ -20,7 +20,8 @@ from cryptography import x509
 
 from agent.errors import AgentError
 from agent.inventory import Host
-from agent.jobs.vantage import UNREACHED, controller_address, served_via_ssh
+from agent.jobs.targets import probe_target
+from agent.jobs.vantage import UNREACHED, served_via_ssh
 from agent.modules.tls import services
 from agent.pki.inspect import CertInfo, inspect_certificate
 from agent.pki.issuers.ari import RenewalInfoStore, cert_id, window_of
@@ -130,11 +131,18 @@ def host_rows(
 ) -> list[StatusRow]:
     """Probe every TLS name of ``host`` and judge it. Never raises for what the origin does.
 
-    ``windows`` gives the CA's renewal window kept for a certificate if any."""
-    names = [str(n) for n in (host.vars.get("tls_names") or [])] or [host.name]
-    address = controller_address(host)
-    port = int(host.vars.get("https_port") or 443)
-    http_port = int(host.vars.get("http_port") or 80)
+    ``windows`` gives the CA's renewal window kept for a certificate if any.
+
+    Raises:
+        ValidationError: the host's values are invalid (see :func:`probe_target`).
+    """
+    target = probe_target(host)
+    names, address, port, http_port = (
+        target.names,
+        target.address,
+        target.https_port,
+        target.http_port,
+    )
     trust, backend, trust_problem = extra_trust, "", ""
     config = host.vars.get("issuer")
     if isinstance(config, Mapping):
@@ -223,7 +231,13 @@ def collect(
     timeout: float = 5.0,
     use_state: bool = True,
 ) -> list[StatusRow]:
-    """Rows for every host, probed in parallel, sorted by urgency."""
+    """Rows for every host, probed in parallel, sorted by urgency.
+
+    Raises:
+        ValidationError: a host's values are invalid; checked for every host before any probe.
+    """
+    for host in hosts:
+        probe_target(host)
     recorded: dict[tuple[str, str], set[str]] = {}
     windows: Callable[[x509.Certificate], RenewalWindow | None] | None = None
     if use_state:

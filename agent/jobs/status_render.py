@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from agent.jobs.status import StatusRow
+from agent.validate import terminal_safe
 
 COLUMNS = (
     "host",
@@ -59,7 +60,7 @@ def _short_issuer(issuer: str) -> str:
 
 def table(rows: Sequence[StatusRow]) -> str:
     """A plain text table (the terminal output), widest first column sized to fit."""
-    data = [list(COLUMNS)] + [_cells(r) for r in rows]
+    data = [list(COLUMNS)] + [[terminal_safe(c) for c in _cells(r)] for r in rows]
     widths = [max(len(line[i]) for line in data) for i in range(len(COLUMNS) - 1)]
     out = []
     for line in data:

@@ -16,6 +16,7 @@ Every step is bounded by ``timeout`` (one deadline per connection).
 from __future__ import annotations
 
 import ipaddress
+import re
 import select
 import socket
 import time
@@ -27,6 +28,12 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
 from agent.secret import Secret
+
+# what may follow "Host: " in a request we build by hand: a name, an IPv4 or a bracketed IPv6
+# literal, an optional port; never CR/LF or anything else that would add a header
+_HOST_HEADER = re.compile(
+    r"^[A-Za-z0-9._*-]{1,253}(?::[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?$"
+)
 
 Outcome = Literal[
     "ok",
@@ -274,6 +281,8 @@ def probe(
         if not http_request:
             return served("ok")
         host = sni or address
+        if not _HOST_HEADER.fullmatch(_bracketed(host)):
+            return served("ok", "request not sent: the Host value is not a host name")
         request = (
             f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: origin-agent-probe\r\n"
             "Connection: close\r\n\r\n"
@@ -315,6 +324,11 @@ def probe(
         sock.close()
 
 
+def _bracketed(host: str) -> str:
+    """``host`` as a Host header writes it (an IPv6 literal in brackets)."""
+    return f"[{host}]" if ":" in host and _is_ip(host) else host
+
+
 def _status(data: bytes) -> int | None:
     line = data.split(b"\r\n", 1)[0].split()
     if len(line) >= 2 and line[0].startswith(b"HTTP/") and line[1].isdigit():
@@ -326,6 +340,8 @@ def probe_http(
     address: str, port: int, host: str, *, path: str = "/", timeout: float = 10.0
 ) -> HttpAnswer:
     """``GET path`` over plain HTTP; the status and ``Location`` header (no redirects followed)."""
+    if not _HOST_HEADER.fullmatch(_bracketed(host)):
+        return HttpAnswer(None, error="request not sent: the Host value is not a host name")
     deadline = time.monotonic() + timeout
     sock = _connect(address, port, deadline)
     if isinstance(sock, tuple):

@@ -8,6 +8,7 @@ import shlex
 from collections.abc import Iterable
 
 from agent.errors import ValidationError
+from agent.validate import shown
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
@@ -44,10 +45,15 @@ def check_path(value: str, *, where: str = "") -> str:
 
 def check_port(value: object, *, where: str = "") -> int:
     """Return ``value`` as an int if it is a TCP port (1-65535)."""
-    if isinstance(value, bool):
-        raise ValidationError(f"invalid port {value!r}", where=where or None)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or (isinstance(value, int) and not 1 <= value <= 65535)  # str() of a huge int raises
+        or (isinstance(value, str) and len(value) > 8)
+    ):
+        raise ValidationError(f"invalid port {shown(value, 40)}", where=where or None)
     try:
-        port: int = int(value)  # type: ignore[call-overload]
+        port: int = int(value)
     except (TypeError, ValueError, OverflowError):
         raise ValidationError(f"invalid port {value!r}", where=where or None) from None
     if not 1 <= port <= 65535 or str(port) != str(value).strip():
