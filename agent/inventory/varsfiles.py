@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Collection
 from typing import Any
 
@@ -31,7 +32,12 @@ MAX_FILES = 10_000
 def read_text(path: str, problems: Problems) -> str | None:
     """The UTF-8 text of ``path``, or None (problem recorded)."""
     try:
-        with open(path, "rb") as fh:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                problems.add(SourcePos(path), "not a regular file (a FIFO, device or directory)")
+                return None
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         problems.add(SourcePos(path), f"cannot read: {err.strerror or err}")

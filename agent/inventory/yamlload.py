@@ -2,7 +2,8 @@
 
 Files are composed into a node tree with PyYAML's safe loader (no Python object tags).
 Structure is walked node by node so every problem can point at its line; values are built
-with the safe constructor. ``!unsafe`` strings (Ansible) load as plain strings; ``!vault``
+with the safe constructor. ``!unsafe`` strings (Ansible) load as
+:class:`~agent.plan.unsafe.UnsafeText`, never rendered as templates; ``!vault``
 values are rejected with a clear message.
 """
 
@@ -16,10 +17,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from agent.errors import SourcePos
 from agent.inventory.problems import Problems
+from agent.plan.unsafe import UnsafeText, mark_unsafe
 
 log = logging.getLogger(__name__)
 
 MAX_NODES = 200_000  # nodes walked per document when checking for duplicate keys
+MAX_EXPANDED = 1_000_000  # values in one YAML value once its aliases are expanded
 
 
 class _Loader(yaml.SafeLoader):
@@ -28,11 +31,11 @@ class _Loader(yaml.SafeLoader):
 
 def _construct_unsafe(loader: yaml.SafeLoader, node: Node) -> Any:
     if isinstance(node, ScalarNode):
-        return loader.construct_scalar(node)
+        return UnsafeText(loader.construct_scalar(node))
     if isinstance(node, SequenceNode):
-        return loader.construct_sequence(node, deep=True)
+        return mark_unsafe(loader.construct_sequence(node, deep=True))
     if isinstance(node, MappingNode):
-        return loader.construct_mapping(node, deep=True)
+        return mark_unsafe(loader.construct_mapping(node, deep=True))
     return None  # pragma: no cover - every node is one of the three
 
 
@@ -104,6 +107,12 @@ def construct(node: Node, path: str, problems: Problems) -> tuple[bool, Any]:
         if _has_cycle(value):
             problems.add(pos(path, node), "YAML: a value contains itself (recursive alias)")
             return False, None
+        if _expands_past(value, MAX_EXPANDED):
+            problems.add(
+                pos(path, node),
+                f"YAML document too large: aliases expand to more than {MAX_EXPANDED} values",
+            )
+            return False, None
         return True, value
     except yaml.YAMLError as err:
         problems.add(_error_pos(path, err), _error_text(err))
@@ -112,6 +121,27 @@ def construct(node: Node, path: str, problems: Problems) -> tuple[bool, Any]:
     except (TypeError, ValueError) as err:  # e.g. unhashable keys, bad timestamps
         problems.add(pos(path, node), f"YAML: {' '.join(str(err).split())[:200]}")
     return False, None
+
+
+def _expands_past(value: Any, limit: int) -> bool:
+    """True if ``value``, with every alias expanded, holds more than ``limit`` values.
+
+    Aliases share one object, so loading a "billion laughs" document is cheap; whatever later
+    walks it (``inventory --list``, a template) is not. Call after :func:`_has_cycle`.
+    """
+    count = 0
+    stack: list[Any] = [value]
+    while stack:  # bounded: stops after ``limit`` values
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(item.keys())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _has_cycle(value: Any) -> bool:

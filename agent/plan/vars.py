@@ -29,6 +29,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from agent.errors import PlanError, SourcePos
+from agent.plan.unsafe import UnsafeText
 
 _SINGLE = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
 MAX_SIZE = 1_000_000  # largest string or list a template may build with * or **
@@ -36,8 +37,12 @@ MAX_DEPTH = 32  # variables referring to variables
 
 
 def is_template(value: object) -> bool:
-    """True if ``value`` is a string holding jinja2 syntax."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
+    """True if ``value`` is a string holding jinja2 syntax (never for an ``!unsafe`` value)."""
+    return (
+        isinstance(value, str)
+        and not isinstance(value, UnsafeText)
+        and ("{{" in value or "{%" in value or "{#" in value)
+    )
 
 
 def _to_bool(value: object) -> bool:

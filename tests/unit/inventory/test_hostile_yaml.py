@@ -1,0 +1,53 @@
+"""Inventory YAML that is hostile or careless: !unsafe stays literal, an alias bomb is refused
+at load, a FIFO in group_vars is refused instead of hanging the run."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.errors import InventoryError
+from agent.inventory import load
+from agent.plan.vars import Scope
+
+
+def test_an_unsafe_value_is_never_rendered_as_a_template(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    h1:\n"
+        "      motd: !unsafe 'literal {{ 7 * 6 }} braces'\n"
+        "      more: !unsafe ['{{ lookup }}', {k: '{% for %}'}]\n"
+    )
+    host = load([str(inv)]).hosts["h1"]
+    scope = Scope("h1", [host.vars])
+    assert scope.resolve("motd") == "literal {{ 7 * 6 }} braces"
+    assert scope.render_text("{{ motd }}", "t") == "literal {{ 7 * 6 }} braces"
+    assert scope.resolve("more") == ["{{ lookup }}", {"k": "{% for %}"}]
+
+
+def test_an_alias_bomb_in_an_inventory_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ["all:", "  vars:", "    a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 7):  # 10**7 values once expanded
+        lines.append(f"    a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    lines += ["  hosts:", "    h1: {}"]
+    inv = tmp_path / "bomb.yml"
+    inv.write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    with pytest.raises(InventoryError, match="aliases expand to more than"):
+        load([str(inv)])
+    assert time.monotonic() - started < 10
+
+
+def test_a_fifo_in_group_vars_is_refused_not_waited_on(tmp_path: Path) -> None:
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    h1: {}\n")
+    (tmp_path / "group_vars").mkdir()
+    os.mkfifo(tmp_path / "group_vars" / "all")
+    with pytest.raises(InventoryError) as exc:
+        load([str(tmp_path / "hosts.yml")])
+    assert (
+        str(exc.value)
+        == f"{tmp_path}/group_vars/all: not a regular file (a FIFO, device or directory)"
+    )
