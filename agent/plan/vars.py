@@ -14,7 +14,6 @@ file:line:col of the template and the host.
 from __future__ import annotations
 
 import json
-import operator
 import re
 import shlex
 import threading
@@ -25,14 +24,13 @@ from typing import Any
 import jinja2
 import jinja2.meta
 import jinja2.nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from agent.errors import PlanError, SourcePos
+from agent.plan.bounded import MAX_SIZE as MAX_SIZE
+from agent.plan.bounded import BoundedSandbox, bounded_output, reset_budget
 from agent.plan.unsafe import UnsafeText
 
 _SINGLE = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
-MAX_SIZE = 1_000_000  # largest string or list a template may build with * or **
 MAX_DEPTH = 32  # variables referring to variables
 
 
@@ -51,29 +49,8 @@ def _to_bool(value: object) -> bool:
     return bool(value)
 
 
-class _Env(ImmutableSandboxedEnvironment):
-    """The sandbox, with ``*`` and ``**`` bounded so a template cannot exhaust the controller."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: jinja2.runtime.Context, op: str, left: Any, right: Any) -> Any:
-        if op == "**":
-            if isinstance(right, (int, float)) and abs(right) > 256:
-                raise SecurityError("exponent too large")
-            if isinstance(left, (int, float)) and abs(left) > 2**64:
-                raise SecurityError("base too large")
-            return operator.pow(left, right)
-        if op == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
-                    if len(seq) * max(n, 0) > MAX_SIZE:
-                        raise SecurityError("result too large")
-            return operator.mul(left, right)
-        return super().call_binop(context, op, left, right)
-
-
-def _make_env() -> _Env:
-    env = _Env(
+def _make_env() -> BoundedSandbox:
+    env = BoundedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -233,13 +210,14 @@ class Scope:
             return text
         try:
             ctx = self._context(text, where, extra or {})
+            reset_budget()
             single = _SINGLE.match(text)
             if single:
                 result = _compile(single.group("expr"), expression=True)(**ctx)
                 if isinstance(result, jinja2.StrictUndefined):
                     result._fail_with_undefined_error()
                 return result
-            return _compile(text).render(**ctx)
+            return bounded_output(_compile(text).generate(**ctx))
         except PlanError:
             raise
         except jinja2.TemplateSyntaxError as err:
@@ -303,7 +281,8 @@ class Scope:
             ) from err
         ctx = {n: self.resolve(n) for n in ast_names if n in self._raw}
         try:
-            return str(_compile(text).render(**ctx))
+            reset_budget()
+            return bounded_output(_compile(text).generate(**ctx))
         except jinja2.UndefinedError as err:
             raise PlanError(
                 f"{_undefined(err)} for host {self.host}",
