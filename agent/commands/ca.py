@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from agent.commands.argtypes import common_name, int_range, new_dir
 from agent.errors import IssuerError, UsageError
 from agent.pki.inspect import inspect_certificate
 from agent.pki.issuers.localca import DEFAULT_CA_DAYS, DEFAULT_CA_NAME, LocalCAIssuer, init_ca
@@ -31,7 +32,7 @@ def register(sub: Any) -> None:
             "overwritten. Use it with 'issuer: {backend: localca, dir: DIR}'."
         ),
     )
-    init.add_argument("dir", type=Path, metavar="DIR", help="directory for the CA files")
+    init.add_argument("dir", type=new_dir, metavar="DIR", help="directory for the CA files")
     init.add_argument(
         "--intermediate",
         action="store_true",
@@ -44,11 +45,14 @@ def register(sub: Any) -> None:
         help=f"CA key type (default {DEFAULT_KEY_TYPE})",
     )
     init.add_argument(
-        "--name", default=DEFAULT_CA_NAME, help=f"CA common name (default {DEFAULT_CA_NAME!r})"
+        "--name",
+        type=common_name,
+        default=DEFAULT_CA_NAME,
+        help=f"CA common name (default {DEFAULT_CA_NAME!r})",
     )
     init.add_argument(
         "--days",
-        type=int,
+        type=int_range(1, 36500),
         default=DEFAULT_CA_DAYS,
         help=f"CA validity in days (default {DEFAULT_CA_DAYS})",
     )
@@ -65,13 +69,18 @@ def register(sub: Any) -> None:
 
 def _init(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    paths = init_ca(
-        args.dir,
-        intermediate=args.intermediate,
-        key_type=args.key_type,
-        name=args.name,
-        days=args.days,
-    )
+    try:
+        paths = init_ca(
+            args.dir,
+            intermediate=args.intermediate,
+            key_type=args.key_type,
+            name=args.name,
+            days=args.days,
+        )
+    except OSError as err:
+        raise UsageError(
+            f"cannot create the CA: {err.strerror or err}", where=str(args.dir)
+        ) from None
     root = inspect_certificate(paths.root_cert.read_bytes())
     out.write(f"created CA {args.name!r} ({args.key_type}) in {paths.dir}\n")
     out.write(f"root certificate (the edge must trust this): {paths.root_cert}\n")

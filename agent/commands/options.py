@@ -12,10 +12,15 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from cryptography import x509
+
+from agent.commands.argtypes import int_range, seconds
 from agent.errors import UsageError
 from agent.inventory import Inventory, load
 
 DEFAULT_FORKS = 20
+MAX_FORKS = 1000
+MAX_TRUST_BYTES = 4 * 1024 * 1024
 DEFAULT_TIMEOUT = 5.0
 STATE_DIR_HELP = (
     "local state: issued certificates, ACME account, runs "
@@ -57,7 +62,7 @@ def add_forks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-f",
         "--forks",
-        type=int,
+        type=int_range(1, MAX_FORKS),
         default=DEFAULT_FORKS,
         metavar="N",
         help=f"hosts worked on at once (default {DEFAULT_FORKS})",
@@ -68,7 +73,7 @@ def add_timeout(parser: argparse.ArgumentParser) -> None:
     """``--timeout S``: for each TLS handshake."""
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=DEFAULT_TIMEOUT,
         metavar="S",
         help=f"seconds per TLS handshake (default {DEFAULT_TIMEOUT:g})",
@@ -157,15 +162,25 @@ def configure_services(inventory: Sequence[str], state_dir: str | None) -> None:
 
 
 def trust_text(paths: Sequence[Path]) -> str:
-    """The PEM text of every ``--trust`` file, concatenated.
+    """The PEM text of every ``--trust`` file, concatenated, each checked to hold certificates.
 
     Raises:
-        UsageError: a file cannot be read.
+        UsageError: a file cannot be read, is too large, or holds no PEM certificate (named,
+            never echoed).
     """
     text = ""
     for path in paths:
         try:
-            text += path.read_text() + "\n"
+            data = path.read_bytes()[: MAX_TRUST_BYTES + 1]
         except OSError as err:
             raise UsageError(f"cannot read {path}: {err.strerror}", where="--trust") from err
+        try:
+            if len(data) > MAX_TRUST_BYTES:
+                raise ValueError("too large")
+            x509.load_pem_x509_certificates(data)
+            text += data.decode("utf-8") + "\n"
+        except ValueError:
+            raise UsageError(
+                f"{path} holds no PEM certificate", where="--trust", hint="give a CA bundle in PEM"
+            ) from None
     return text

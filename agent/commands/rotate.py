@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from agent.commands import options
+from agent.commands.argtypes import int_range
 from agent.commands.run import EPILOG, run_bundled
 from agent.report.events import Event, HostUnreachable, RunFinished, TaskDone
 
@@ -33,7 +34,7 @@ def register(sub: Any) -> None:
     rotate.add_argument("--force", action="store_true", help="renew every certificate, due or not")
     rotate.add_argument(
         "--renew-before",
-        type=int,
+        type=int_range(0, 3650),
         default=None,
         metavar="DAYS",
         help="renew certificates expiring within DAYS, 0 at expiry (default: when two thirds "

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.commands import options
+from agent.commands.argtypes import int_range
 from agent.errors import UsageError
 from agent.jobs import status, status_render
+from agent.jobs.targets import check_output_file, write_output_file
 
 EXIT_THRESHOLD = 4
 
@@ -40,7 +42,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--fail-within",
-        type=int,
+        type=int_range(0, 36500),
         metavar="DAYS",
         help=f"exit {EXIT_THRESHOLD} if any certificate expires within DAYS (or none is served)",
     )
@@ -58,6 +60,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options.require_inventory(args)
+    check_output_file(args.html, "--html")
     inventory = options.load_inventory(args.inventory)
     options.configure_services(args.inventory, args.state_dir)
     hosts = inventory.select(args.pattern, limit=args.limit)
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(status_render.table(rows))
     if args.html:
-        args.html.write_text(status_render.to_html(rows, now))
+        write_output_file(args.html, status_render.to_html(rows, now), "--html")
         if not args.json:
             print(f"report written to {args.html}")
     problems = status.failing(rows, fail_within=args.fail_within, require_mode=args.require_mode)

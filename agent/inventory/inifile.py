@@ -52,7 +52,23 @@ def parse_value(text: str) -> Any:
             value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
+    if _has_huge_int(value):
+        return text  # 0x + 5,000 digits: an int that str() cannot print stays text
     return _plain(value)
+
+
+def _has_huge_int(value: Any) -> bool:
+    stack = [value]
+    while stack:  # bounded: the literal is at most _MAX_LITERAL characters
+        item = stack.pop()
+        if isinstance(item, int) and item.bit_length() > 1024:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+    return False
 
 
 def _plain_key(key: Any) -> Any:

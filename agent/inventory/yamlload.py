@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 MAX_NODES = 200_000  # nodes walked per document when checking for duplicate keys
 MAX_EXPANDED = 1_000_000  # values in one YAML value once its aliases are expanded
+MAX_INT_BITS = 1024
 
 
 class _Loader(yaml.SafeLoader):
@@ -107,11 +108,9 @@ def construct(node: Node, path: str, problems: Problems) -> tuple[bool, Any]:
         if _has_cycle(value):
             problems.add(pos(path, node), "YAML: a value contains itself (recursive alias)")
             return False, None
-        if _expands_past(value, MAX_EXPANDED):
-            problems.add(
-                pos(path, node),
-                f"YAML document too large: aliases expand to more than {MAX_EXPANDED} values",
-            )
+        problem = _oversized(value, MAX_EXPANDED)
+        if problem:
+            problems.add(pos(path, node), problem)
             return False, None
         return True, value
     except yaml.YAMLError as err:
@@ -123,11 +122,13 @@ def construct(node: Node, path: str, problems: Problems) -> tuple[bool, Any]:
     return False, None
 
 
-def _expands_past(value: Any, limit: int) -> bool:
-    """True if ``value``, with every alias expanded, holds more than ``limit`` values.
+def _oversized(value: Any, limit: int) -> str:
+    """Why ``value`` is too large to use, or ``""``: more than ``limit`` values once every alias
+    is expanded, or an integer of more than :data:`MAX_INT_BITS` bits.
 
     Aliases share one object, so loading a "billion laughs" document is cheap; whatever later
-    walks it (``inventory --list``, a template) is not. Call after :func:`_has_cycle`.
+    walks it (``inventory --list``, a template) is not. A 5,000-digit integer cannot even be
+    printed (``str()`` refuses past 4,300 digits). Call after :func:`_has_cycle`.
     """
     count = 0
     stack: list[Any] = [value]
@@ -135,13 +136,15 @@ def _expands_past(value: Any, limit: int) -> bool:
         item = stack.pop()
         count += 1
         if count > limit:
-            return True
+            return f"YAML document too large: aliases expand to more than {limit} values"
         if isinstance(item, dict):
             stack.extend(item.values())
             stack.extend(item.keys())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+        elif isinstance(item, int) and item.bit_length() > MAX_INT_BITS:
+            return f"integer too large (more than {MAX_INT_BITS} bits); quote it to keep it text"
+    return ""
 
 
 def _has_cycle(value: Any) -> bool:

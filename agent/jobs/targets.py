@@ -8,9 +8,10 @@ unchecked reaches a socket, an SNI or a ``Host:`` header.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from agent.errors import AgentError, ValidationError
+from agent.errors import AgentError, UsageError, ValidationError
 from agent.inventory import Host, connection_spec
 from agent.pki.csr import normalize_name
 from agent.transport.quote import check_port
@@ -104,3 +105,31 @@ def probe_target(host: Host) -> ProbeTarget:
         http_port=_port(host, "http_port", 80),
         names=tls_names(host),
     )
+
+
+def check_output_file(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output path that cannot be written: a directory, or a
+    file in a directory that does not exist.
+
+    Raises:
+        UsageError: naming ``option`` and the path.
+    """
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory", where=option, hint="give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"directory {parent} does not exist", where=option)
+
+
+def write_output_file(path: Path, text: str, option: str) -> None:
+    """Write ``text`` to ``path``; an OS error is one line.
+
+    Raises:
+        UsageError: the file cannot be written (full disk, permissions...).
+    """
+    try:
+        path.write_text(text)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}", where=option) from None

@@ -109,6 +109,11 @@ class _Builder:
             raise PlanError("binary YAML values are not supported", where=_pos(self.file, node))
         if not isinstance(value, (str, int, float, bool, type(None))):
             value = str(value)  # dates and timestamps stay text
+        if isinstance(value, int) and value.bit_length() > 1024:  # str() refuses 4,300+ digits
+            raise PlanError(
+                "integer too large (more than 1024 bits); quote it to keep it text",
+                where=_pos(self.file, node),
+            )
         return value
 
 

@@ -256,9 +256,16 @@ class HostRunner:
                 return {"changed": False, "failed": False, "skipped": True, "msg": msg}
             return self._failed(task, item, handler, str(err))
         except Exception as err:  # noqa: BLE001 - a module's bug fails this host only
-            log.exception("%s: internal error in module %s", state.name, task.module)
+            # one line for the user; the traceback only with -vv (never raw on stderr)
+            log.debug("%s: internal error in module %s", state.name, task.module, exc_info=True)
+            reason = " ".join(str(err).split())[:120]
             return self._failed(
-                task, item, handler, f"internal error in module {task.module}: {type(err).__name__}"
+                task,
+                item,
+                handler,
+                f"internal error in module {task.module}: {type(err).__name__}"
+                + (f": {reason}" if reason else "")
+                + "; run with -vv for the traceback",
             )
         self._notify(result)
         if result.changed:

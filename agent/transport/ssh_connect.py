@@ -24,7 +24,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from agent.errors import ConnectError
+from agent.errors import ConnectError, HostKeyError
 from agent.transport.hostkeys import (
     AcceptNewPolicy,
     StrictPolicy,
@@ -275,12 +275,18 @@ def _connect_one(
     timeout = spec.connect_timeout
     known_hosts = target.known_hosts
     keys = load_keys(name, target.key_files)
+    client = paramiko.SSHClient()
+    try:
+        add_recorded_keys(
+            client.get_host_keys(), known_hosts, known_hosts_name(target.hostname, target.port)
+        )
+    except (OSError, UnicodeDecodeError) as err:  # a directory, unreadable, not text
+        reason = (
+            "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else err.strerror or str(err)
+        )
+        raise HostKeyError(f"cannot read known_hosts {known_hosts}: {reason}", host=name) from None
     sock: socket.socket | paramiko.Channel = (
         tunnel if tunnel is not None else tcp_connect(name, target.hostname, target.port, timeout)
-    )
-    client = paramiko.SSHClient()
-    add_recorded_keys(
-        client.get_host_keys(), known_hosts, known_hosts_name(target.hostname, target.port)
     )
     policy_cls = AcceptNewPolicy if accept_new else StrictPolicy
     client.set_missing_host_key_policy(policy_cls(name, known_hosts))
