@@ -82,11 +82,15 @@ class RotationSummary:
     def close(self) -> None:
         pass
 
-    def line(self) -> str:
+    def line(self, *, check: bool = False) -> str:
+        """The one-line summary; in check mode nothing was rotated, so it says "would"."""
         counts = dict.fromkeys(OUTCOMES, 0)
         for value in self.outcome.values():
             counts[value] = counts.get(value, 0) + 1
-        return "rotation: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+        if check:
+            counts = {("would rotate" if k == "rotated" else k): n for k, n in counts.items()}
+        head = "rotation (check mode, nothing changed): " if check else "rotation: "
+        return head + ", ".join(f"{n} {k}" for k, n in counts.items())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,5 +99,5 @@ def run(args: argparse.Namespace) -> int:
         renew_before=args.renew_before, force=args.force, no_revoke=args.no_revoke
     )
     code = run_bundled(args, "rotate", args.pattern, command_vars, observer=summary)
-    (sys.stderr if args.json else sys.stdout).write(summary.line() + "\n")
+    (sys.stderr if args.json else sys.stdout).write(summary.line(check=args.check) + "\n")
     return code

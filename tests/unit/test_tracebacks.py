@@ -166,3 +166,16 @@ def test_a_module_bug_is_one_line_and_its_traceback_is_only_logged_at_debug(
     assert "internal error in module tls_origin: TypeError" in out
     loud = [r for r in caplog.records if r.exc_info and r.levelno > logging.DEBUG]
     assert loud == []
+
+
+def test_rotate_in_check_mode_says_would_rotate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    loc:\n      ansible_connection: local\n"
+        "      tls_names: [loc.example.com]\n      issuer: {backend: selfsigned}\n"
+    )
+    assert main(["rotate", "-i", str(inv), "--check"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("rotation (check mode, nothing changed): 1 would rotate, ")
