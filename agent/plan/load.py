@@ -8,12 +8,14 @@ and YAML syntax errors are :class:`~agent.errors.PlanError` with file:line:col.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from agent.errors import PlanError, SourcePos
+from agent.plan.unsafe import mark_unsafe
 
 MAX_DEPTH = 64
 MAX_BYTES = 8 * 1024 * 1024
@@ -58,6 +60,13 @@ def _pos(file: str, node: yaml.Node) -> SourcePos:
     return SourcePos(file, mark.line + 1, mark.column + 1)
 
 
+_DEFAULT_TAGS: dict[type, str] = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+}
+
+
 class _Builder:
     def __init__(self, file: str, loader: yaml.SafeLoader) -> None:
         self.file = file
@@ -73,6 +82,15 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise PlanError("YAML nested too deeply", where=_pos(self.file, node))
+        if node.tag == "!unsafe":  # Ansible's: data, never a template
+            plain = copy.copy(node)  # an alias shares the node: leave its tag alone
+            plain.tag = _DEFAULT_TAGS[type(node)]
+            return mark_unsafe(self.build(plain, depth))
+        if (
+            isinstance(node, yaml.MappingNode | yaml.SequenceNode)
+            and node.tag not in (_DEFAULT_TAGS[type(node)])
+        ):
+            raise PlanError(f"unsupported YAML tag {node.tag[:40]!r}", where=_pos(self.file, node))
         if isinstance(node, yaml.MappingNode):
             out = PosDict(_pos(self.file, node))
             for key_node, value_node in node.value:
