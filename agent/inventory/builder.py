@@ -23,6 +23,7 @@ _BAD_GROUP = re.compile(r"[\s,:\[\]\x00-\x1f\x7f]")
 class GroupData:
     name: str
     hosts: list[str] = field(default_factory=list)
+    members: set[str] = field(default_factory=set, repr=False, compare=False)  # = set(hosts)
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
@@ -111,7 +112,8 @@ class Builder:
         return True
 
     def _join(self, host: HostData, group: GroupData) -> None:
-        if host.name not in group.hosts:
+        if host.name not in group.members:  # a set: joining N hosts is linear, not quadratic
+            group.members.add(host.name)
             group.hosts.append(host.name)
         if group.name not in host.groups:
             host.groups.append(group.name)
@@ -170,16 +172,23 @@ class Builder:
             if name != "all" and not group.parents:
                 self.add_child("all", name, SourcePos("<builtin>"))
         ungrouped = self.groups["ungrouped"]
+        above: dict[str, list[str]] = {}  # ancestors per group, computed once
+        leaving: set[str] = set()
         for host in self.hosts.values():
             member = set(host.groups)
             for g in host.groups:
-                member.update(self.ancestors(g))
+                if g not in above:
+                    above[g] = self.ancestors(g)
+                member.update(above[g])
             if "ungrouped" in host.groups:
                 if member - {"all", "ungrouped"}:
-                    ungrouped.hosts.remove(host.name)
+                    leaving.add(host.name)
                     host.groups.remove("ungrouped")
             elif not member - {"all"}:
                 self._join(host, ungrouped)
+        if leaving:
+            ungrouped.hosts = [h for h in ungrouped.hosts if h not in leaving]
+            ungrouped.members -= leaving
 
     def depths(self) -> dict[str, int]:
         """Longest distance of each group from ``all`` (the graph has no loops)."""
