@@ -9,6 +9,8 @@ and YAML syntax errors are :class:`~agent.errors.PlanError` with file:line:col.
 from __future__ import annotations
 
 import copy
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +179,13 @@ def load_yaml(path: str | Path) -> Any:
     """
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        # O_NONBLOCK: a FIFO must not hang the run; only a regular file is read, and only
+        # up to the limit (-e @/dev/zero would otherwise fill the memory)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise PlanError("not a regular file (a FIFO, device or directory)", where=name)
+            raw = fh.read(MAX_BYTES + 1)
     except OSError as err:
         raise PlanError(f"cannot read file: {err.strerror}", where=name) from err
     if len(raw) > MAX_BYTES:
