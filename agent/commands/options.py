@@ -21,6 +21,7 @@ from agent.inventory import Inventory, load
 DEFAULT_FORKS = 20
 MAX_FORKS = 1000
 MAX_TRUST_BYTES = 4 * 1024 * 1024
+FORKS = int_range(1, MAX_FORKS)  # one type object: the same option in every command
 DEFAULT_TIMEOUT = 5.0
 STATE_DIR_HELP = (
     "local state: issued certificates, ACME account, runs "
@@ -62,7 +63,7 @@ def add_forks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-f",
         "--forks",
-        type=int_range(1, MAX_FORKS),
+        type=FORKS,
         default=DEFAULT_FORKS,
         metavar="N",
         help=f"hosts worked on at once (default {DEFAULT_FORKS})",
