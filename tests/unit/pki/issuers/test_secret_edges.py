@@ -111,3 +111,16 @@ def test_a_password_pasted_into_an_inventory_env_field_is_not_echoed(var: str) -
     with pytest.raises(InventoryError) as exc:
         connection_spec(Host(name="h1", vars={var: "hunter2!Passw0rd"}))
     assert "hunter2" not in str(exc.value) and "value not shown" in str(exc.value)
+
+
+def test_the_dns01_api_url_is_https_too() -> None:
+    config = {
+        "backend": "acme",
+        "directory": "https://acme.test/dir",
+        "challenge": "dns-01",
+        "dns_token_env": "CF_EDGE_TOKEN",
+        "dns_zone": "example.com",
+    }
+    text = error_of(AcmeIssuer, {**config, "dns_api": "http://attacker.example"})
+    assert "issuer acme: dns_api http://attacker.example would send credentials" in text
+    assert AcmeIssuer.from_config({**config, "dns_api": "https://api.cloudflare.com/client/v4"})
