@@ -82,8 +82,8 @@ def pairs_problems(host: LabHost) -> list[str]:
     problems: list[str] = []
     root = f"{CERT_ROOT}/{site_name(host)}"
     for entry in sorted(os.listdir(host.path(root))):
-        if entry.startswith(".") or entry in ("current", "next"):
-            continue
+        if entry.startswith(".") or entry in ("current", "next", "site-files"):
+            continue  # the link, the pre-made next key, where the site was placed
         cert, key = (
             read(host, f"{root}/{entry}/cert.pem"),
             read(host, f"{root}/{entry}/privkey.pem"),
