@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from agent.errors import ServerConfigError, SourcePos
 from agent.resources import data_dir
@@ -27,7 +28,7 @@ _loading = threading.Lock()
 def _environment(directory: str) -> jinja2.Environment:
     """One environment per template directory: templates are compiled once per run, not once
     per host (jinja2 environments are safe to share between threads once configured)."""
-    return jinja2.Environment(
+    return ImmutableSandboxedEnvironment(  # a site_template is input: no attribute escapes
         loader=jinja2.FileSystemLoader(directory),
         auto_reload=False,  # templates do not change during a run: no stat per host
         undefined=jinja2.StrictUndefined,

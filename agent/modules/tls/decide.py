@@ -25,6 +25,7 @@ from agent.pki.renewal import DEFAULT_RENEW_BEFORE, RenewalWindow, renewal_due
 from agent.servers.base import ServerAdapter, adapter_for
 from agent.servers.site import SiteSpec
 from agent.transport.changes import RunCommand, SwapSymlink, WriteFile
+from agent.validate import shown
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,16 @@ class Renewal:
 
 def names_of(params: Mapping[str, Any], variables: Mapping[str, Any], host: str) -> tuple[str, ...]:
     """The DNS names of the site: the ``names`` argument, else the host var ``tls_names``."""
-    names = tuple(params.get("names") or variables.get("tls_names") or ())
-    if not names:
+    raw = params.get("names") or variables.get("tls_names") or ()
+    if not isinstance(raw, list | tuple) or not all(isinstance(n, str) for n in raw):
+        raise ModuleError(
+            f"tls_names must be a list of names, not {type(raw).__name__} {shown(raw, 40)}",
+            host=host,
+            hint='write tls_names: ["a.example.com"]',
+        )
+    if not raw:
         raise ModuleError("no names: set 'names' or the host var tls_names", host=host)
-    return names
+    return tuple(raw)
 
 
 def desired(

@@ -353,3 +353,19 @@ def test_a_certificate_recorded_with_the_earlier_issuer_id_is_not_renewed() -> N
     moved = decide(w, Origin(issuer_id="x").facts(w), NOW, host="w", renewal=renewal)
     assert moved is not None and moved.renew == "issuer changed"
     assert json.loads(json.dumps(config)) == config  # ids hash plain data
+
+
+@pytest.mark.parametrize("value", [5, "a.example", [1, 2], {"a": 1}])
+def test_tls_names_must_be_a_list_of_names(value: object) -> None:
+    with pytest.raises(ModuleError, match="tls_names must be a list of names"):
+        desired(params(names=None), {"tls_names": value}, "web1", "nginx")
+
+
+def test_a_site_template_cannot_reach_python_internals(tmp_path: Path) -> None:
+    from agent.errors import ServerConfigError
+
+    template = tmp_path / "site.conf.j2"
+    template.write_text("server { # {{ ''.__class__.__mro__[1].__subclasses__() }}\n}\n")
+    with pytest.raises(ServerConfigError, match="site.conf.j2") as caught:
+        desired(params(site_template=str(template)), {}, "web1", "nginx")
+    assert "unsafe" in str(caught.value) or "access to attribute" in str(caught.value)
