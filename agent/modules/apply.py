@@ -69,66 +69,76 @@ class ConnectionApplier:
         return self.conn.run(argv, become=become, check=True)
 
     def _apply_one(self, change: Change, become: bool) -> Result | None:
-        conn = self.conn
         if isinstance(change, NotifyHandler):
             return None
         if isinstance(change, WriteFile):
-            undo = self._undo_for_path(change.path, change.describe())
-            conn.write(change.path, change.data, mode=change.mode, owner=change.owner)
-            self.journal.append(undo)
-            return None
-        if isinstance(change, MakeDir):
-            existed = conn.stat(change.path).exists
-            self._run(["mkdir", "-p", "-m", f"{change.mode:04o}", "--", change.path], become)
-            if change.owner is not None:
-                self._run(["chown", _owner_spec(change.owner), "--", change.path], become)
-            if not existed:
-                self.journal.append(_Undo(change.describe(), (RemovePath(change.path),)))
-            return None
-        if isinstance(change, SwapSymlink):
-            undo = self._undo_for_path(change.path, change.describe())
-            tmp = f"{_parent(change.path)}/.origin-agent-link-{secrets.token_hex(6)}"
-            self._run(["ln", "-s", "--", change.target, tmp], become)
-            try:
-                self._run(["mv", "-T", "--", tmp, change.path], become)
-            except CommandError:
-                conn.run(["rm", "-f", "--", tmp], become=become)
-                raise
-            self.journal.append(undo)
-            return None
-        if isinstance(change, RemovePath):
-            undo = self._undo_for_path(change.path, change.describe())
-            # -d: a directory is removed when empty (undo of MakeDir, after its contents)
-            self._run(["rm", "-rf" if change.recursive else "-fd", "--", change.path], become)
-            self.journal.append(undo)
-            return None
-        if isinstance(change, SetAttributes):
-            st = conn.stat(change.path)
-            if change.mode is not None:
-                self._run(["chmod", f"{change.mode:04o}", "--", change.path], become)
-            if change.owner is not None:
-                self._run(["chown", _owner_spec(change.owner), "--", change.path], become)
-            if st.exists:
-                self.journal.append(
-                    _Undo(
-                        change.describe(),
-                        (SetAttributes(change.path, st.mode, Owner(str(st.uid), str(st.gid))),),
-                    )
-                )
-            return None
-        if isinstance(change, RunCommand):
-            use_become = become if change.become is None else change.become
-            result = conn.run(
-                change.argv,
-                stdin=change.stdin,
-                become=use_become,
-                timeout=change.timeout,
-                check=change.check,
-            )
-            if change.changed:
-                self.journal.append(_Undo(change.describe(), impossible="a command"))
-            return result
-        raise TypeError(f"cannot apply {type(change).__name__}")  # a bug in a module
+            self._write_file(change)
+        elif isinstance(change, MakeDir):
+            self._make_dir(change, become)
+        elif isinstance(change, SwapSymlink):
+            self._swap_symlink(change, become)
+        elif isinstance(change, RemovePath):
+            self._remove_path(change, become)
+        elif isinstance(change, SetAttributes):
+            self._set_attributes(change, become)
+        elif isinstance(change, RunCommand):
+            return self._run_command(change, become)
+        else:
+            raise TypeError(f"cannot apply {type(change).__name__}")  # a bug in a module
+        return None
+
+    def _write_file(self, change: WriteFile) -> None:
+        undo = self._undo_for_path(change.path, change.describe())
+        self.conn.write(change.path, change.data, mode=change.mode, owner=change.owner)
+        self.journal.append(undo)
+
+    def _make_dir(self, change: MakeDir, become: bool) -> None:
+        existed = self.conn.stat(change.path).exists
+        self._run(["mkdir", "-p", "-m", f"{change.mode:04o}", "--", change.path], become)
+        if change.owner is not None:
+            self._run(["chown", _owner_spec(change.owner), "--", change.path], become)
+        if not existed:
+            self.journal.append(_Undo(change.describe(), (RemovePath(change.path),)))
+
+    def _swap_symlink(self, change: SwapSymlink, become: bool) -> None:
+        undo = self._undo_for_path(change.path, change.describe())
+        tmp = f"{_parent(change.path)}/.origin-agent-link-{secrets.token_hex(6)}"
+        self._run(["ln", "-s", "--", change.target, tmp], become)
+        try:
+            self._run(["mv", "-T", "--", tmp, change.path], become)
+        except CommandError:
+            self.conn.run(["rm", "-f", "--", tmp], become=become)
+            raise
+        self.journal.append(undo)
+
+    def _remove_path(self, change: RemovePath, become: bool) -> None:
+        undo = self._undo_for_path(change.path, change.describe())
+        # -d: a directory is removed when empty (undo of MakeDir, after its contents)
+        self._run(["rm", "-rf" if change.recursive else "-fd", "--", change.path], become)
+        self.journal.append(undo)
+
+    def _set_attributes(self, change: SetAttributes, become: bool) -> None:
+        st = self.conn.stat(change.path)
+        if change.mode is not None:
+            self._run(["chmod", f"{change.mode:04o}", "--", change.path], become)
+        if change.owner is not None:
+            self._run(["chown", _owner_spec(change.owner), "--", change.path], become)
+        if st.exists:
+            previous = SetAttributes(change.path, st.mode, Owner(str(st.uid), str(st.gid)))
+            self.journal.append(_Undo(change.describe(), (previous,)))
+
+    def _run_command(self, change: RunCommand, become: bool) -> Result:
+        use_become = become if change.become is None else change.become
+        result = self.conn.run(
+            change.argv,
+            stdin=change.stdin,
+            become=use_become,
+            timeout=change.timeout,
+            check=change.check,
+        )
+        if change.changed:
+            self.journal.append(_Undo(change.describe(), impossible="a command"))
+        return result
 
     def _undo_for_path(self, path: str, what: str) -> _Undo:
         """Capture what is at ``path`` now, so it can be put back."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.modules.base import Arg, ArgType, Module
@@ -75,6 +75,98 @@ def _type_name(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def _to_str(value: Any) -> str:
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        raise ValueError(f"expected a string, got {_type_name(value)}")
+    return str(value)
+
+
+def _to_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(f"expected an absolute path, got {value!r}")
+    if "\x00" in value or "\n" in value or any(s == ".." for s in value.split("/")):
+        raise ValueError(f"invalid path {value!r}")
+    return value
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise ValueError(f"expected an integer, got {_type_name(value)}")
+
+
+_TRUE_WORDS = ("yes", "true", "on", "1")
+_FALSE_WORDS = ("no", "false", "off", "0")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE_WORDS + _FALSE_WORDS:
+        return value.lower() in _TRUE_WORDS
+    raise ValueError(f"expected a boolean, got {_type_name(value)}")
+
+
+def _to_mode(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an octal mode like '0644', got a boolean")
+    if isinstance(value, int):
+        # YAML 1.1 reads 0644 as octal already; a decimal int like 644 is a mistake.
+        if 0 <= value <= 0o7777:
+            return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text and len(text) <= 5 and all(c in "01234567" for c in text):
+            return int(text, 8)
+    raise ValueError(f"expected an octal mode like '0644', got {value!r}")
+
+
+def _to_argv(value: Any) -> list[str]:
+    if isinstance(value, str):
+        words = split_argv(value)
+    elif isinstance(value, list) and all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
+    ):
+        words = [str(v) for v in value]
+    else:
+        raise ValueError(f"expected a command (string or list of strings), got {_type_name(value)}")
+    if not words:
+        raise ValueError("empty command")
+    if any("\x00" in w for w in words):
+        raise ValueError("command contains a NUL byte")
+    return words
+
+
+def _to_list(value: Any, elements: ArgType | None) -> list[Any]:
+    items = value if isinstance(value, list) else [value] if isinstance(value, str) else None
+    if items is None:
+        raise ValueError(f"expected a list, got {_type_name(value)}")
+    if elements is not None:
+        return [convert(elements, v) for v in items]
+    return list(items)
+
+
+def _to_dict(value: Any) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping, got {_type_name(value)}")
+    return dict(value)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "str": _to_str,
+    "path": _to_path,
+    "int": _to_int,
+    "bool": _to_bool,
+    "mode": _to_mode,
+    "argv": _to_argv,
+    "dict": _to_dict,
+}
+
+
 def convert(arg_type: ArgType, value: Any, *, elements: ArgType | None = None) -> Any:
     """Return ``value`` converted to ``arg_type``.
 
@@ -83,79 +175,12 @@ def convert(arg_type: ArgType, value: Any, *, elements: ArgType | None = None) -
     """
     if arg_type == "raw":
         return value
-    if arg_type == "str":
-        if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-            raise ValueError(f"expected a string, got {_type_name(value)}")
-        return str(value)
-    if arg_type == "path":
-        if not isinstance(value, str) or not value.startswith("/"):
-            raise ValueError(f"expected an absolute path, got {value!r}")
-        if "\x00" in value or "\n" in value or any(s == ".." for s in value.split("/")):
-            raise ValueError(f"invalid path {value!r}")
-        return value
-    if arg_type == "int":
-        if isinstance(value, bool):
-            raise ValueError("expected an integer, got a boolean")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value.strip())
-        raise ValueError(f"expected an integer, got {_type_name(value)}")
-    if arg_type == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in (
-            "yes",
-            "true",
-            "on",
-            "1",
-            "no",
-            "false",
-            "off",
-            "0",
-        ):
-            return value.lower() in ("yes", "true", "on", "1")
-        raise ValueError(f"expected a boolean, got {_type_name(value)}")
-    if arg_type == "mode":
-        if isinstance(value, bool):
-            raise ValueError("expected an octal mode like '0644', got a boolean")
-        if isinstance(value, int):
-            # YAML 1.1 reads 0644 as octal already; a decimal int like 644 is a mistake.
-            if 0 <= value <= 0o7777:
-                return value
-        if isinstance(value, str):
-            text = value.strip()
-            if text and len(text) <= 5 and all(c in "01234567" for c in text):
-                return int(text, 8)
-        raise ValueError(f"expected an octal mode like '0644', got {value!r}")
-    if arg_type == "argv":
-        if isinstance(value, str):
-            words = split_argv(value)
-        elif isinstance(value, list) and all(
-            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
-        ):
-            words = [str(v) for v in value]
-        else:
-            raise ValueError(
-                f"expected a command (string or list of strings), got {_type_name(value)}"
-            )
-        if not words:
-            raise ValueError("empty command")
-        if any("\x00" in w for w in words):
-            raise ValueError("command contains a NUL byte")
-        return words
     if arg_type == "list":
-        items = value if isinstance(value, list) else [value] if isinstance(value, str) else None
-        if items is None:
-            raise ValueError(f"expected a list, got {_type_name(value)}")
-        if elements is not None:
-            return [convert(elements, v) for v in items]
-        return list(items)
-    if arg_type == "dict":
-        if not isinstance(value, dict):
-            raise ValueError(f"expected a mapping, got {_type_name(value)}")
-        return dict(value)
-    raise ValueError(f"unknown argument type {arg_type!r}")  # pragma: no cover
+        return _to_list(value, elements)
+    converter = _CONVERTERS.get(arg_type)
+    if converter is None:
+        raise ValueError(f"unknown argument type {arg_type!r}")  # pragma: no cover
+    return converter(value)
 
 
 def check_names(module: type[Module], given: Mapping[str, Any]) -> list[ArgProblem]:

@@ -23,7 +23,7 @@ from agent.modules.base import (
     WriteFile,
 )
 from agent.modules.facts import PathFacts, attribute_drift, owner_of, path_facts
-from agent.transport.base import Connection
+from agent.transport.base import Connection, FileStat, Owner
 
 STATES = ("file", "directory", "link", "absent", "touch")
 
@@ -71,51 +71,10 @@ class FileModule(Module):
         if state == "absent":
             return [RemovePath(path, recursive=st.kind == "dir")] if st.exists else []
         if state == "link":
-            target: str = params["src"]
-            if st.exists and st.kind == "link":
-                return (
-                    []
-                    if st.link_target == target
-                    else [SwapSymlink(path, target, previous=st.link_target)]
-                )
-            if st.exists and not params["force"]:
-                raise ModuleError(
-                    f"{path} exists and is a {st.kind}, not a link",
-                    host=ctx.host,
-                    hint="set force: true to replace it",
-                )
-            if st.exists and st.kind == "dir":
-                raise ModuleError(
-                    f"{path} is a directory; not replacing it with a link", host=ctx.host
-                )
-            return [SwapSymlink(path, target)]
-        if state == "directory":
-            if not st.exists:
-                return [MakeDir(path, mode=mode if mode is not None else 0o755, owner=owner)]
-            if st.kind != "dir":
-                raise ModuleError(
-                    f"{path} exists and is a {st.kind}, not a directory", host=ctx.host
-                )
-        elif state == "touch":
-            if not st.exists:
-                return [
-                    WriteFile(
-                        path,
-                        b"",
-                        mode=mode if mode is not None else 0o644,
-                        owner=owner,
-                        before=None,
-                    )
-                ]
-            if st.kind == "link":
-                raise ModuleError(f"{path} is a link", host=ctx.host)
-        else:  # file
-            if not st.exists:
-                raise ModuleError(
-                    f"{path} does not exist", host=ctx.host, hint="use state: touch to create it"
-                )
-            if st.kind != "file":
-                raise ModuleError(f"{path} is a {st.kind}, not a file", host=ctx.host)
+            return _plan_link(path, params["src"], params["force"], st, ctx)
+        created = _plan_presence(path, state, mode, owner, st, ctx)
+        if created is not None:
+            return created
         try:
             new_mode, new_owner = attribute_drift(facts, mode, owner)
         except ValueError as err:
@@ -123,3 +82,52 @@ class FileModule(Module):
         if new_mode is None and new_owner is None:
             return []
         return [SetAttributes(path, mode=new_mode, owner=new_owner)]
+
+
+def _plan_link(path: str, target: str, force: bool, st: FileStat, ctx: Context) -> list[Change]:
+    """Point ``path`` at ``target``: nothing, a swap, or a refusal to replace what is there."""
+    if st.exists and st.kind == "link":
+        return (
+            [] if st.link_target == target else [SwapSymlink(path, target, previous=st.link_target)]
+        )
+    if st.exists and not force:
+        raise ModuleError(
+            f"{path} exists and is a {st.kind}, not a link",
+            host=ctx.host,
+            hint="set force: true to replace it",
+        )
+    if st.exists and st.kind == "dir":
+        raise ModuleError(f"{path} is a directory; not replacing it with a link", host=ctx.host)
+    return [SwapSymlink(path, target)]
+
+
+def _plan_presence(
+    path: str, state: str, mode: int | None, owner: Owner | None, st: FileStat, ctx: Context
+) -> list[Change] | None:
+    """The change that creates ``path`` for ``state`` (directory, touch, file), or None when a
+    path of the right kind is already there and only its attributes remain to compare.
+
+    Raises:
+        ModuleError: the path is of the wrong kind, or missing for state ``file``.
+    """
+    if state == "directory":
+        if not st.exists:
+            return [MakeDir(path, mode=mode if mode is not None else 0o755, owner=owner)]
+        if st.kind != "dir":
+            raise ModuleError(f"{path} exists and is a {st.kind}, not a directory", host=ctx.host)
+    elif state == "touch":
+        if not st.exists:
+            created = WriteFile(
+                path, b"", mode=mode if mode is not None else 0o644, owner=owner, before=None
+            )
+            return [created]
+        if st.kind == "link":
+            raise ModuleError(f"{path} is a link", host=ctx.host)
+    else:  # file
+        if not st.exists:
+            raise ModuleError(
+                f"{path} does not exist", host=ctx.host, hint="use state: touch to create it"
+            )
+        if st.kind != "file":
+            raise ModuleError(f"{path} is a {st.kind}, not a file", host=ctx.host)
+    return None
