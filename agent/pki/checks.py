@@ -101,31 +101,56 @@ def _check(
     anchors: list[x509.Certificate] | None,
     skew: timedelta,
 ) -> CertInfo:
-    def fail(message: str) -> IssuerError:
-        return IssuerError(message, backend=backend)
+    leaf, chain = _load_answer(bundle, backend)
+    info = inspect_certificate(leaf)
+    _check_key(leaf, info, csr_pem, backend)
+    _check_names(info, names, backend)
+    _check_validity([leaf, *chain], now, skew, backend)
+    problem = chain_problem([leaf, *chain])
+    if problem:
+        raise IssuerError(f"chain does not chain: {problem}", backend=backend)
+    if anchors is not None:
+        top = ([leaf, *chain])[-1]
+        if not any(top == a or issued_by(top, a) for a in anchors):
+            raise IssuerError(
+                f"chain does not lead to a trusted root (top issuer {_issuer_text(top)})",
+                backend=backend,
+            )
+    return info
 
+
+def _load_answer(
+    bundle: CertBundle, backend: str
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """The leaf and the chain after it (the rest of ``cert_pem``, then ``chain_pem``)."""
     try:
         certs = load_certificates(bundle.cert_pem or "")
     except PemError as err:
-        raise fail("answer is not a PEM certificate") from err
+        raise IssuerError("answer is not a PEM certificate", backend=backend) from err
     chain = certs[1:]
     if (bundle.chain_pem or "").strip():
         try:
             chain += load_certificates(bundle.chain_pem)
         except PemError as err:
-            raise fail("chain is not PEM certificates") from err
-    leaf = certs[0]
-    info = inspect_certificate(leaf)
+            raise IssuerError("chain is not PEM certificates", backend=backend) from err
+    return certs[0], chain
 
+
+def _check_key(leaf: x509.Certificate, info: CertInfo, csr_pem: str, backend: str) -> None:
+    """The leaf must carry the CSR's public key."""
     try:
         csr_spki = spki_der(csr_pem)
     except ValidationError as err:
-        raise fail("the CSR sent could not be read back") from err
+        raise IssuerError("the CSR sent could not be read back", backend=backend) from err
     if spki_der(leaf) != csr_spki:
-        raise fail(
-            f"certificate is for another key (pin {info.pin_sha256}, CSR pin {spki_pin(csr_pem)})"
+        raise IssuerError(
+            f"certificate is for another key (pin {info.pin_sha256}, CSR pin {spki_pin(csr_pem)})",
+            backend=backend,
         )
 
+
+def _check_names(info: CertInfo, names: Sequence[str], backend: str) -> None:
+    """The leaf's names must be exactly those asked for (as a set)."""
     got = {_norm(n) for n in info.names}
     want = {_norm(n) for n in names}
     if got != want:
@@ -135,27 +160,28 @@ def _check(
             parts.append(f"missing {_fmt(missing)}")
         if extra:
             parts.append(f"unexpected {_fmt(extra)}")
-        raise fail(f"certificate names differ from those asked for: {'; '.join(parts)}")
+        raise IssuerError(
+            f"certificate names differ from those asked for: {'; '.join(parts)}", backend=backend
+        )
 
-    for index, cert in enumerate([leaf, *chain]):
+
+def _check_validity(
+    certs: Sequence[x509.Certificate], now: datetime, skew: timedelta, backend: str
+) -> None:
+    """Every certificate, leaf first, must be valid ``now`` (``not_before`` up to ``skew`` ahead)."""
+    for index, cert in enumerate(certs):
         what = "certificate" if index == 0 else f"chain certificate {index}"
         if cert.not_valid_before_utc > now + skew:
-            raise fail(
+            raise IssuerError(
                 f"{what} is not valid before {_stamp(cert.not_valid_before_utc)} "
-                f"(now {_stamp(now)})"
+                f"(now {_stamp(now)})",
+                backend=backend,
             )
         if cert.not_valid_after_utc < now:
-            raise fail(f"{what} expired at {_stamp(cert.not_valid_after_utc)} (now {_stamp(now)})")
-
-    problem = chain_problem([leaf, *chain])
-    if problem:
-        raise fail(f"chain does not chain: {problem}")
-
-    if anchors is not None:
-        top = ([leaf, *chain])[-1]
-        if not any(top == a or issued_by(top, a) for a in anchors):
-            raise fail(f"chain does not lead to a trusted root (top issuer {_issuer_text(top)})")
-    return info
+            raise IssuerError(
+                f"{what} expired at {_stamp(cert.not_valid_after_utc)} (now {_stamp(now)})",
+                backend=backend,
+            )
 
 
 def _issuer_text(cert: x509.Certificate) -> str:

@@ -199,27 +199,31 @@ def _members(data: bytes | None) -> tuple[dict[str, bytes], dict[str, str]]:
     return contents, targets
 
 
-def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
-    """Pure: the gather script's stdout as :class:`OriginFacts`.
+@dataclass
+class _Read:
+    """The sections of the gather output, as read, before they become :class:`OriginFacts`."""
 
-    ``detect_parser`` turns the detection listing into server names (the server adapters').
-    """
+    root: str = ""
     servers: tuple[str, ...] = ()
-    values: dict[str, Any] = {"files": {}, "links": {}}
-    checks: list[bool] = []
-    root = ""
-    present: set[str] = set()
-    link_paths: list[str] = []
-    contents: dict[str, bytes] = {}
-    targets: dict[str, str] = {}
-    dumps: dict[str, list[str]] = {}
-    resolved: dict[str, str] = {}
+    values: dict[str, Any] = field(default_factory=lambda: {"files": {}, "links": {}})
+    checks: list[bool] = field(default_factory=list)
+    present: set[str] = field(default_factory=set)
+    link_paths: list[str] = field(default_factory=list)
+    contents: dict[str, bytes] = field(default_factory=dict)
+    targets: dict[str, str] = field(default_factory=dict)
+    dumps: dict[str, list[str]] = field(default_factory=dict)
+    resolved: dict[str, str] = field(default_factory=dict)
+
+
+def _read(stdout: str, detect_parser: Any) -> _Read:
+    read = _Read()
+    values = read.values
     for head, arg, body in _sections(stdout):
         first = body[0].strip() if body else ""
         if head == "root":
-            root = arg
+            read.root = arg
         elif head == "detect" and detect_parser is not None:
-            servers = tuple(detect_parser("\n".join(body)))
+            read.servers = tuple(detect_parser("\n".join(body)))
         elif head == "systemd":
             values["systemd"] = first == "yes"
         elif head == "leftovers":
@@ -227,40 +231,60 @@ def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
         elif head == "file":
             values["files"][arg] = None
             if first == "present":
-                present.add(arg)
+                read.present.add(arg)
         elif head == "link":
-            link_paths.append(arg)
+            read.link_paths.append(arg)
         elif head == "check":
-            checks.append(first == "yes")
+            read.checks.append(first == "yes")
         elif head == "tar":
-            contents, targets = _members(_b64(body))
+            read.contents, read.targets = _members(_b64(body))
         elif head == "running":
             values["server_running"] = first == "yes"
         elif head == "dump":
             server, _, _ = arg.partition(" ")
-            dumps.setdefault(server, []).append("".join(body).strip())
+            read.dumps.setdefault(server, []).append("".join(body).strip())
         elif head == "resolved" and first.startswith("/"):
-            resolved[arg] = first
-    values["dumps"] = {k: tuple(v) for k, v in dumps.items()}
-    values["resolved"] = resolved
+            read.resolved[arg] = first
+    return read
+
+
+def _site_values(root: str, contents: dict[str, bytes], targets: dict[str, str]) -> dict[str, Any]:
+    """The site's own entries under ``root``: record, current version, certificate, next key
+    and meta."""
+    current, fullchain, meta_path, next_path, record = (
+        posixpath.normpath(p) for p in _site_paths(root)
+    )
+    values: dict[str, Any] = {
+        "site_record": contents.get(record),
+        "current_version": targets.get(current),
+    }
+    if contents.get(fullchain):
+        values["fullchain_pem"] = contents[fullchain].decode(errors="replace")
+    if contents.get(next_path):
+        values["next_pubkey_pem"] = contents[next_path].decode(errors="replace")
+    try:
+        meta = json.loads(contents[meta_path]) if meta_path in contents else {}
+    except ValueError:
+        meta = {}
+    values["meta"] = meta if isinstance(meta, dict) else {}
+    return values
+
+
+def parse(stdout: str, *, detect_parser: Any = None) -> OriginFacts:
+    """Pure: the gather script's stdout as :class:`OriginFacts`.
+
+    ``detect_parser`` turns the detection listing into server names (the server adapters').
+    """
+    read = _read(stdout, detect_parser)
+    contents, targets = read.contents, read.targets
+    values = read.values
+    values["dumps"] = {k: tuple(v) for k, v in read.dumps.items()}
+    values["resolved"] = read.resolved
     values["seen"] = contents
-    for path in present:  # present but unreadable: empty, never "absent" (that would recreate it)
+    for path in read.present:  # present but unreadable: empty, never "absent" (would recreate it)
         values["files"][path] = contents.get(posixpath.normpath(path), b"")
-    for path in link_paths:
+    for path in read.link_paths:
         values["links"][path] = targets.get(posixpath.normpath(path))
-    if root.startswith("/"):
-        current, fullchain, meta_path, next_path, record = (
-            posixpath.normpath(p) for p in _site_paths(root)
-        )
-        values["site_record"] = contents.get(record)
-        values["current_version"] = targets.get(current)
-        if contents.get(fullchain):
-            values["fullchain_pem"] = contents[fullchain].decode(errors="replace")
-        if contents.get(next_path):
-            values["next_pubkey_pem"] = contents[next_path].decode(errors="replace")
-        try:
-            meta = json.loads(contents[meta_path]) if meta_path in contents else {}
-        except ValueError:
-            meta = {}
-        values["meta"] = meta if isinstance(meta, dict) else {}
-    return OriginFacts(servers=servers, checks=tuple(checks), **values)
+    if read.root.startswith("/"):
+        values.update(_site_values(read.root, contents, targets))
+    return OriginFacts(servers=read.servers, checks=tuple(read.checks), **values)

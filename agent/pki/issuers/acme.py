@@ -38,12 +38,12 @@ import requests
 from acme import challenges, errors, messages
 from acme import client as acme_client
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from josepy.errors import DeserializationError
 from josepy.jwk import JWK
 
 from agent.errors import AgentError, IssuerError
 from agent.pki.issuers import ari
+from agent.pki.issuers.acme_account import fetch_directory, network, open_account
 from agent.pki.issuers.acme_config import (
     BACKEND,
     AcmeAccountStore,
@@ -51,9 +51,6 @@ from agent.pki.issuers.acme_config import (
     MemoryAccountStore,
     describe_acme_error,
     has,
-    jws_alg,
-    load_account_key,
-    new_account_key,
 )
 from agent.pki.issuers.base import CertBundle, ChallengePublisher, Issuer, IssueRequest
 from agent.pki.issuers.dns01 import Dns01
@@ -64,8 +61,7 @@ from agent.pki.issuers.http import (
     with_retries,
 )
 from agent.pki.renewal import RenewalWindow
-from agent.secret import Secret
-from agent.state.records import AcmeAccount, RenewalInfo
+from agent.state.records import RenewalInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -155,77 +151,8 @@ class AcmeIssuer(Issuer):
         if client is not None:
             return client, self._local.jwk
         with self._lock:
-            client, jwk = self._new_client()
+            client, jwk = open_account(self.config, self.store, self._step)
         self._local.client, self._local.jwk = client, jwk
-        return client, jwk
-
-    def _new_client(self) -> tuple[ari.AriClient, JWK]:
-        stored = self.store.acme_account(self.config.directory)
-        jwk = (
-            load_account_key(stored.account_key.reveal())
-            if stored
-            else new_account_key(self.config.key_type)
-        )
-        net = acme_client.ClientNetwork(
-            jwk,
-            alg=jws_alg(jwk),
-            verify_ssl=cast(bool, self.config.ca_bundle or True),
-            user_agent="origin-agent",
-            timeout=int(min(self.config.timeout, 60)),
-        )
-        directory = self._step(
-            "directory", lambda: acme_client.ClientV2.get_directory(self.config.directory, net)
-        )
-        missing = [k for k in ("newNonce", "newAccount", "newOrder") if not has(directory, k)]
-        if missing:
-            raise IssuerError(
-                f"directory: {self.config.directory} is not an ACME directory "
-                f"(no {', '.join(missing)})",
-                backend=BACKEND,
-            )
-        client = ari.AriClient(directory, net)
-        eab = None
-        if self.config.eab_hmac_key is not None:
-            eab = messages.ExternalAccountBinding.from_data(
-                account_public_key=jwk.public_key(),
-                kid=self.config.eab_kid,
-                hmac_key=self.config.eab_hmac_key.reveal(),
-                directory=directory,
-            )
-        registration = messages.NewRegistration.from_data(
-            email=self.config.email or None,
-            terms_of_service_agreed=True,
-            external_account_binding=eab,
-        )
-
-        def register() -> str:
-            try:
-                return str(client.new_account(registration).uri)
-            except errors.ConflictError as existing:  # this key already has an account
-                url = str(existing.location)
-                net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
-                return url
-
-        url = self._step("account", register)
-        if stored is None or stored.account_url != url:
-            key_pem = (
-                cast(Any, jwk.key)
-                .private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-                .decode()
-            )
-            self.store.save_acme_account(
-                AcmeAccount(
-                    directory_url=self.config.directory,
-                    account_key=Secret(key_pem),
-                    account_url=url,
-                    created_at=dt.datetime.now(dt.UTC),
-                    email=self.config.email,
-                )
-            )
         return client, jwk
 
     def issue(self, request: IssueRequest) -> CertBundle:
@@ -405,15 +332,8 @@ class AcmeIssuer(Issuer):
         )
         if client is not None:
             return client
-        net = acme_client.ClientNetwork(
-            None,
-            verify_ssl=cast(bool, self.config.ca_bundle or True),
-            user_agent="origin-agent",
-            timeout=int(min(self.config.timeout, 60)),
-        )
-        directory = self._step(
-            "directory", lambda: acme_client.ClientV2.get_directory(self.config.directory, net)
-        )
+        net = network(self.config, None)
+        directory = fetch_directory(self.config, net, self._step)
         self._local.ari_client = acme_client.ClientV2(directory, net)
         return cast(acme_client.ClientV2, self._local.ari_client)
 

@@ -1,4 +1,4 @@
-"""Cloudflare Origin CA backend, plus the few v4 API calls the agent needs (zone SSL mode).
+"""Cloudflare Origin CA backend (the v4 API calls are in :mod:`agent.pki.issuers.cloudflare_api`).
 
 Config (the ``issuer:`` mapping)::
 
@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import quote, urlencode
 
 import requests
 from cryptography import x509
@@ -33,6 +31,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from agent.errors import IssuerError
 from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.cloudflare_api import BACKEND as BACKEND
+from agent.pki.issuers.cloudflare_api import DEFAULT_BASE_URL as DEFAULT_BASE_URL
+from agent.pki.issuers.cloudflare_api import ID_PATTERN
+from agent.pki.issuers.cloudflare_api import CloudflareClient as CloudflareClient
 from agent.pki.issuers.http import (
     RetryPolicy,
     check_certificate,
@@ -41,19 +43,13 @@ from agent.pki.issuers.http import (
     check_url,
     load_secret,
     opt_str,
-    request_json,
 )
 from agent.secret import Secret
 
 log = logging.getLogger(__name__)
 
-BACKEND = "cloudflare"
-DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
 REQUEST_TYPES = ("origin-ecc", "origin-rsa")
-SSL_MODES = ("off", "flexible", "full", "strict", "origin_pull")
-TRANSIENT_CODES = frozenset({1100})
-MAX_PAGES = 200
 ACCEPTED = (
     "base_url",
     "token_env",
@@ -68,175 +64,11 @@ ACCEPTED = (
     "retries",
     "backoff",
 )
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-
-
-def _error_codes(body: Any) -> set[int]:
-    errors = body.get("errors") if isinstance(body, dict) else None
-    return {
-        e["code"] for e in errors or [] if isinstance(e, dict) and isinstance(e.get("code"), int)
-    }
 
 
 def validity_days(days: float) -> int:
     """The smallest Origin CA validity choice covering ``days`` (5475 at most)."""
     return next((v for v in VALIDITIES if v >= days), VALIDITIES[-1])
-
-
-class CloudflareClient:
-    """Minimal Cloudflare v4 API client: envelope parsing, auth headers, bounded retries."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        credential: Secret,
-        service_key: bool = False,
-        ca_bundle: str | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        session: requests.Session | None = None,
-        backend: str = BACKEND,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.backend = backend  # the issuer its errors name (acme, for dns-01 records)
-        self._credential = credential
-        self._service_key = service_key
-        self.ca_bundle = ca_bundle
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self._session = session or requests.Session()
-
-    def __repr__(self) -> str:
-        return f"CloudflareClient(base_url={self.base_url!r}, credential=****)"
-
-    def _headers(self) -> dict[str, str]:
-        if self._service_key:
-            auth = {"X-Auth-User-Service-Key": self._credential.reveal()}
-        else:
-            auth = {"Authorization": "Bearer " + self._credential.reveal()}
-        return {**auth, "Accept": "application/json", "User-Agent": "origin-agent"}
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        what: str,
-        *,
-        body: Any = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> tuple[Any, dict[str, Any]]:
-        """Send one request; return ``(result, result_info)`` of a successful envelope.
-
-        Raises:
-            IssuerError: Cloudflare refused (its codes and messages), unreachable, or the
-                answer is not a v4 envelope.
-        """
-        url = self.base_url + path + (("?" + urlencode(params)) if params else "")
-        status, answer = request_json(
-            self._session,
-            method,
-            url,
-            backend=self.backend,
-            what=what,
-            policy=self.retry,
-            timeout=self.timeout,
-            verify=self.ca_bundle or True,
-            headers=self._headers(),
-            json_body=body,
-            is_transient=lambda _status, got: bool(_error_codes(got) & TRANSIENT_CODES),
-        )
-        if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
-            raise IssuerError(
-                f"{what}: HTTP {status} answer is not a Cloudflare API envelope",
-                backend=self.backend,
-            )
-        if not answer["success"] or not 200 <= status < 300:
-            errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
-            text = (
-                "; ".join(f"{e.get('message', '?')} (code {e.get('code', '?')})" for e in errors)
-                or "no error message"
-            )
-            raise IssuerError(
-                f"{what}: Cloudflare refused (HTTP {status}): {text}", backend=self.backend
-            )
-        info = answer.get("result_info")
-        return answer.get("result"), info if isinstance(info, dict) else {}
-
-    def segment(self, value: str, what: str) -> str:
-        """``value`` checked as an id and quoted for a URL path.
-
-        Raises:
-            IssuerError: not an id.
-        """
-        if not isinstance(value, str) or not _ID.fullmatch(value):
-            raise IssuerError(f"invalid {what} {value!r}", backend=self.backend)
-        return quote(value, safe="")
-
-    def create_certificate(
-        self, csr_pem: str, hostnames: list[str], request_type: str, requested_validity: int
-    ) -> dict[str, Any]:
-        """``POST /certificates``; the result object (``id``, ``certificate``, ...)."""
-        result, _ = self.call(
-            "POST",
-            "/certificates",
-            "create certificate",
-            body={
-                "csr": csr_pem,
-                "hostnames": hostnames,
-                "request_type": request_type,
-                "requested_validity": requested_validity,
-            },
-        )
-        if not isinstance(result, dict):
-            raise IssuerError("create certificate: answer has no result object", backend=BACKEND)
-        return result
-
-    def list_certificates(self, zone_id: str) -> list[dict[str, Any]]:
-        """``GET /certificates?zone_id=``, every page (bounded)."""
-        zone = self.segment(zone_id, "zone_id")
-        rows: list[dict[str, Any]] = []
-        for page in range(1, MAX_PAGES + 1):
-            result, info = self.call(
-                "GET",
-                "/certificates",
-                "list certificates",
-                params={"zone_id": zone, "page": page, "per_page": 50},
-            )
-            rows += [r for r in result or [] if isinstance(r, dict)]
-            if page >= int(info.get("total_pages") or 1):
-                break
-        return rows
-
-    def get_certificate(self, certificate_id: str) -> dict[str, Any]:
-        """``GET /certificates/{id}``."""
-        cid = self.segment(certificate_id, "certificate id")
-        result, _ = self.call("GET", f"/certificates/{cid}", "get certificate")
-        return result if isinstance(result, dict) else {}
-
-    def revoke_certificate(self, certificate_id: str) -> dict[str, Any]:
-        """``DELETE /certificates/{id}``; ``{id, revoked_at}``."""
-        cid = self.segment(certificate_id, "certificate id")
-        result, _ = self.call("DELETE", f"/certificates/{cid}", "revoke certificate")
-        return result if isinstance(result, dict) else {}
-
-    def get_ssl_mode(self, zone_id: str) -> str:
-        """The zone's SSL/TLS encryption mode (``off``, ``flexible``, ``full``, ``strict``...)."""
-        zone = self.segment(zone_id, "zone_id")
-        result, _ = self.call("GET", f"/zones/{zone}/settings/ssl", "get SSL mode")
-        return str(result.get("value")) if isinstance(result, dict) else ""
-
-    def set_ssl_mode(self, zone_id: str, mode: str) -> str:
-        """``PATCH /zones/{zone_id}/settings/ssl``; returns the mode now in force."""
-        if mode not in SSL_MODES:
-            raise IssuerError(
-                f"unknown SSL mode {mode!r} (one of {', '.join(SSL_MODES)})", backend=BACKEND
-            )
-        zone = self.segment(zone_id, "zone_id")
-        result, _ = self.call(
-            "PATCH", f"/zones/{zone}/settings/ssl", "set SSL mode", body={"value": mode}
-        )
-        return str(result.get("value")) if isinstance(result, dict) else ""
 
 
 @dataclass(frozen=True)
@@ -261,52 +93,15 @@ class CloudflareConfig:
             IssuerError: unknown key, inline secret, no or two credentials, bad value.
         """
         check_keys(config, backend=BACKEND, accepted=ACCEPTED)
-        token = load_secret(
-            config, backend=BACKEND, env_key="token_env", file_key="token_file", what="API token"
-        )
-        service = load_secret(
-            config,
-            backend=BACKEND,
-            env_key="origin_ca_key_env",
-            file_key="origin_ca_key_file",
-            what="Origin CA key",
-        )
-        if token is not None and service is not None:
-            raise IssuerError(
-                "give either an API token or an Origin CA key, not both", backend=BACKEND
-            )
-        credential = token or service
-        if credential is None:
-            raise IssuerError(
-                "no credential",
-                backend=BACKEND,
-                hint="set token_env or token_file (an API token with "
-                "Zone > SSL and Certificates > Edit)",
-            )
-        if service is not None:
-            log.warning(
-                "the Origin CA key (X-Auth-User-Service-Key) is deprecated by "
-                "Cloudflare; use an API token"
-            )
+        credential, service_key = _credential(config)
         base_url = check_url(
             opt_str(config, "base_url", backend=BACKEND, default=DEFAULT_BASE_URL),
             key="base_url",
             backend=BACKEND,
         )
-        request_type = opt_str(config, "request_type", backend=BACKEND)
-        if request_type and request_type not in REQUEST_TYPES:
-            raise IssuerError(
-                f"request_type {request_type!r} is not one of " + ", ".join(REQUEST_TYPES),
-                backend=BACKEND,
-            )
-        validity = config.get("requested_validity", 0)
-        if validity and (isinstance(validity, bool) or validity not in VALIDITIES):
-            raise IssuerError(
-                f"requested_validity {validity!r} is not one of " + ", ".join(map(str, VALIDITIES)),
-                backend=BACKEND,
-            )
+        request_type, validity = _order_choices(config)
         zone_id = opt_str(config, "zone_id", backend=BACKEND)
-        if zone_id and not _ID.fullmatch(zone_id):
+        if zone_id and not ID_PATTERN.fullmatch(zone_id):
             raise IssuerError(f"invalid zone_id {zone_id!r}", backend=BACKEND)
         bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
         if bundle:
@@ -316,15 +111,70 @@ class CloudflareConfig:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
         return cls(
             credential=credential,
-            service_key=service is not None,
+            service_key=service_key,
             base_url=base_url,
             request_type=request_type,
-            requested_validity=int(validity or 0),
+            requested_validity=validity,
             zone_id=zone_id,
             ca_bundle=bundle,
             timeout=float(timeout),
             retry=RetryPolicy.from_config(config, backend=BACKEND),
         )
+
+
+def _credential(config: Mapping[str, Any]) -> tuple[Secret, bool]:
+    """The one credential given, and whether it is the legacy Origin CA (service) key.
+
+    Raises:
+        IssuerError: none given, or both.
+    """
+    token = load_secret(
+        config, backend=BACKEND, env_key="token_env", file_key="token_file", what="API token"
+    )
+    service = load_secret(
+        config,
+        backend=BACKEND,
+        env_key="origin_ca_key_env",
+        file_key="origin_ca_key_file",
+        what="Origin CA key",
+    )
+    if token is not None and service is not None:
+        raise IssuerError("give either an API token or an Origin CA key, not both", backend=BACKEND)
+    credential = token or service
+    if credential is None:
+        raise IssuerError(
+            "no credential",
+            backend=BACKEND,
+            hint="set token_env or token_file (an API token with "
+            "Zone > SSL and Certificates > Edit)",
+        )
+    if service is not None:
+        log.warning(
+            "the Origin CA key (X-Auth-User-Service-Key) is deprecated by "
+            "Cloudflare; use an API token"
+        )
+    return credential, service is not None
+
+
+def _order_choices(config: Mapping[str, Any]) -> tuple[str, int]:
+    """``request_type`` and ``requested_validity`` ('' and 0 when not given).
+
+    Raises:
+        IssuerError: a value Cloudflare does not offer.
+    """
+    request_type = opt_str(config, "request_type", backend=BACKEND)
+    if request_type and request_type not in REQUEST_TYPES:
+        raise IssuerError(
+            f"request_type {request_type!r} is not one of " + ", ".join(REQUEST_TYPES),
+            backend=BACKEND,
+        )
+    validity = config.get("requested_validity", 0)
+    if validity and (isinstance(validity, bool) or validity not in VALIDITIES):
+        raise IssuerError(
+            f"requested_validity {validity!r} is not one of " + ", ".join(map(str, VALIDITIES)),
+            backend=BACKEND,
+        )
+    return request_type, int(validity or 0)
 
 
 class CloudflareIssuer(Issuer):

@@ -3,7 +3,7 @@ the ``_acme-challenge`` TXT records.
 
 Every record this tool creates carries :data:`RECORD_COMMENT`, so records left by an
 interrupted run are recognised (and only ours) and removed by the next run that touches the
-same name. Calls go through :class:`~agent.pki.issuers.cloudflare.CloudflareClient` (v4
+same name. Calls go through :class:`~agent.pki.issuers.cloudflare_api.CloudflareClient` (v4
 envelope, Bearer token, bounded retries).
 """
 
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from agent.errors import IssuerError
-from agent.pki.issuers.cloudflare import CloudflareClient
+from agent.pki.issuers.cloudflare_api import CloudflareClient
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import dns.rdatatype
 import dns.resolver
 
 from agent.errors import IssuerError
-from agent.pki.issuers.cloudflare import DEFAULT_BASE_URL, CloudflareClient
+from agent.pki.issuers.cloudflare_api import DEFAULT_BASE_URL, CloudflareClient
 from agent.pki.issuers.cloudflare_dns import CloudflareDns, TxtRecord, challenge_name
 from agent.pki.issuers.http import RetryPolicy, check_file, check_url, load_secret, opt_str
 from agent.secret import Secret

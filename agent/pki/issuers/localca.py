@@ -31,6 +31,7 @@ from agent.pki.inspect import PemError, issued_by, load_certificate
 from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
 from agent.pki.keys import (
     DEFAULT_KEY_TYPE,
+    KeyType,
     PrivateKey,
     check_key_type,
     signature_hash,
@@ -113,6 +114,14 @@ def init_ca(
             created; a bad key type, name or validity.
     """
     paths = CAPaths(Path(directory))
+    kind = _checked_request(key_type, name, days)
+    _make_empty_dir(paths)
+    _write_ca(paths, kind, name, now or _utcnow(), timedelta(days=days), intermediate)
+    return paths
+
+
+def _checked_request(key_type: str, name: str, days: int) -> KeyType:
+    """The key kind for ``key_type``, once the name and validity are known to be sound."""
     try:
         kind = check_key_type(key_type, where="--key-type")
     except ValidationError as err:
@@ -121,6 +130,11 @@ def init_ca(
         raise IssuerError(f"invalid CA name {name!r} (1-64 printable characters)", backend=BACKEND)
     if days < 1:
         raise IssuerError(f"invalid validity {days} days (must be at least 1)", backend=BACKEND)
+    return kind
+
+
+def _make_empty_dir(paths: CAPaths) -> None:
+    """Create the CA directory (0700), refusing one that already holds a CA."""
     found = paths.existing()
     if found:
         raise IssuerError(
@@ -132,8 +146,17 @@ def init_ca(
         paths.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         raise IssuerError(f"cannot create {paths.dir}: {err.strerror}", backend=BACKEND) from err
-    now = now or _utcnow()
-    validity = timedelta(days=days)
+
+
+def _write_ca(
+    paths: CAPaths,
+    kind: KeyType,
+    name: str,
+    now: datetime,
+    validity: timedelta,
+    intermediate: bool,
+) -> None:
+    """Generate the root (and the intermediate it signs) and write keys and certificates."""
     root_key = PrivateKey.generate(kind)
     root = build_ca(
         key=root_key,
@@ -160,7 +183,6 @@ def init_ca(
             _write_public(paths.intermediate_cert, to_pem(inter))
     except (OSError, ValidationError) as err:
         raise IssuerError(f"cannot write the CA in {paths.dir}: {err}", backend=BACKEND) from err
-    return paths
 
 
 def _load_key(path: Path) -> PrivateKey:
