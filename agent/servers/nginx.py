@@ -140,16 +140,7 @@ class NginxAdapter(ServerAdapter):
             if stack == ["http"] and not pending and words:
                 directive = words[0].rstrip(";")
                 if directive in MANAGED_DIRECTIVES:
-                    if not code.endswith(";") or code.count(";") != 1 or "{" in code or "}" in code:
-                        raise ServerConfigError(
-                            f"cannot take over {directive!r}: put it on a line of its own",
-                            where=f"{where}:{number}",
-                        )
-                    indent = line[: len(line) - len(line.lstrip())]
-                    eol = "\n" if line.endswith("\n") else ""
-                    out.append(
-                        f"{indent}{MARK} {line.strip()}  (set in {self.paths.policy_file}){eol}"
-                    )
+                    out.append(self._taken_over(line, code, directive, f"{where}:{number}"))
                     continue
                 if (
                     directive == "include"
@@ -158,23 +149,9 @@ class NginxAdapter(ServerAdapter):
                 ):
                     included = True
             out.append(line)
-            statement = pending + " " if pending else ""
-            for ch in code:
-                if ch == "{":
-                    head = statement.split()
-                    stack.append(head[0] if head else "")
-                    if stack == ["http"]:
-                        http_line = len(out)
-                    statement = ""
-                elif ch == "}":
-                    if stack:
-                        stack.pop()
-                    statement = ""
-                elif ch == ";":
-                    statement = ""
-                else:
-                    statement += ch
-            pending = statement.strip()
+            pending, opened_http = _follow_blocks(code, pending, stack)
+            if opened_http:
+                http_line = len(out)
         if http_line < 0:
             raise ServerConfigError("no http { } block found", where=where)
         if not included:
@@ -183,3 +160,41 @@ class NginxAdapter(ServerAdapter):
                 f"\t{MARK} TLS policy for every server\n\tinclude {self.paths.policy_file};\n",
             )
         return "".join(out)
+
+    def _taken_over(self, line: str, code: str, directive: str, where: str) -> str:
+        """``line`` (a managed directive) commented out with our mark.
+
+        Raises:
+            ServerConfigError: the directive shares its line or spans lines.
+        """
+        if not code.endswith(";") or code.count(";") != 1 or "{" in code or "}" in code:
+            raise ServerConfigError(
+                f"cannot take over {directive!r}: put it on a line of its own", where=where
+            )
+        indent = line[: len(line) - len(line.lstrip())]
+        eol = "\n" if line.endswith("\n") else ""
+        return f"{indent}{MARK} {line.strip()}  (set in {self.paths.policy_file}){eol}"
+
+
+def _follow_blocks(code: str, pending: str, stack: list[str]) -> tuple[str, bool]:
+    """Follow the braces of one line's ``code``: push each block's first word on ``stack``,
+    pop at its end. Returns the statement still open at the end of the line, and whether a
+    top-level ``http`` block was opened on it."""
+    opened_http = False
+    statement = pending + " " if pending else ""
+    for ch in code:
+        if ch == "{":
+            head = statement.split()
+            stack.append(head[0] if head else "")
+            if stack == ["http"]:
+                opened_http = True
+            statement = ""
+        elif ch == "}":
+            if stack:
+                stack.pop()
+            statement = ""
+        elif ch == ";":
+            statement = ""
+        else:
+            statement += ch
+    return statement.strip(), opened_http

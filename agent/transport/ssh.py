@@ -3,19 +3,18 @@
 Commands are argv lists quoted by :func:`agent.transport.quote.join`. ``become`` wraps them in
 ``sudo -S`` with the password (from the environment variable named by
 ``become_password_env``) written on stdin only after sudo's own prompt appeared, never on a
-command line and never into the command's input. Files go over one cached SFTP channel with
-pipelined requests (see :mod:`agent.transport.sftp_pipe`); when file operations need
-``become`` (the spec says ``become`` and we log in as someone else) they go through sudo'd
-commands instead, with the same guarantees (mode from the first byte, atomic rename).
+command line and never into the command's input (see :mod:`agent.transport.ssh_channel`).
+Files go over one cached SFTP channel with pipelined requests (see
+:mod:`agent.transport.sftp_pipe`); when file operations need ``become`` (the spec says
+``become`` and we log in as someone else) they go through sudo'd commands instead, with the
+same guarantees (mode from the first byte, atomic rename).
 """
 
 from __future__ import annotations
 
 import logging
-import select
 import stat as stat_mod
 import threading
-import time
 
 import paramiko
 
@@ -35,12 +34,11 @@ from agent.transport.common import (
 )
 from agent.transport.sftp_pipe import Pipe
 from agent.transport.spec import ConnectionSpec
+from agent.transport.ssh_channel import converse
 from agent.transport.ssh_connect import open_client, password_from_env
 from agent.transport.ssh_files import SudoFiles, sftp_errors
 
 log = logging.getLogger(__name__)
-
-_POLL = 0.05  # upper bound on one wait for channel events (seconds)
 
 
 class SSHConnection:
@@ -147,93 +145,13 @@ class SSHConnection:
                 raise self._lost(err) from err
             try:
                 chan.exec_command(line)
-                return self._converse(
-                    chan, args, stdin or b"", become_user, password, marker, timeout
+                return converse(
+                    chan, args, stdin or b"", become_user, password, marker, timeout, host=self.host
                 )
             except (paramiko.SSHException, OSError, EOFError) as err:
                 raise self._lost(err) from err
             finally:
                 chan.close()
-
-    def _converse(
-        self,
-        chan: paramiko.Channel,
-        args: tuple[str, ...],
-        stdin: bytes,
-        become_user: str | None,
-        password: str | None,
-        marker: str,
-        timeout: float | None,
-    ) -> tuple[int, bytes, bytes]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        out, err = bytearray(), bytearray()
-        pending = memoryview(stdin)
-        started = become_user is None
-        stdin_closed = False
-        prompt = f"[{marker}-prompt]".encode()
-        start = f"[{marker}-start]\n".encode()
-        prompts_answered = 0
-        fd = chan.fileno()
-        for _ in range(10_000_000):  # bounded: the deadline or the channel ends it long before
-            if started and not stdin_closed:
-                while pending and chan.send_ready():
-                    pending = pending[chan.send(bytes(pending[:32768])) :]
-                if not pending:
-                    chan.shutdown_write()
-                    stdin_closed = True
-            while chan.recv_ready():
-                out += chan.recv(65536)
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
-            if not started:
-                at = err.find(start)
-                if at >= 0:
-                    del err[: at + len(start)]
-                    started = True
-                    continue
-                prompts = err.count(prompt)
-                if prompts > prompts_answered:
-                    if prompts_answered == 0 and password is not None:
-                        chan.sendall((password + "\n").encode())
-                    else:  # no password, or it was refused: let sudo fail
-                        chan.shutdown_write()
-                        stdin_closed = True
-                    prompts_answered = prompts
-            # The exit status can arrive before the last output: stop only when the server has
-            # also said the output ended (EOF), then drain what is buffered.
-            if chan.exit_status_ready() and (chan.eof_received or chan.closed):
-                while chan.recv_ready():
-                    out += chan.recv(65536)
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(65536)
-                break
-            wait = _POLL
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
-                    raise CommandError(
-                        f"{display(args)} timed out after {timeout:g}s",
-                        host=self.host,
-                        argv=args,
-                        exit_code=124,
-                        stderr=as_text(bytes(err)),
-                    )
-            if started and pending:
-                wait = min(wait, 0.005)
-            select.select([fd], [], [], wait)
-        code = chan.recv_exit_status()
-        if not started:
-            text = as_text(bytes(err)).replace(prompt.decode(), "\n")
-            reason = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
-            raise CommandError(
-                f"become {become_user} failed for {display(args)}: {reason or 'sudo refused'}",
-                host=self.host,
-                argv=args,
-                exit_code=code,
-                stderr=text,
-                hint="" if password else "set become_password_env if sudo needs a password",
-            )
-        return code, bytes(out), bytes(err)
 
     # -- files -------------------------------------------------------------------------------
 
