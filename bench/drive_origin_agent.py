@@ -73,6 +73,11 @@ def main(argv: list[str]) -> int:
         t.start()
     for t in threads:
         t.join()
+    return report(len(hosts), results)
+
+
+def report(hosts: int, results: dict[str, dict[str, Any]]) -> int:
+    """Print one JSON line per host, then the summary; the exit status."""
     for name in sorted(results):
         print(json.dumps(results[name]))
     ok = [r for r in results.values() if r["ok"]]
@@ -80,7 +85,7 @@ def main(argv: list[str]) -> int:
         json.dumps(
             {
                 "event": "summary",
-                "hosts": len(hosts),
+                "hosts": hosts,
                 "ok": len(ok),
                 "changed": sum(1 for r in ok if r["changed"]),
                 "max_round_trips": max(
@@ -89,7 +94,7 @@ def main(argv: list[str]) -> int:
             }
         )
     )
-    return 0 if len(ok) == len(hosts) else 1
+    return 0 if len(ok) == hosts else 1
 
 
 if __name__ == "__main__":

@@ -233,50 +233,11 @@ def rotate(
     known: paramiko.HostKeys,
 ) -> dict[str, Any]:
     start = time.monotonic()
-    client = paramiko.SSHClient()
-    for key_type, host_key in (known.lookup(host["address"]) or {}).items():  # port 22
-        client.get_host_keys().add(host["address"], key_type, host_key)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(
-        host["address"],
-        username=allvars["ansible_user"],
-        pkey=client_key,
-        look_for_keys=False,
-        allow_agent=False,
-        timeout=30,
-    )
+    client = _connect(host, allvars, client_key, known)
     try:
         names = host["names"]
-        key = ec.generate_private_key(ec.SECP256R1())
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-            )
-            .sign(key, hashes.SHA256())
-        )
-        with lock:  # one CA key object shared by the threads
-            cert = ca.sign(csr, names)
-        cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        fp = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-        version = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{fp[:8]}{secrets.token_hex(2)}"
-        srv = SERVERS[host["server"]]
-        site = srv["site"].format(name=names[0], addr=host["listen"], root=ROOT, ciphers=CIPHERS)
-        script = SCRIPT.format(
-            root=ROOT,
-            name=names[0],
-            version=version,
-            key=key_pem,
-            cert=cert_pem,
-            site=site,
-            **{k: v for k, v in srv.items() if k != "site"},
-        )
+        key_pem, cert_pem, fp = _new_certificate(names, ca, lock)
+        script = _script(host, key_pem, cert_pem, fp)
         stdin, stdout, stderr = client.exec_command("sh -s")
         stdin.write(script.encode())
         stdin.channel.shutdown_write()
@@ -296,6 +257,69 @@ def rotate(
         "fingerprint": fp,
         "seconds": round(time.monotonic() - start, 3),
     }
+
+
+def _connect(
+    host: dict[str, Any],
+    allvars: dict[str, Any],
+    client_key: paramiko.PKey,
+    known: paramiko.HostKeys,
+) -> paramiko.SSHClient:
+    """One SSH connection to ``host``, checked against the lab's known host keys."""
+    client = paramiko.SSHClient()
+    for key_type, host_key in (known.lookup(host["address"]) or {}).items():  # port 22
+        client.get_host_keys().add(host["address"], key_type, host_key)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        host["address"],
+        username=allvars["ansible_user"],
+        pkey=client_key,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=30,
+    )
+    return client
+
+
+def _new_certificate(names: list[str], ca: CA, lock: threading.Lock) -> tuple[str, str, str]:
+    """A new key and a certificate for ``names`` signed by the lab CA: key PEM, certificate
+    PEM, and the certificate's SHA-256 fingerprint."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    with lock:  # one CA key object shared by the threads
+        cert = ca.sign(csr, names)
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    fp = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return key_pem, cert_pem, fp
+
+
+def _script(host: dict[str, Any], key_pem: str, cert_pem: str, fp: str) -> str:
+    """The one remote script: place the new version and the site, switch, test, reload."""
+    names = host["names"]
+    version = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{fp[:8]}{secrets.token_hex(2)}"
+    srv = SERVERS[host["server"]]
+    site = srv["site"].format(name=names[0], addr=host["listen"], root=ROOT, ciphers=CIPHERS)
+    return SCRIPT.format(
+        root=ROOT,
+        name=names[0],
+        version=version,
+        key=key_pem,
+        cert=cert_pem,
+        site=site,
+        **{k: v for k, v in srv.items() if k != "site"},
+    )
 
 
 def main(argv: list[str]) -> int:

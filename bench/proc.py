@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -103,43 +104,15 @@ def run(
     )
     peak = [0, 0, 0]
     done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            pids = tree(proc.pid)
-            total = sum(_rss_kib(p) for p in pids)
-            peak[0] = max(peak[0], total)
-            peak[1] = max(peak[1], len(pids))
-            peak[2] = max(peak[2], sum(_pss_kib(p) for p in pids))
-            done.wait(period if len(pids) < 20 else period * 5)
-
     out: dict[str, bytes] = {}
-
-    def drain(name: str, stream: object) -> None:
-        out[name] = stream.read()  # type: ignore[attr-defined]
-
     threads = [
-        threading.Thread(target=sample, daemon=True),
-        threading.Thread(target=drain, args=("out", proc.stdout), daemon=True),
-        threading.Thread(target=drain, args=("err", proc.stderr), daemon=True),
+        threading.Thread(target=_sample, args=(proc.pid, peak, done, period), daemon=True),
+        threading.Thread(target=_drain, args=(out, "out", proc.stdout), daemon=True),
+        threading.Thread(target=_drain, args=(out, "err", proc.stderr), daemon=True),
     ]
     for t in threads:
         t.start()
-    deadline = start + timeout
-    status, usage = 0, None
-    try:
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-            time.sleep(0.005)
-    except BaseException:  # interrupted: stop the tool's whole process group, then go on up
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
+    status, usage = _wait(proc, start + timeout)
     wall = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     done.set()
@@ -157,3 +130,37 @@ def run(
         stdout=out.get("out", b"").decode(errors="replace"),
         stderr=out.get("err", b"").decode(errors="replace"),
     )
+
+
+def _sample(pid: int, peak: list[int], done: threading.Event, period: float) -> None:
+    """Until ``done``: keep in ``peak`` the largest RSS sum (KiB), process count and PSS sum
+    (KiB) seen over the process tree of ``pid``."""
+    while not done.is_set():
+        pids = tree(pid)
+        total = sum(_rss_kib(p) for p in pids)
+        peak[0] = max(peak[0], total)
+        peak[1] = max(peak[1], len(pids))
+        peak[2] = max(peak[2], sum(_pss_kib(p) for p in pids))
+        done.wait(period if len(pids) < 20 else period * 5)
+
+
+def _drain(out: dict[str, bytes], name: str, stream: object) -> None:
+    out[name] = stream.read()  # type: ignore[attr-defined]
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, resource.struct_rusage]:
+    """Wait for ``proc`` (killed after ``deadline``); its wait status and resource usage.
+    Interrupted, the process's whole group is killed first."""
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                return status, usage
+            if time.monotonic() > deadline:
+                proc.kill()
+            time.sleep(0.005)
+    except BaseException:  # interrupted: stop the tool's whole process group, then go on up
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
