@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
@@ -151,19 +152,40 @@ def test_a_known_hosts_that_is_a_directory_or_not_text_is_one_line(
     assert str(exc.value).startswith(f"web1: cannot read known_hosts {known}: ")
 
 
+class _BuggyModule:
+    """A module with a bug (registered for this test only): planning divides by zero."""
+
+    @staticmethod
+    def load() -> type:
+        from agent.modules.base import Module
+
+        class Buggy(Module):
+            name = "buggy"
+
+            def plan(self, params: Any, facts: Any, ctx: Any) -> list[Any]:
+                return [1 // 0]
+
+        return Buggy
+
+
 def test_a_module_bug_is_one_line_and_its_traceback_is_only_logged_at_debug(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from agent.modules import registry
+
+    monkeypatch.setitem(registry.REGISTRY, "buggy", _BuggyModule.load)
     inv = tmp_path / "inv.yml"
-    inv.write_text(
-        "all:\n  hosts:\n    loc:\n      ansible_connection: local\n      tls_names: 5\n"
-        "      issuer: {backend: selfsigned}\n"
-    )
+    inv.write_text("all:\n  hosts:\n    loc:\n      ansible_connection: local\n")
+    plan = tmp_path / "plan.yml"
+    plan.write_text("- hosts: all\n  tasks:\n    - buggy: {}\n")
     caplog.set_level(logging.DEBUG)
-    code = main(["rotate", "-i", str(inv), "--check"])
+    code = main(["run", str(plan), "-i", str(inv), "--check"])
     out = capsys.readouterr().out
     assert code == 1
-    assert "internal error in module tls_origin: TypeError" in out
+    assert "internal error in module buggy: ZeroDivisionError" in out
     loud = [r for r in caplog.records if r.exc_info and r.levelno > logging.DEBUG]
     assert loud == []
 
