@@ -127,6 +127,14 @@ def add_plan_run_options(parser: argparse.ArgumentParser) -> None:
         help="record unknown SSH host keys (a changed key is always refused)",
     )
     add_state_dir(parser)
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another run holds this inventory and state store, wait up to SECONDS for it "
+        "(default: exit 5 at once, naming it)",
+    )
 
 
 def require_inventory(args: argparse.Namespace) -> None:
