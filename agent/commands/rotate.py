@@ -9,6 +9,7 @@ from typing import Any
 from agent.commands import options
 from agent.commands.argtypes import int_range
 from agent.commands.run import EPILOG, run_bundled
+from agent.jobs import followup
 from agent.report.events import Event, HostUnreachable, RunFinished, TaskDone
 
 OUTCOMES = ("rotated", "unchanged", "failed", "unreachable", "not run")
@@ -42,6 +43,7 @@ def register(sub: Any) -> None:
     )
     rotate.add_argument("--no-revoke", action="store_true", help="keep replaced certificates valid")
     options.add_plan_run_options(rotate)
+    followup.add_options(rotate, rotate=True)
     rotate.set_defaults(func=run)
 
 
@@ -98,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     command_vars = rotation_vars(
         renew_before=args.renew_before, force=args.force, no_revoke=args.no_revoke
     )
-    code = run_bundled(args, "rotate", args.pattern, command_vars, observer=summary)
+    followup.check_urls(args)
+    watch = followup.RunWatch(summary)
+    code = run_bundled(args, "rotate", args.pattern, command_vars, observer=watch)
     (sys.stderr if args.json else sys.stdout).write(summary.line(check=args.check) + "\n")
+    if not args.check:
+        followup.after_rotate(args, watch, summary.outcome, code)
     return code

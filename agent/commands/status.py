@@ -11,7 +11,7 @@ from typing import Any
 from agent.commands import options
 from agent.commands.argtypes import int_range
 from agent.errors import UsageError
-from agent.jobs import status, status_render
+from agent.jobs import followup, status, status_render
 from agent.jobs.targets import check_output_file, write_output_file
 
 EXIT_THRESHOLD = 4
@@ -55,6 +55,7 @@ def register(sub: Any) -> None:
     options.add_forks(parser)
     options.add_timeout(parser)
     options.add_state_dir(parser)
+    followup.add_options(parser, rotate=False)
     parser.set_defaults(func=run)
 
 
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     hosts = inventory.select(args.pattern, limit=args.limit)
     if not hosts:
         raise UsageError(f"no hosts match {args.pattern!r}", where="status")
+    followup.check_urls(args)
     extra = options.trust_text(args.trust)
     now = datetime.now(UTC)
     rows = status.collect(hosts, now=now, extra_trust=extra, forks=args.forks, timeout=args.timeout)
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         write_output_file(args.html, status_render.to_html(rows, now), "--html")
         if not args.json:
             print(f"report written to {args.html}")
+    followup.after_status(args, hosts, rows, now)
     problems = status.failing(rows, fail_within=args.fail_within, require_mode=args.require_mode)
     for line in problems:
         sys.stderr.write(f"origin-agent: {line}\n")
