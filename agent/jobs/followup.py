@@ -11,6 +11,7 @@ run's exit code; a metrics file that cannot be written is one warning line after
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from agent.report import metrics, notify
 from agent.report.events import Event, HostUnreachable, RunFinished
 
 NOTIFY_VAR = "notify_urls"
+NOTIFY_ENV = "ORIGIN_AGENT_NOTIFY"
 RESULT_STATUS = {0: "ok", 1: "failed", 3: "unreachable"}
 
 
@@ -43,7 +45,8 @@ def add_options(parser: argparse.ArgumentParser, *, rotate: bool) -> None:
         default=[],
         metavar="URL",
         help="post one JSON message (Slack/Mattermost 'text' plus fields) when something needs "
-        f"a human (repeatable; also the {NOTIFY_VAR} host variable); never changes the exit code",
+        f"a human (repeatable; also ${NOTIFY_ENV}, space-separated, and the {NOTIFY_VAR} host "
+        "variable); never changes the exit code",
     )
     if rotate:
         parser.add_argument(
@@ -128,7 +131,7 @@ def notify_all(
     exit_code: int,
 ) -> None:
     """One message per webhook that has problems to tell; failures are warnings."""
-    targets: dict[str, set[str] | None] = {url: None for url in args.notify}  # None: all hosts
+    targets: dict[str, set[str] | None] = {url: None for url in notify_urls(args)}  # all hosts
     for host in hosts:
         value = host.vars.get(NOTIFY_VAR) or []
         for url in [value] if isinstance(value, str) else list(value):
@@ -157,10 +160,16 @@ def check_urls(args: argparse.Namespace) -> None:
     Raises:
         UsageError: not an http(s) URL.
     """
-    for url in args.notify:
+    for url in notify_urls(args):
         why = notify.check_url(url)
         if why:
             raise UsageError(why, where=f"--notify {notify.shown(url)}")
+
+
+def notify_urls(args: argparse.Namespace) -> list[str]:
+    """``--notify`` URLs, then those in ``$ORIGIN_AGENT_NOTIFY`` (space-separated; a scheduled
+    run reads it from its environment file, since webhook URLs hold tokens)."""
+    return [*args.notify, *os.environ.get(NOTIFY_ENV, "").split()]
 
 
 def _run_label(args: argparse.Namespace) -> str:
@@ -202,7 +211,7 @@ def after_rotate(
         sys.stderr.write(f"origin-agent: run not recorded: {err}\n")
     hosts = load_inventory(args.inventory).select(args.pattern, limit=args.limit)
     want_expiry = args.fail_within is not None
-    if not (args.prometheus or args.notify or any(h.vars.get(NOTIFY_VAR) for h in hosts)):
+    if not (args.prometheus or notify_urls(args) or any(h.vars.get(NOTIFY_VAR) for h in hosts)):
         return
     rows: list[StatusRow] = []
     if args.prometheus or want_expiry:
