@@ -45,8 +45,12 @@ def add_options(parser: argparse.ArgumentParser, *, rotate: bool) -> None:
         default=[],
         metavar="URL",
         help="post one JSON message (Slack/Mattermost 'text' plus fields) when something needs "
-        f"a human (repeatable; also ${NOTIFY_ENV}, space-separated, and the {NOTIFY_VAR} host "
-        "variable); never changes the exit code",
+        "a human (repeatable); never changes the exit code"
+        + (
+            f"; rotate also posts to ${NOTIFY_ENV} (space-separated) and {NOTIFY_VAR} host vars"
+            if rotate
+            else ""
+        ),
     )
     if rotate:
         parser.add_argument(
@@ -130,9 +134,13 @@ def notify_all(
     counts: Mapping[str, int],
     exit_code: int,
 ) -> None:
-    """One message per webhook that has problems to tell; failures are warnings."""
-    targets: dict[str, set[str] | None] = {url: None for url in notify_urls(args)}  # all hosts
-    for host in hosts:
+    """One message per webhook that has problems to tell; failures are warnings. ``rotate``
+    also posts to ``$ORIGIN_AGENT_NOTIFY`` and the hosts' ``notify_urls``; ``status`` only to
+    ``--notify`` (so a scheduled rotate + status sends one message, not two)."""
+    scheduled = command == "rotate"
+    urls = notify_urls(args) if scheduled else list(args.notify)
+    targets: dict[str, set[str] | None] = {url: None for url in urls}  # None: every host
+    for host in hosts if scheduled else ():
         value = host.vars.get(NOTIFY_VAR) or []
         for url in [value] if isinstance(value, str) else list(value):
             if targets.get(str(url), set()) is not None:
@@ -160,7 +168,7 @@ def check_urls(args: argparse.Namespace) -> None:
     Raises:
         UsageError: not an http(s) URL.
     """
-    for url in notify_urls(args):
+    for url in args.notify:
         why = notify.check_url(url)
         if why:
             raise UsageError(why, where=f"--notify {notify.shown(url)}")
@@ -168,7 +176,7 @@ def check_urls(args: argparse.Namespace) -> None:
 
 def notify_urls(args: argparse.Namespace) -> list[str]:
     """``--notify`` URLs, then those in ``$ORIGIN_AGENT_NOTIFY`` (space-separated; a scheduled
-    run reads it from its environment file, since webhook URLs hold tokens)."""
+    rotate reads it from its environment file, since webhook URLs hold tokens)."""
     return [*args.notify, *os.environ.get(NOTIFY_ENV, "").split()]
 
 
