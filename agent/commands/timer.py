@@ -69,7 +69,10 @@ def register(sub: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--scheduler", choices=("auto", "systemd", "cron"), default="auto", help=argparse.SUPPRESS
+        "--scheduler",
+        choices=("auto", "systemd", "cron"),
+        default="auto",
+        help="auto (default): systemd if it runs on this machine and --root is /, else cron",
     )
     parser.add_argument(
         "--root",

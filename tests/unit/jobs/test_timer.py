@@ -207,3 +207,50 @@ def test_cron_status_shows_the_last_logged_run(tmp_path: Path) -> None:
     lines = timer_files.status(root)
     assert lines[0] == f"prod: cron {where['cron']}, at '17 3 * * *'"
     assert lines[1].startswith("  last run: 2026-12-04T03:17:09+00:00 end rotate=0 status=4")
+
+
+def test_cli_install_status_remove(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    inv = tmp_path / "inv.yml"
+    inv.write_text("all:\n  hosts: {}\n")
+    root = tmp_path / "root"
+    monkeypatch.setenv("CF_API_TOKEN", "tok-secret-1")
+    base = ["timer", "install", "-i", str(inv), "--root", str(root), "--name", "prod"]
+    assert main([*base, "--env", "CF_API_TOKEN", "--notify", "https://hooks.example/T/x"]) == 0
+    out = capsys.readouterr().out
+    assert "tok-secret-1" not in out and "hooks.example" not in out
+    cron = (root / "etc/cron.d/origin-agent-prod").read_text()
+    assert "hooks.example" not in cron and "tok-secret-1" not in cron  # only in the 0600 file
+    assert main([*base, "--scheduler", "systemd"]) == 0
+    units = root / "etc/systemd/system"
+    done = subprocess.run(
+        ["systemd-analyze", "verify", *map(str, sorted(units.iterdir()))],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    capsys.readouterr()
+    assert main(["timer", "status", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("prod: systemd timer origin-agent-prod.timer, ")
+    assert main(["timer", "remove", "--name", "prod", "--root", str(root)]) == 0
+    assert list(units.iterdir()) == [] and not (root / "etc/origin-agent/prod.env").exists()
+    assert main(["timer", "remove", "--name", "prod", "--root", str(root)]) == 1
+    assert capsys.readouterr().err == "origin-agent: prod: no timer of this name is installed\n"
+
+
+def test_cli_rejects_a_bad_schedule_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    inv = tmp_path / "inv.yml"
+    inv.write_text("all:\n  hosts: {}\n")
+    code = main(
+        ["timer", "install", "-i", str(inv), "--root", str(tmp_path / "r")]
+        + ["--schedule", "0 0 1 * 1"]
+    )
+    assert code == 2 and not (tmp_path / "r").exists()
+    assert "give a day of month or a day of week, not both" in capsys.readouterr().err
