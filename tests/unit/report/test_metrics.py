@@ -80,3 +80,16 @@ def test_unwritable_directory_is_one_line(tmp_path: Path) -> None:
 def test_name_must_end_in_prom(tmp_path: Path) -> None:
     with pytest.raises(MetricsError, match="must end in .prom"):
         write(tmp_path / "oa.txt", [], None)
+
+
+def test_readme_alert_rules_use_metrics_we_export(tmp_path: Path) -> None:
+    import re
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("Example alert rules:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    rules = yaml.safe_load(block)["groups"][0]["rules"]
+    exported = {name for name, _ in _write(tmp_path / "oa.prom")}
+    used = {m for r in rules for m in re.findall(r"origin_agent_[a-z_]+", r["expr"])}
+    assert len(rules) == 5 and used and used <= exported
