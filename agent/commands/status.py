@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(status_render.table(rows))
     if args.html:
-        write_output_file(args.html, status_render.to_html(rows, now), "--html")
+        page = status_render.to_html(rows, now, require_mode=args.require_mode or "strict")
+        write_output_file(args.html, page, "--html")
         if not args.json:
             print(f"report written to {args.html}")
     followup.after_status(args, hosts, rows, now)
