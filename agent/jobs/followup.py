@@ -181,7 +181,9 @@ def notify_urls(args: argparse.Namespace) -> list[str]:
 
 
 def _run_label(args: argparse.Namespace) -> str:
-    return "rotate " + ", ".join(args.inventory)
+    """How a rotate run of these inventories is named in the state store's run records."""
+    sources = (os.path.realpath(s) if os.path.exists(s) else s for s in args.inventory)
+    return "rotate " + ", ".join(sources)
 
 
 def last_run(store: Any, args: argparse.Namespace) -> metrics.RunSample | None:
