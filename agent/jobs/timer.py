@@ -22,6 +22,7 @@ ENV_DIR = "/etc/origin-agent"
 LOG_DIR = "/var/log/origin-agent"
 UNIT_DIR = "/etc/systemd/system"
 CRON_DIR = "/etc/cron.d"
+LOGROTATE_DIR = "/etc/logrotate.d"
 NOTIFY_ENV = "ORIGIN_AGENT_NOTIFY"
 MARKER = "# written by origin-agent timer install; rerun it to change, timer remove to delete"
 
@@ -247,6 +248,14 @@ def render_cron(spec: TimerSpec) -> str:
     return (
         f"{MARKER}\nSHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
         f"{line}\n"
+    )
+
+
+def render_logrotate(spec: TimerSpec) -> str:
+    """Keeps the cron path's log from growing forever (eight weeks, compressed)."""
+    return (
+        f"{MARKER}\n{spec.log_file} {{\n    weekly\n    rotate 8\n    compress\n"
+        "    delaycompress\n    missingok\n    notifempty\n    create 0640 root adm\n}\n"
     )
 
 

@@ -19,6 +19,7 @@ from agent.jobs.timer import (
     CRON_DIR,
     ENV_DIR,
     LOG_DIR,
+    LOGROTATE_DIR,
     MARKER,
     PREFIX,
     UNIT_DIR,
@@ -26,6 +27,7 @@ from agent.jobs.timer import (
     parse_env,
     render_cron,
     render_env,
+    render_logrotate,
     render_service,
     render_timer,
 )
@@ -64,6 +66,7 @@ def paths(root: Path, name: str) -> dict[str, Path]:
         "cron": under(root, f"{CRON_DIR}/{PREFIX}{name}"),
         "env": under(root, f"{ENV_DIR}/{name}.env"),
         "log": under(root, f"{LOG_DIR}/{name}.log"),
+        "logrotate": under(root, f"{LOGROTATE_DIR}/{PREFIX}{name}"),
     }
 
 
@@ -114,7 +117,7 @@ def install(
         UsageError: an environment value cannot be written safely.
     """
     where = paths(root, spec.name)
-    for key in ("service", "timer", "cron"):
+    for key in ("service", "timer", "cron", "logrotate"):
         if where[key].exists() and not _ours(where[key]):
             raise TimerError("exists and was not written by origin-agent", where=str(where[key]))
     values = parse_env(where["env"].read_text()) if where["env"].exists() else {}
@@ -123,7 +126,7 @@ def install(
     write_file(where["env"], render_env(values), 0o600)
     said = [f"environment file {where['env']} (0600): {', '.join(sorted(values)) or 'empty'}"]
     if scheduler == "systemd":
-        _remove_files([where["cron"]])
+        _remove_files([where["cron"], where["logrotate"]])
         write_file(where["service"], render_service(spec), 0o644)
         write_file(where["timer"], render_timer(spec), 0o644)
         said += [f"wrote {where['service']}", f"wrote {where['timer']}"]
@@ -138,7 +141,11 @@ def install(
         _disable_units(spec.name, root, run)
         where["log"].parent.mkdir(mode=0o750, parents=True, exist_ok=True)
         write_file(where["cron"], render_cron(spec), 0o644)
-        said += [f"wrote {where['cron']}", f"logs: {spec.log_file}"]
+        write_file(where["logrotate"], render_logrotate(spec), 0o644)
+        said += [
+            f"wrote {where['cron']}",
+            f"logs: {spec.log_file} (rotated by {where['logrotate']})",
+        ]
     return said
 
 
@@ -175,7 +182,7 @@ def remove(name: str, *, root: Path, keep_env: bool = False, run: Runner = _run)
     if not found:
         raise TimerError("no timer of this name is installed", where=name)
     _disable_units(name, root, run)
-    _remove_files([where["cron"]])
+    _remove_files([where["cron"], where["logrotate"]])
     gone = [str(p) for p in found]
     if not keep_env and where["env"].exists():
         where["env"].unlink()

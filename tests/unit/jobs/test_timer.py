@@ -254,3 +254,19 @@ def test_cli_rejects_a_bad_schedule_before_writing(
     )
     assert code == 2 and not (tmp_path / "r").exists()
     assert "give a day of month or a day of week, not both" in capsys.readouterr().err
+
+
+def test_cron_log_is_rotated_by_a_config_logrotate_accepts(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    timer_files.install(_spec(tmp_path), {}, root=root, scheduler="cron")
+    where = timer_files.paths(root, "prod")
+    conf = where["logrotate"].read_text()
+    assert conf.startswith(timer.MARKER) and "/var/log/origin-agent/prod.log {" in conf
+    done = subprocess.run(
+        ["logrotate", "-d", "--state", str(tmp_path / "lr.state"), str(where["logrotate"])],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "error" not in done.stderr.lower(), done.stderr
+    timer_files.remove("prod", root=root)
+    assert not where["logrotate"].exists() and not where["cron"].exists()
