@@ -118,6 +118,16 @@ def test_metrics_match_status_and_a_webhook_hears_only_of_a_failed_run(
         assert len(rx.bodies) == 1
 
 
+def _holding(proc: subprocess.Popen[str], path: Path) -> None:
+    """Wait until ``proc`` holds the lock at ``path``, then pause it there (SIGSTOP), so that a
+    second run certainly overlaps it however fast the machine is."""
+    deadline = time.monotonic() + 20
+    while parse_holder(path.read_text() if path.exists() else "") is None:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGSTOP)
+
+
 def test_two_rotations_at_once_one_rotates_the_other_exits_5_naming_it(
     make_lab: Callable[..., Lab], tmp_path: Path
 ) -> None:
@@ -125,27 +135,36 @@ def test_two_rotations_at_once_one_rotates_the_other_exits_5_naming_it(
     inv, state = lab.inventory_path, str(tmp_path / "state")
     assert main(["bootstrap", "-i", inv, "--state-dir", state]) == 0
     before = {h.name: _served(h) for h in lab.hosts}
-    first = _cli("rotate", "-i", inv, "--state-dir", state, "--force")
     path = lock_path(Path(state), [inv])
-    deadline = time.monotonic() + 20
-    while parse_holder(path.read_text() if path.exists() else "") is None:
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.02)
-    second = _cli("rotate", "-i", inv, "--state-dir", state, "--force")
-    out2, err2 = second.communicate(timeout=60)
-    out1, err1 = first.communicate(timeout=120)
+    first = _cli("rotate", "-i", inv, "--state-dir", state, "--force")
+    _holding(first, path)
+    try:
+        second = _cli("rotate", "-i", inv, "--state-dir", state, "--force")
+        _, err2 = second.communicate(timeout=60)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    _, err1 = first.communicate(timeout=120)
     assert first.returncode == 0, err1
     assert second.returncode == 5
     assert err2.count("\n") == 1 and f"pid {first.pid}" in err2 and "since 20" in err2
+    assert err2.startswith(f"origin-agent: {inv}: another run holds the lock: ")
     after = {h.name: _served(h) for h in lab.hosts}
     assert all(after[n] != before[n] for n in before)  # rotated once, by the first
 
-    # with --wait the second run waits for the first and rotates after it
+    # with --wait the second run waits for the first, then rotates after it
     first = _cli("rotate", "-i", inv, "--state-dir", state, "--force")
-    second = _cli("rotate", "-i", inv, "--state-dir", state, "--force", "--wait", "120")
+    _holding(first, path)
+    try:
+        second = _cli("rotate", "-i", inv, "--state-dir", state, "--force", "--wait", "120")
+        time.sleep(2)
+        assert second.poll() is None  # waiting, not refused
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
     for proc in (first, second):
         proc.communicate()
+    again = {h.name: _served(h) for h in lab.hosts}
+    assert all(again[n] != after[n] for n in before)
 
 
 def test_a_killed_rotation_leaves_a_lock_the_next_run_takes(
