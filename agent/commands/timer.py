@@ -31,7 +31,14 @@ def register(sub: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     install = actions.add_parser("install", help="write and enable a timer for an inventory")
-    install.add_argument("-i", "--inventory", action="append", required=True, metavar="INVENTORY")
+    install.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        required=True,
+        metavar="INVENTORY",
+        help="inventory file or directory (repeatable; kept as an absolute path)",
+    )
     install.add_argument("--name", default="rotate", help="timer name (default rotate)")
     install.add_argument(
         "--schedule",
@@ -46,16 +53,38 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="start up to SECONDS late, at random (default 3600)",
     )
-    install.add_argument("--fail-within", type=int, default=14, metavar="DAYS")
-    install.add_argument("--renew-before", type=int, metavar="DAYS")
+    install.add_argument(
+        "--fail-within",
+        type=int,
+        default=14,
+        metavar="DAYS",
+        help="alert on, and fail the run for, certificates expiring within DAYS (default 14)",
+    )
+    install.add_argument(
+        "--renew-before", type=int, metavar="DAYS", help="passed to rotate (default its 30)"
+    )
     install.add_argument("--prometheus", metavar="FILE", help="metrics textfile (*.prom)")
-    install.add_argument("--notify", action="append", default=[], metavar="URL")
+    install.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="webhook for alerts (repeatable; kept in the environment file, not the unit)",
+    )
     install.add_argument(
         "--env", action="append", default=[], metavar="NAME", help="copy NAME from this shell"
     )
-    install.add_argument("--wait", type=int, default=3600, metavar="SECONDS")
+    install.add_argument(
+        "--wait",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="wait this long for another run of the inventory (default 3600), then exit 5",
+    )
     install.add_argument("--user", default="root", help="run as USER (default root)")
-    install.add_argument("--state-dir", metavar="DIR")
+    install.add_argument(
+        "--state-dir", metavar="DIR", help="state directory of the runs (default: yours now)"
+    )
     install.add_argument("--executable", metavar="PATH", help="origin-agent to run")
     _common(install)
     remove = actions.add_parser("remove", help="disable and delete a timer")

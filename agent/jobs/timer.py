@@ -216,7 +216,9 @@ def render_service(spec: TimerSpec) -> str:
         "# runs after rotate whatever it returned; exit 4 (a certificate expiring within\n"
         "# --fail-within days) marks the unit failed\n"
         f"ExecStopPost={_systemd_argv(status)}\n"
-        f"TimeoutStartSec={spec.wait + 7200}\nNoNewPrivileges=yes\nPrivateTmp=yes\n"
+        f"TimeoutStartSec={spec.wait + 7200}\n"
+        "# ExecStopPost counts against the stop timeout: room for status on a large fleet\n"
+        "TimeoutStopSec=1800\nNoNewPrivileges=yes\nPrivateTmp=yes\n"
     )
 
 

@@ -111,6 +111,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "EnvironmentFile=/etc/origin-agent/prod.env\n" in body and "User=www-data\n" in body
     assert f"ExecStart={AGENT} rotate -i {tmp_path}/inv.yml" in body
     assert f"ExecStopPost={AGENT} status -i {tmp_path}/inv.yml" in body
+    assert "TimeoutStopSec=1800\n" in body
 
 
 def test_verify_catches_a_broken_unit(tmp_path: Path) -> None:
