@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from agent.commands import options
-from agent.commands.argtypes import int_range
 from agent.commands.run import EPILOG, run_bundled
 from agent.jobs import followup
 from agent.report.events import Event, HostUnreachable, RunFinished, TaskDone
@@ -33,17 +32,11 @@ def register(sub: Any) -> None:
     )
     rotate.add_argument("pattern", nargs="?", default="all", help="hosts to rotate (default all)")
     rotate.add_argument("--force", action="store_true", help="renew every certificate, due or not")
-    rotate.add_argument(
-        "--renew-before",
-        type=int_range(0, 3650),
-        default=None,
-        metavar="DAYS",
-        help="renew certificates expiring within DAYS, 0 at expiry (default: when two thirds "
-        "of the lifetime are used)",
-    )
+    options.add_renew_before(rotate)
     rotate.add_argument("--no-revoke", action="store_true", help="keep replaced certificates valid")
     options.add_plan_run_options(rotate)
-    followup.add_options(rotate, rotate=True)
+    options.add_fail_within(rotate)
+    options.add_metrics_and_alerts(rotate)
     rotate.set_defaults(func=run)
 
 

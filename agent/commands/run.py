@@ -104,7 +104,7 @@ class PlanRun:
             verbose=getattr(args, "verbose", 0),
             accept_new_host_keys=args.accept_new_host_keys,
             state_dir=args.state_dir,
-            wait=args.wait,
+            wait=args.wait or 0.0,
         )
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from agent.commands import options
-from agent.commands.argtypes import int_range
 from agent.errors import UsageError
 from agent.jobs import followup, status, status_render
 from agent.jobs.targets import check_output_file, write_output_file
@@ -40,12 +39,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--html", metavar="FILE", type=Path, help="also write a one-page HTML report"
     )
-    parser.add_argument(
-        "--fail-within",
-        type=int_range(0, 36500),
-        metavar="DAYS",
-        help=f"exit {EXIT_THRESHOLD} if any certificate expires within DAYS (or none is served)",
-    )
+    options.add_fail_within(parser)
     parser.add_argument(
         "--require-mode",
         choices=("flexible", "full", "full_pinned", "strict"),
@@ -55,7 +49,7 @@ def register(sub: Any) -> None:
     options.add_forks(parser)
     options.add_timeout(parser)
     options.add_state_dir(parser)
-    followup.add_options(parser, rotate=False)
+    options.add_metrics_and_alerts(parser)
     parser.set_defaults(func=run)
 
 

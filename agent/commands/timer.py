@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.commands import options
 from agent.errors import UsageError
+
+NAME_HELP = "timer name: a-z, 0-9 and '-' (default rotate)"
 
 DESCRIPTION = """\
 Run `rotate` (then `status --fail-within`) for an inventory on a schedule, unattended: a
@@ -17,8 +20,9 @@ systemd service and timer (OnCalendar, RandomizedDelaySec, Persistent=true; logs
 journal) where systemd runs, else a file in /etc/cron.d (a random delay first; logs in
 /var/log/origin-agent/NAME.log). Secrets reach the run through an environment file
 /etc/origin-agent/NAME.env (0600): --env NAME copies a variable from this shell, and --notify
-URLs are kept there too (webhook URLs hold tokens). A run waits up to --wait seconds for another
-run of the same inventory to finish.
+URLs are kept there too (webhook URLs hold tokens), never in the unit or cron file. A
+scheduled run waits up to --wait seconds (3600 unless given) for another run of the same
+inventory, and alerts on certificates expiring within --fail-within days (14 unless given).
 """
 
 
@@ -31,15 +35,8 @@ def register(sub: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     install = actions.add_parser("install", help="write and enable a timer for an inventory")
-    install.add_argument(
-        "-i",
-        "--inventory",
-        action="append",
-        required=True,
-        metavar="INVENTORY",
-        help="inventory file or directory (repeatable; kept as an absolute path)",
-    )
-    install.add_argument("--name", default="rotate", help="timer name (default rotate)")
+    install.add_argument("name", nargs="?", default="rotate", help=NAME_HELP)
+    options.add_inventory(install, required=True)
     install.add_argument(
         "--schedule",
         default="17 3 * * *",
@@ -53,42 +50,19 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="start up to SECONDS late, at random (default 3600)",
     )
-    install.add_argument(
-        "--fail-within",
-        type=int,
-        default=14,
-        metavar="DAYS",
-        help="alert on, and fail the run for, certificates expiring within DAYS (default 14)",
-    )
-    install.add_argument(
-        "--renew-before", type=int, metavar="DAYS", help="passed to rotate (default its 30)"
-    )
-    install.add_argument("--prometheus", metavar="FILE", help="metrics textfile (*.prom)")
-    install.add_argument(
-        "--notify",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="webhook for alerts (repeatable; kept in the environment file, not the unit)",
-    )
+    options.add_fail_within(install)
+    options.add_renew_before(install)
+    options.add_metrics_and_alerts(install)
+    options.add_wait(install)
+    options.add_state_dir(install)
     install.add_argument(
         "--env", action="append", default=[], metavar="NAME", help="copy NAME from this shell"
     )
-    install.add_argument(
-        "--wait",
-        type=int,
-        default=3600,
-        metavar="SECONDS",
-        help="wait this long for another run of the inventory (default 3600), then exit 5",
-    )
     install.add_argument("--user", default="root", help="run as USER (default root)")
-    install.add_argument(
-        "--state-dir", metavar="DIR", help="state directory of the runs (default: yours now)"
-    )
     install.add_argument("--executable", metavar="PATH", help="origin-agent to run")
     _common(install)
     remove = actions.add_parser("remove", help="disable and delete a timer")
-    remove.add_argument("--name", default="rotate")
+    remove.add_argument("name", nargs="?", default="rotate", help=NAME_HELP)
     remove.add_argument("--keep-env", action="store_true", help="keep the environment file")
     _common(remove)
     show = actions.add_parser("status", help="list installed timers and their last run")
@@ -140,12 +114,12 @@ def _install(args: argparse.Namespace) -> list[str]:
         state_dir=timer.check_path(state, "--state-dir"),
         schedule=args.schedule,
         randomized_delay=max(0, args.randomized_delay),
-        fail_within=args.fail_within,
+        fail_within=14 if args.fail_within is None else args.fail_within,
         renew_before=args.renew_before,
-        prometheus=timer.check_path(os.path.abspath(args.prometheus), "--prometheus")
+        prometheus=timer.check_path(os.path.abspath(str(args.prometheus)), "--prometheus")
         if args.prometheus
         else None,
-        wait=max(0, args.wait),
+        wait=3600 if args.wait is None else max(0, int(args.wait)),
         user=timer.check_user(args.user),
     )
     timer.parse_schedule(spec.schedule)

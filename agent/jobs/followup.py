@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError, UsageError
@@ -29,36 +28,6 @@ from agent.report.events import Event, HostUnreachable, RunFinished
 NOTIFY_VAR = "notify_urls"
 NOTIFY_ENV = "ORIGIN_AGENT_NOTIFY"
 RESULT_STATUS = {0: "ok", 1: "failed", 3: "unreachable"}
-
-
-def add_options(parser: argparse.ArgumentParser, *, rotate: bool) -> None:
-    """``--prometheus FILE`` and ``--notify URL`` (and ``--fail-within`` for rotate)."""
-    parser.add_argument(
-        "--prometheus",
-        type=Path,
-        metavar="FILE",
-        help="write metrics (Prometheus text format, node_exporter textfile: *.prom) atomically",
-    )
-    parser.add_argument(
-        "--notify",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="post one JSON message (Slack/Mattermost 'text' plus fields) when something needs "
-        "a human (repeatable); never changes the exit code"
-        + (
-            f"; rotate also posts to ${NOTIFY_ENV} (space-separated) and {NOTIFY_VAR} host vars"
-            if rotate
-            else ""
-        ),
-    )
-    if rotate:
-        parser.add_argument(
-            "--fail-within",
-            type=int,
-            metavar="DAYS",
-            help="after the run, alert on certificates expiring within DAYS (or none served)",
-        )
 
 
 class RunWatch:

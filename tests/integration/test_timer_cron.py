@@ -64,8 +64,8 @@ def cron_root(tmp_path: Path) -> Iterator[Path]:
 
 def _install(lab: Lab, root: Path, tmp_path: Path, url: str, schedule: str) -> Path:
     code = main(
-        ["timer", "install", "-i", lab.inventory_path, "--root", str(root)]
-        + ["--scheduler", "cron", "--name", "labtest", "--schedule", schedule]
+        ["timer", "install", "labtest", "-i", lab.inventory_path, "--root", str(root)]
+        + ["--scheduler", "cron", "--schedule", schedule]
         + ["--randomized-delay", "0", "--renew-before", "400", "--fail-within", "400"]
         + ["--state-dir", str(tmp_path / "state"), "--notify", url]
         + ["--prometheus", str(tmp_path / "oa.prom")]

@@ -58,7 +58,9 @@ def test_environment_webhooks_are_for_rotate_and_status_posts_only_to_notify(
     assert len(rx.bodies) == 1  # one message even though the URL is given twice
 
 
-def test_last_rotation_is_when_the_served_certificate_was_issued(tmp_path: Path) -> None:
+def test_last_rotation_is_when_the_served_certificate_was_issued_and_renewal_is_the_policys(
+    tmp_path: Path,
+) -> None:
     store = Store(str(tmp_path / "state"))
     for fp, when in (("old", NOW - timedelta(days=60)), ("new", NOW - timedelta(days=1))):
         store.record_certificate(
@@ -82,8 +84,9 @@ def test_last_rotation_is_when_the_served_certificate_was_issued(tmp_path: Path)
         not_after=NOW + timedelta(days=30),
         days_left=30,
         fingerprint="old",  # the rotation to "new" did not reach the origin
+        renew_at=NOW + timedelta(days=23),  # the renewal policy's verdict, as status gives it
     )
-    (sample,) = followup.cert_samples([row], [Host("h1", {"renew_before_days": 7})], store, 30)
+    (sample,) = followup.cert_samples([row], store)
     assert sample.last_rotation == NOW - timedelta(days=60)
     assert sample.renewal_due == NOW + timedelta(days=23)
     store.close()

@@ -219,7 +219,7 @@ def test_cli_install_status_remove(
     inv.write_text("all:\n  hosts: {}\n")
     root = tmp_path / "root"
     monkeypatch.setenv("CF_API_TOKEN", "tok-secret-1")
-    base = ["timer", "install", "-i", str(inv), "--root", str(root), "--name", "prod"]
+    base = ["timer", "install", "prod", "-i", str(inv), "--root", str(root)]
     assert main([*base, "--env", "CF_API_TOKEN", "--notify", "https://hooks.example/T/x"]) == 0
     out = capsys.readouterr().out
     assert "tok-secret-1" not in out and "hooks.example" not in out
@@ -236,9 +236,9 @@ def test_cli_install_status_remove(
     capsys.readouterr()
     assert main(["timer", "status", "--root", str(root)]) == 0
     assert capsys.readouterr().out.startswith("prod: systemd timer origin-agent-prod.timer, ")
-    assert main(["timer", "remove", "--name", "prod", "--root", str(root)]) == 0
+    assert main(["timer", "remove", "prod", "--root", str(root)]) == 0
     assert list(units.iterdir()) == [] and not (root / "etc/origin-agent/prod.env").exists()
-    assert main(["timer", "remove", "--name", "prod", "--root", str(root)]) == 1
+    assert main(["timer", "remove", "prod", "--root", str(root)]) == 1
     assert capsys.readouterr().err == "origin-agent: prod: no timer of this name is installed\n"
 
 
