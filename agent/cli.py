@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "inventory",
     "ca",
     "lab",
+    "timer",
 )
 
 EXIT_OK = 0

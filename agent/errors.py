@@ -120,3 +120,9 @@ class LabError(AgentError):
 
 class StateError(AgentError):
     """The local state store is unusable."""
+
+
+class RunLockedError(StateError):
+    """Another run holds the controller lock for this inventory and state store (exit 5)."""
+
+    exit_code = 5

@@ -22,6 +22,9 @@ DEFAULT_FORKS = 20
 MAX_FORKS = 1000
 MAX_TRUST_BYTES = 4 * 1024 * 1024
 FORKS = int_range(1, MAX_FORKS)  # one type object: the same option in every command
+WAIT_SECONDS = int_range(0, 86400)  # --wait: for another run's lock
+RENEW_BEFORE_DAYS = int_range(0, 3650)
+FAIL_WITHIN_DAYS = int_range(0, 36500)
 DEFAULT_TIMEOUT = 5.0
 STATE_DIR_HELP = (
     "local state: issued certificates, ACME account, runs "
@@ -127,6 +130,61 @@ def add_plan_run_options(parser: argparse.ArgumentParser) -> None:
         help="record unknown SSH host keys (a changed key is always refused)",
     )
     add_state_dir(parser)
+    add_wait(parser)
+
+
+def add_wait(parser: argparse.ArgumentParser) -> None:
+    """``--wait SECONDS``: for another run of the same inventory and state store."""
+    parser.add_argument(
+        "--wait",
+        type=WAIT_SECONDS,
+        default=None,
+        metavar="SECONDS",
+        help="if another run holds this inventory and state store, wait up to SECONDS for it "
+        "(default: exit 5 at once, naming it; a timer's run waits 3600)",
+    )
+
+
+def add_renew_before(parser: argparse.ArgumentParser) -> None:
+    """``--renew-before DAYS``: the renewal policy's fixed margin instead of its default."""
+    parser.add_argument(
+        "--renew-before",
+        type=RENEW_BEFORE_DAYS,
+        default=None,
+        metavar="DAYS",
+        help="renew certificates expiring within DAYS, 0 at expiry (default: when two thirds "
+        "of the lifetime are used)",
+    )
+
+
+def add_fail_within(parser: argparse.ArgumentParser) -> None:
+    """``--fail-within DAYS``: a certificate expiring that soon is a problem."""
+    parser.add_argument(
+        "--fail-within",
+        type=FAIL_WITHIN_DAYS,
+        default=None,
+        metavar="DAYS",
+        help="a certificate expiring within DAYS (or none served) is a problem: status exits 4, "
+        "--notify alerts on it (rotate: probed after the run; a timer: 14 by default)",
+    )
+
+
+def add_metrics_and_alerts(parser: argparse.ArgumentParser) -> None:
+    """``--prometheus FILE`` and ``--notify URL`` (repeatable)."""
+    parser.add_argument(
+        "--prometheus",
+        type=Path,
+        metavar="FILE",
+        help="write metrics (Prometheus text format, node_exporter textfile: *.prom) atomically",
+    )
+    parser.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="post one JSON message (Slack/Mattermost 'text' plus fields) when a run needs a "
+        "human (repeatable); never changes the exit code",
+    )
 
 
 def require_inventory(args: argparse.Namespace) -> None:

@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from agent.commands import options
-from agent.commands.argtypes import int_range
 from agent.commands.run import EPILOG, run_bundled
+from agent.jobs import followup
 from agent.report.events import Event, HostUnreachable, RunFinished, TaskDone
 
 OUTCOMES = ("rotated", "unchanged", "failed", "unreachable", "not run")
@@ -32,16 +32,11 @@ def register(sub: Any) -> None:
     )
     rotate.add_argument("pattern", nargs="?", default="all", help="hosts to rotate (default all)")
     rotate.add_argument("--force", action="store_true", help="renew every certificate, due or not")
-    rotate.add_argument(
-        "--renew-before",
-        type=int_range(0, 3650),
-        default=None,
-        metavar="DAYS",
-        help="renew certificates expiring within DAYS, 0 at expiry (default: when two thirds "
-        "of the lifetime are used)",
-    )
+    options.add_renew_before(rotate)
     rotate.add_argument("--no-revoke", action="store_true", help="keep replaced certificates valid")
     options.add_plan_run_options(rotate)
+    options.add_fail_within(rotate)
+    options.add_metrics_and_alerts(rotate)
     rotate.set_defaults(func=run)
 
 
@@ -98,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     command_vars = rotation_vars(
         renew_before=args.renew_before, force=args.force, no_revoke=args.no_revoke
     )
-    code = run_bundled(args, "rotate", args.pattern, command_vars, observer=summary)
+    followup.check_urls(args)
+    watch = followup.RunWatch(summary)
+    code = run_bundled(args, "rotate", args.pattern, command_vars, observer=watch)
     (sys.stderr if args.json else sys.stdout).write(summary.line(check=args.check) + "\n")
+    if not args.check:
+        followup.after_rotate(args, watch, summary.outcome, code)
     return code

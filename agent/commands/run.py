@@ -23,7 +23,8 @@ from agent.resources import data_dir
 EPILOG = """\
 Exit codes: 0 every host ok (or changed); 1 some host failed, the run was stopped by a failure
 threshold, or the input is bad (plan, inventory, -e); 2 usage error; 3 some host was
-unreachable and none failed (a run with both failed and unreachable hosts exits 1).
+unreachable and none failed (a run with both failed and unreachable hosts exits 1); 5 another
+run holds the lock of this inventory and state store (it is named; see --wait).
 
 Extra variables: -e key=value (a string; several pairs may be given space-separated, shell
 quoted, when every word is a pair; else the whole text after '=' is the value),
@@ -80,6 +81,7 @@ class PlanRun:
     verbose: int = 0
     accept_new_host_keys: bool = False
     state_dir: str | None = None
+    wait: float = 0.0  # seconds to wait for another run's lock (check mode takes none)
 
     @classmethod
     def from_args(
@@ -102,6 +104,7 @@ class PlanRun:
             verbose=getattr(args, "verbose", 0),
             accept_new_host_keys=args.accept_new_host_keys,
             state_dir=args.state_dir,
+            wait=args.wait or 0.0,
         )
 
 
@@ -234,7 +237,20 @@ def execute(request: PlanRun, observer: Reporter | None = None) -> int:
     """Load everything, check the plan for every host, run it, report; returns the exit code.
 
     ``observer`` sees every event the reporter sees (``rotate`` counts its hosts with one).
+    One run at a time per inventory and state store (check mode changes nothing: no lock).
+
+    Raises:
+        RunLockedError: another run holds the lock (exit 5), still after ``request.wait``.
     """
+    from agent.state.lock import held
+
+    if request.check:
+        return _execute(request, observer)
+    with held(request.inventory, state_dir=request.state_dir, wait=request.wait):
+        return _execute(request, observer)
+
+
+def _execute(request: PlanRun, observer: Reporter | None) -> int:
     from agent import transport
     from agent.inventory import Host, connection_spec
     from agent.inventory.model import ConnectionSpec

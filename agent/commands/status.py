@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.commands import options
-from agent.commands.argtypes import int_range
 from agent.errors import UsageError
-from agent.jobs import status, status_render
+from agent.jobs import followup, status, status_render
 from agent.jobs.targets import check_output_file, write_output_file
 
 EXIT_THRESHOLD = 4
@@ -40,12 +39,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--html", metavar="FILE", type=Path, help="also write a one-page HTML report"
     )
-    parser.add_argument(
-        "--fail-within",
-        type=int_range(0, 36500),
-        metavar="DAYS",
-        help=f"exit {EXIT_THRESHOLD} if any certificate expires within DAYS (or none is served)",
-    )
+    options.add_fail_within(parser)
     parser.add_argument(
         "--require-mode",
         choices=("flexible", "full", "full_pinned", "strict"),
@@ -55,6 +49,7 @@ def register(sub: Any) -> None:
     options.add_forks(parser)
     options.add_timeout(parser)
     options.add_state_dir(parser)
+    options.add_metrics_and_alerts(parser)
     parser.set_defaults(func=run)
 
 
@@ -66,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     hosts = inventory.select(args.pattern, limit=args.limit)
     if not hosts:
         raise UsageError(f"no hosts match {args.pattern!r}", where="status")
+    followup.check_urls(args)
     extra = options.trust_text(args.trust)
     now = datetime.now(UTC)
     rows = status.collect(hosts, now=now, extra_trust=extra, forks=args.forks, timeout=args.timeout)
@@ -74,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(status_render.table(rows))
     if args.html:
-        write_output_file(args.html, status_render.to_html(rows, now), "--html")
+        page = status_render.to_html(rows, now, require_mode=args.require_mode or "strict")
+        write_output_file(args.html, page, "--html")
         if not args.json:
             print(f"report written to {args.html}")
+    followup.after_status(args, hosts, rows, now)
     problems = status.failing(rows, fail_within=args.fail_within, require_mode=args.require_mode)
     for line in problems:
         sys.stderr.write(f"origin-agent: {line}\n")

@@ -151,12 +151,12 @@ def test_the_html_report_renders_in_a_browser(tmp_path: Path) -> None:
     )
     text = dom.stdout
     for expected in (
-        "Expiry timeline",
+        "Renewals due per week",
         "web-1.example.test",
         "Flexible",
         "Full (strict)",
-        "12d",
-        "80d",
+        "Full where Full (strict) is required",
+        "<td>80</td>",
         "no TLS on 127.0.0.1:443",
     ):
         assert expected in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -99,16 +100,16 @@ def test_status_reads_the_kept_ca_window_of_the_served_certificate() -> None:
     assert kept_window(store, certificate(0x1234, None)) is None
 
 
-def test_the_html_timeline_marks_what_the_policy_renews_not_a_fixed_30_days() -> None:
+def test_the_html_report_flags_what_the_policy_renews_not_a_fixed_30_days() -> None:
     from agent.jobs.status_render import to_html
 
     now = ISSUED + timedelta(days=3)
     short = row(host="short", days_left=3, **renewal_of(cert(6), {}))  # due on day 4: not yet
     due = row(host="due", days_left=87, **renewal_of(cert(90), {"renew_before_days": 88}))
     page = to_html([short, due], now)
-    bars = page.split("<rect")[2:]
-    assert 'fill="#b71c1c"><title>short' not in page and "short" in bars[0]
-    assert 'fill="#b71c1c"><title>due' in page
+    assert re.search(r'<tr class="m-strict fine"><td>short</td>', page)  # 3 days left, not due
+    assert re.search(r'<tr class="m-strict problem"><td>due</td>', page)  # 87 left, but due
+    assert page.index(">due<") < page.index(">short<")  # problems first
 
 
 def test_status_points_at_the_cas_explanation_of_its_window() -> None:

@@ -20,6 +20,12 @@ from agent.report.events import HostResult, HostUnreachable, ListReporter, RunFi
 ROOT = Path(__file__).parents[3]
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that changes things takes the run lock in the state directory: a private one."""
+    monkeypatch.setenv("ORIGIN_AGENT_STATE_DIR", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
     inv = tmp_path / "inv.yml"
