@@ -121,7 +121,9 @@ def apply(
     )
 
 
-def rollback(conn: Connection, want: Desired, *, become: bool) -> tuple[txn.Outcome, list[str]]:
+def rollback(
+    conn: Connection, want: Desired, *, become: bool, token: str = ""
+) -> tuple[txn.Outcome, list[str]]:
     """Undo the site's last applied transaction (after a failed verification); also what the
     server logged since that transaction's reload (its own error lines, one each)."""
     script = txn.rollback_script(
@@ -129,6 +131,7 @@ def rollback(conn: Connection, want: Desired, *, become: bool) -> tuple[txn.Outc
         want.server,
         cert_root=want.cert_root,
         error_log=want.adapter.error_log_path(),
+        token=token,
     )
     undo = conn.run(txn.shell_argv(script), become=become, timeout=120 + txn.LOCK_WAIT)
     said = want.adapter.server_errors(txn.parse_errlog(undo.stdout))

@@ -118,6 +118,7 @@ if [ "__RELOAD_FLAG__" = yes ]; then
 fi
 echo @@step reloaded
 __NEXT__
+printf '%s\n' __TOKEN__ > "$J/new/token"
 rm -rf "$P" "$J/last" __CONSUME_NEXT__
 mv -T "$J/new" "$J/last"
 # Keep the newest __KEEP__ versions (names sort by time) and always the current and previous one.
@@ -173,6 +174,10 @@ fi
 ROLLBACK = r"""
 take_lock
 if [ ! -f "$J/last/journal" ]; then result nothing_to_undo; exit 0; fi
+T=; read -r T < "$J/last/token" 2>/dev/null
+if [ -n __TOKEN__ ] && [ "$T" != __TOKEN__ ]; then  # another transaction came after ours
+  H=; read -r H < "$J.holder" 2>/dev/null; result superseded "${H:-by another transaction}"; exit 0
+fi
 E=__ERRLOG__; OFF=
 if [ -n "$E" ] && [ -f "$E" ] && read -r OFF < "$J/last/errlog-offset" 2>/dev/null; then
   case "$OFF" in ""|*[!0-9]*) ;; *)

@@ -148,6 +148,7 @@ def apply_script(txn: Transaction) -> str:
             "__NEXT__": scripts.NEXT if txn.next_files else "",
             "__PROBES__": _probes(txn),
             "__ERRLOG__": shlex.quote(txn.error_log),
+            "__TOKEN__": shlex.quote(txn.token or "-"),
             # next_files replace NAME/next (restorably); without them a used next key is removed
             "__CONSUME_NEXT__": '"$ROOT/next"' if txn.consume_next and not txn.next_files else "",
             "__KEEP__": str(txn.keep_versions),
@@ -165,6 +166,12 @@ def _probes(txn: Transaction) -> str:
         argv = sclient.argv(p.address, p.port, p.name)
         lines.append(f"served {shlex.quote(p.name)} {shlex.quote(want)} {join(argv)}")
     return "\n".join(lines)
+
+
+def _check_token(token: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{0,32}", token):
+        raise ValueError(f"invalid transaction token {token!r}")
+    return token
 
 
 def parse_errlog(stdout: str) -> str:
@@ -217,21 +224,29 @@ def rollback_script(
     txn_root: str = TXN_ROOT,
     lock_wait: int = LOCK_WAIT,
     error_log: str = "",
+    token: str = "",
 ) -> str:
     """Undo the last applied transaction of site ``name`` (after a failed verification);
-    with ``error_log``, first print what the server logged since that transaction's reload."""
+    with ``error_log``, first print what the server logged since that transaction's reload.
+    With ``token``, undo only that transaction: if another one came after it (another
+    controller, a colleague), report ``superseded`` and change nothing."""
     check_name(name)
     return _common(
         f"{check_path(txn_root)}/{name}", f"{check_path(cert_root)}/{name}", server, lock_wait
     ) + _fill(
-        scripts.ROLLBACK, {"__ERRLOG__": shlex.quote(check_path(error_log) if error_log else "")}
+        scripts.ROLLBACK,
+        {
+            "__ERRLOG__": shlex.quote(check_path(error_log) if error_log else ""),
+            "__TOKEN__": shlex.quote(_check_token(token)),
+        },
     )
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What the remote script reported: ``status`` ok, write_failed, test_failed,
-    reload_failed, locked, nothing_to_undo, or unknown (no result line: the script was killed);
+    reload_failed, locked, nothing_to_undo, superseded (a rollback found a later transaction
+    than the one it was to undo), or unknown (no result line: the script was killed);
     ``steps``: the checkpoints it passed (``locked``, ``written``, ``switched``, ``tested``,
     ``reloaded``)."""
 

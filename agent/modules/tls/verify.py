@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from agent.modules.base import Context, ModuleError
 from agent.modules.tls import remote
 from agent.modules.tls.decide import Desired
+from agent.modules.tls.txn import Outcome
 from agent.pki import sclient
 from agent.pki.inspect import CertInfo
 from agent.pki.modes import MODES, ModeVerdict, evaluate
@@ -179,6 +180,16 @@ class Vantage:
     before: str = "yes"  # the controller's reachability before the change (reachable())
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What a deployment is judged against."""
+
+    trust: str
+    pins: tuple[str, ...]
+    require: str
+    timeout: float
+
+
 def verify_or_rollback(
     conn: Connection,
     want: Desired,
@@ -187,53 +198,68 @@ def verify_or_rollback(
     vantage: Vantage,
     info: CertInfo | None,
     previous: CertInfo | None,
-    trust: str,
-    pins: tuple[str, ...],
-    require: str,
-    timeout: float,
+    judgement: Judgement,
+    token: str = "",
 ) -> tuple[ModeVerdict, str]:
     """Verify the deployed state from the controller or, when it cannot reach the origin's
-    HTTPS port (or is told so), from the origin; when it fails, roll back, check the old state
-    is served again and fail the host. Returns the verdict and the vantage used.
+    HTTPS port (or is told so), from the origin; when it fails, roll back this transaction
+    (``token``), check the old state is served again and fail the host. A transaction
+    another controller applied after ours is not undone: what is served then is judged as
+    it is. Returns the verdict and where it was seen from.
 
     Raises:
         ModuleError: verification failed (the message says what the rollback achieved).
     """
-    port = want.site.https_port
+    used = _vantage_used(vantage, want.site.https_port)
     expect = info.fingerprint_sha256 if info else None
-    used = _vantage_used(vantage, port)
-    now = wall_clock(ctx)
+    problem, verdict = _check(vantage, used, want, ctx, expect, judgement)
+    if problem is None and verdict is not None:
+        return verdict, used
+    back, restored, said = roll_back(
+        conn, want, ctx, vantage if used == "controller" else None, previous, judgement, token
+    )
+    if back.status == "superseded":  # a later transaction is live: judge what it serves
+        problem, verdict = _check(vantage, used, want, ctx, None, judgement)
+        if problem is None and verdict is not None:
+            return verdict, f"{used}, after a later transaction ({back.message})"
+        restored = f"not undone: a later transaction is live ({back.message})"
+    server_said = f" ({want.adapter.name} said: {'; '.join(said)})" if said else ""
+    raise ModuleError(f"verification failed: {problem}{server_said}", host=ctx.host, hint=restored)
+
+
+def _check(
+    vantage: Vantage,
+    used: str,
+    want: Desired,
+    ctx: Context,
+    expect: str | None,
+    judgement: Judgement,
+) -> tuple[str | None, ModeVerdict | None]:
+    """Handshakes from where ``used`` says, judged (``expect`` None: whatever is served)."""
+    port = want.site.https_port
     if used == "origin":
-        problem, verdict = verify_served(
+        return verify_served(
             vantage.origin_outputs or {},
             want.names,
             address=vantage.origin,
             port=port,
             expect=expect,
-            trust=trust,
-            pins=pins,
-            require=require,
-            now=now,
+            trust=judgement.trust,
+            pins=judgement.pins,
+            require=judgement.require,
+            now=wall_clock(ctx),
         )
-    else:
-        problem, verdict = verify_site(
-            vantage.controller,
-            port,
-            want.names,
-            expect=expect,
-            trust=trust,
-            pins=pins,
-            require=require,
-            now=now,
-            timeout=timeout,
-        )
-    if problem is None and verdict is not None:
-        return verdict, used
-    restored, said = roll_back(
-        conn, want, ctx, vantage if used == "controller" else None, previous, timeout
+    return verify_site(
+        vantage.controller,
+        port,
+        want.names,
+        expect=expect,
+        trust=judgement.trust,
+        pins=judgement.pins,
+        require=judgement.require,
+        now=wall_clock(ctx),
+        timeout=judgement.timeout,
     )
-    server_said = f" ({want.adapter.name} said: {'; '.join(said)})" if said else ""
-    raise ModuleError(f"verification failed: {problem}{server_said}", host=ctx.host, hint=restored)
 
 
 def roll_back(
@@ -242,16 +268,17 @@ def roll_back(
     ctx: Context,
     vantage: Vantage | None,
     previous: CertInfo | None,
-    timeout: float,
-) -> tuple[str, list[str]]:
-    """Undo the last transaction and say what that achieved, with the server's own error
+    judgement: Judgement,
+    token: str = "",
+) -> tuple[Outcome, str, list[str]]:
+    """Undo transaction ``token`` and say what that achieved, with the server's own error
     lines since the reload; with a controller ``vantage``, check the previous certificate is
     served again."""
-    back, said = remote.rollback(conn, want, become=ctx.become)
+    back, said = remote.rollback(conn, want, become=ctx.become, token=token)
     if not back.ok:
-        return f"rollback failed too ({back.status}: {back.message})", said
+        return back, f"rollback failed too ({back.status}: {back.message})", said
     if previous is None or vantage is None:
-        return "previous certificate restored", said
+        return back, "previous certificate restored", said
     again, _ = verify_site(
         vantage.controller,
         want.site.https_port,
@@ -261,11 +288,11 @@ def roll_back(
         pins=(),
         require="full",
         now=wall_clock(ctx),
-        timeout=timeout,
+        timeout=judgement.timeout,
     )
     if again is not None:
-        return f"previous certificate restored but not served: {again}", said
-    return "previous certificate restored", said
+        return back, f"previous certificate restored but not served: {again}", said
+    return back, "previous certificate restored", said
 
 
 def _vantage_used(vantage: Vantage, port: int) -> str:

@@ -198,3 +198,31 @@ def test_a_server_the_script_starts_does_not_keep_the_lock(tmp_path: Path) -> No
     finally:
         if pidfile.exists():
             os.kill(int(pidfile.read_text()), 9)
+
+
+def test_a_rollback_never_undoes_a_later_transaction(tmp_path: Path) -> None:
+    paths = origin(tmp_path)
+    ours = transaction(tmp_path, paths, token="aaaa")
+    assert run(ours).ok
+    later = transaction(
+        tmp_path,
+        paths,
+        token="bbbb",
+        version="20261201T130000Z-00000bbbbbbb",
+        files=(WriteFile(str(paths["site"]), b"a colleague's site\n"),),
+    )
+    assert run(later).ok
+    after_later = snapshot(tmp_path)
+    script = txn.rollback_script(
+        "a", ours.server, cert_root=ours.cert_root, txn_root=ours.txn_root, token="aaaa"
+    )
+    done = subprocess.run(txn.shell_argv(script), capture_output=True, timeout=60)
+    outcome = txn.parse_outcome(done.stdout.decode())
+    assert outcome.status == "superseded" and outcome.message.startswith("pid ")
+    assert snapshot(tmp_path) == after_later
+    mine = txn.rollback_script(
+        "a", later.server, cert_root=later.cert_root, txn_root=later.txn_root, token="bbbb"
+    )
+    undone = subprocess.run(txn.shell_argv(mine), capture_output=True, timeout=60)
+    assert txn.parse_outcome(undone.stdout.decode()).ok
+    assert paths["site"].read_bytes() == b"new site\n"  # back to what ours wrote
