@@ -15,37 +15,29 @@ Every step is bounded by ``timeout`` (one deadline per connection).
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
+from agent.pki.plainhttp import (
+    HOST_HEADER,
+    HttpAnswer,
+    Outcome,
+    bracketed,
+    connect_bounded,
+    is_ip,
+    probe_http,
+    status_of,
+)
 from agent.secret import Secret
 
-# what may follow "Host: " in a request we build by hand: a name, an IPv4 or a bracketed IPv6
-# literal, an optional port; never CR/LF or anything else that would add a header
-_HOST_HEADER = re.compile(
-    r"^[A-Za-z0-9._*-]{1,253}(?::[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?$"
-)
+__all__ = ["ClientCertificate", "HttpAnswer", "Outcome", "Served", "probe", "probe_http"]
 
-Outcome = Literal[
-    "ok",
-    "refused",
-    "timeout",
-    "unreachable",
-    "plain_http",
-    "not_tls",
-    "handshake_failed",
-    "client_cert_required",
-    "client_cert_rejected",
-]
 _VERSIONS = {"TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
 _CERT_REQUEST_STATE = b"read server certificate request"
 _NOT_TLS_REASONS = (
@@ -114,25 +106,6 @@ class Served:
         return pems[0] if pems else ""
 
 
-@dataclass(frozen=True)
-class HttpAnswer:
-    """Status line and ``Location`` of a plain HTTP answer (``status`` None: no HTTP)."""
-
-    status: int | None
-    location: str = ""
-    error: str = ""
-    body: bytes = b""
-    server: str = ""  # the Server header, e.g. "nginx/1.22.1"
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _reason(err: BaseException) -> str:
     """One line from a pyOpenSSL error: the OpenSSL reason strings, or the exception text."""
     if isinstance(err, SSL.Error) and err.args and isinstance(err.args[0], list):
@@ -140,21 +113,6 @@ def _reason(err: BaseException) -> str:
         if reasons:
             return "; ".join(reasons)
     return str(err) or type(err).__name__
-
-
-def _connect(address: str, port: int, deadline: float) -> socket.socket | tuple[Outcome, str]:
-    try:
-        sock = socket.create_connection(
-            (address, port), timeout=max(deadline - time.monotonic(), 0.01)
-        )
-    except ConnectionRefusedError:
-        return "refused", f"connection to {address}:{port} refused"
-    except TimeoutError:
-        return "timeout", f"no answer from {address}:{port}"
-    except OSError as err:
-        return "unreachable", f"{address}:{port}: {err.strerror or err}"
-    sock.setblocking(False)
-    return sock
 
 
 def _wait(sock: socket.socket, deadline: float, write: bool = False) -> None:
@@ -216,29 +174,64 @@ def probe(
     outcomes. A plain-HTTP port is detected by asking it for HTTP.
     """
     deadline = time.monotonic() + timeout
-    sock = _connect(address, port, deadline)
+    sock = connect_bounded(address, port, deadline)
     if isinstance(sock, tuple):
         return Served(address, port, sni, sock[0], error=sock[1])
-    requested: list[bool] = []
+    talk = _Handshake(address, port, sni, sock, deadline, client_cert)
+    conn = talk.open(_context(client_cert, min_version, max_version))
+    try:
+        try:
+            _call(conn, sock, deadline, "do_handshake")
+        except TimeoutError:
+            return talk.served("timeout", f"TLS handshake with {address}:{port} timed out")
+        except (SSL.Error, OSError) as err:
+            return talk.failed_handshake(err)
+        if not http_request:
+            return talk.served("ok")
+        return talk.request()
+    finally:
+        sock.close()
 
-    def on_info(conn: SSL.Connection, where: int, ret: int) -> None:
-        if _CERT_REQUEST_STATE in conn.get_state_string():
-            requested.append(True)
 
-    ctx = _context(client_cert, min_version, max_version)
-    ctx.set_info_callback(on_info)
-    conn = SSL.Connection(ctx, sock)
-    if sni and not _is_ip(sni):  # RFC 6066: no IP literals in SNI
-        conn.set_tlsext_host_name(sni.encode("idna"))
-    conn.set_connect_state()
+class _Handshake:
+    """One probe's connection: what it saw, and how each way it can end is reported."""
 
-    def served(outcome: Outcome, error: str = "", status: int | None = None) -> Served:
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        sni: str | None,
+        sock: socket.socket,
+        deadline: float,
+        client_cert: ClientCertificate | None,
+    ) -> None:
+        self.address, self.port, self.sni = address, port, sni
+        self.sock, self.deadline, self.client_cert = sock, deadline, client_cert
+        self.requested: list[bool] = []
+        self.conn: SSL.Connection | None = None
+
+    def open(self, ctx: SSL.Context) -> SSL.Connection:
+        def on_info(conn: SSL.Connection, where: int, ret: int) -> None:
+            if _CERT_REQUEST_STATE in conn.get_state_string():
+                self.requested.append(True)
+
+        ctx.set_info_callback(on_info)
+        conn = SSL.Connection(ctx, self.sock)
+        if self.sni and not is_ip(self.sni):  # RFC 6066: no IP literals in SNI
+            conn.set_tlsext_host_name(self.sni.encode("idna"))
+        conn.set_connect_state()
+        self.conn = conn
+        return conn
+
+    def served(self, outcome: Outcome, error: str = "", status: int | None = None) -> Served:
+        conn = self.conn
+        assert conn is not None
         chain = conn.get_peer_cert_chain(as_cryptography=True) or []
         version = conn.get_protocol_version_name()
         return Served(
-            address,
-            port,
-            sni,
+            self.address,
+            self.port,
+            self.sni,
             outcome,
             error=error,
             protocol=version
@@ -246,129 +239,78 @@ def probe(
             else "",
             cipher=conn.get_cipher_name() or "",
             chain_der=tuple(c.public_bytes(serialization.Encoding.DER) for c in chain),
-            client_cert_requested=bool(requested),
+            client_cert_requested=bool(self.requested),
             client_ca_names=tuple(
                 n.rfc4514_string() for n in conn.get_client_ca_list(as_cryptography=True)
             ),
-            client_cert_sent=client_cert is not None and bool(requested),
+            client_cert_sent=self.client_cert is not None and bool(self.requested),
             http_status=status,
         )
 
-    try:
+    def refused_client(self, reason: str, status: int | None = None) -> Served:
+        outcome: Outcome = (
+            "client_cert_required" if self.client_cert is None else "client_cert_rejected"
+        )
+        return self.served(outcome, reason, status)
+
+    def failed_handshake(self, err: Exception) -> Served:
+        reason = _reason(err)
+        if self.requested:
+            return self.refused_client(reason)
+        if any(r in reason.lower() for r in _NOT_TLS_REASONS) or isinstance(err, SSL.SysCallError):
+            answer = probe_http(
+                self.address,
+                self.port,
+                self.sni or self.address,
+                timeout=max(self.deadline - time.monotonic(), 0.5),
+            )
+            if answer.status is not None:
+                what = f"{self.address}:{self.port} speaks plain HTTP"
+                return self.served("plain_http", what, answer.status)
+            return self.served("not_tls", reason)
+        return self.served("handshake_failed", reason)
+
+    def request(self) -> Served:
+        """``GET /`` over the handshake: what the server answers tells a refused client
+        certificate (nginx's HTTP 400) apart from a served site."""
+        host = self.sni or self.address
+        if not HOST_HEADER.fullmatch(bracketed(host)):
+            return self.served("ok", "request not sent: the Host value is not a host name")
         try:
-            _call(conn, sock, deadline, "do_handshake")
-        except TimeoutError:
-            return served("timeout", f"TLS handshake with {address}:{port} timed out")
+            data = self._exchange(host)
+        except SSL.ZeroReturnError:
+            data = b""
         except (SSL.Error, OSError) as err:
-            reason = _reason(err)
-            if requested:
-                return served(
-                    "client_cert_required" if client_cert is None else "client_cert_rejected",
-                    reason,
-                )
-            if any(r in reason.lower() for r in _NOT_TLS_REASONS) or isinstance(
-                err, SSL.SysCallError
-            ):
-                answer = probe_http(
-                    address, port, sni or address, timeout=max(deadline - time.monotonic(), 0.5)
-                )
-                if answer.status is not None:
-                    return served(
-                        "plain_http", f"{address}:{port} speaks plain HTTP", answer.status
-                    )
-                return served("not_tls", reason)
-            return served("handshake_failed", reason)
-        if not http_request:
-            return served("ok")
-        host = sni or address
-        if not _HOST_HEADER.fullmatch(_bracketed(host)):
-            return served("ok", "request not sent: the Host value is not a host name")
+            if self.requested:
+                return self.refused_client(_reason(err))
+            return self.served("ok", f"request failed: {_reason(err)}")
+        except TimeoutError:
+            return self.served("ok", "no HTTP answer before the timeout")
+        status = status_of(data)
+        if status == 400 and self.requested and b"SSL certificate" in data:  # nginx's refusal
+            if self.client_cert is None:
+                return self.refused_client("HTTP 400: no client certificate sent", status)
+            return self.refused_client("HTTP 400: client certificate refused", status)
+        return self.served("ok", "", status)
+
+    def _exchange(self, host: str) -> bytes:
+        conn, sock, deadline = self.conn, self.sock, self.deadline
+        assert conn is not None
         request = (
             f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: origin-agent-probe\r\n"
             "Connection: close\r\n\r\n"
         )
-        try:
-            _call(conn, sock, deadline, "sendall", request.encode("ascii"))
-            data = b""
-            while b"\r\n\r\n" not in data and len(data) < 65536:
-                chunk = _call(conn, sock, deadline, "recv", 4096)
-                if not isinstance(chunk, bytes) or not chunk:
-                    break
-                data += chunk
-            if b"\r\n\r\n" in data and len(data) < 8192:  # a short error page: read its body too
-                try:
-                    more = _call(conn, sock, min(deadline, time.monotonic() + 1.0), "recv", 8192)
-                    data += more if isinstance(more, bytes) else b""
-                except (SSL.Error, OSError, TimeoutError):
-                    pass
-        except SSL.ZeroReturnError:
-            data = b""
-        except (SSL.Error, OSError) as err:
-            if requested:
-                return served(
-                    "client_cert_required" if client_cert is None else "client_cert_rejected",
-                    _reason(err),
-                )
-            return served("ok", f"request failed: {_reason(err)}")
-        except TimeoutError:
-            return served("ok", "no HTTP answer before the timeout")
-        status = _status(data)
-        if status == 400 and requested and b"SSL certificate" in data:  # nginx's way of refusing
-            if client_cert is None:
-                return served(
-                    "client_cert_required", "HTTP 400: no client certificate sent", status
-                )
-            return served("client_cert_rejected", "HTTP 400: client certificate refused", status)
-        return served("ok", "", status)
-    finally:
-        sock.close()
-
-
-def _bracketed(host: str) -> str:
-    """``host`` as a Host header writes it (an IPv6 literal in brackets)."""
-    return f"[{host}]" if ":" in host and _is_ip(host) else host
-
-
-def _status(data: bytes) -> int | None:
-    line = data.split(b"\r\n", 1)[0].split()
-    if len(line) >= 2 and line[0].startswith(b"HTTP/") and line[1].isdigit():
-        return int(line[1])
-    return None
-
-
-def probe_http(
-    address: str, port: int, host: str, *, path: str = "/", timeout: float = 10.0
-) -> HttpAnswer:
-    """``GET path`` over plain HTTP; the status and ``Location`` header (no redirects followed)."""
-    if not _HOST_HEADER.fullmatch(_bracketed(host)):
-        return HttpAnswer(None, error="request not sent: the Host value is not a host name")
-    deadline = time.monotonic() + timeout
-    sock = _connect(address, port, deadline)
-    if isinstance(sock, tuple):
-        return HttpAnswer(None, error=sock[1])
-    data = b""
-    try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.01))
-        sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("ascii")
-        )
-        while len(data) < 65536:  # Connection: close, so the answer ends at EOF
-            sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            chunk = sock.recv(4096)
-            if not chunk:
+        _call(conn, sock, deadline, "sendall", request.encode("ascii"))
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            chunk = _call(conn, sock, deadline, "recv", 4096)
+            if not isinstance(chunk, bytes) or not chunk:
                 break
             data += chunk
-    except OSError as err:
-        if not data:
-            return HttpAnswer(None, error=str(err))
-    finally:
-        sock.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    location = server = ""
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"location":
-            location = value.strip().decode("latin-1")
-        elif name.strip().lower() == b"server":
-            server = value.strip().decode("latin-1")[:100]
-    return HttpAnswer(_status(data), location, body=body, server=server)
+        if b"\r\n\r\n" in data and len(data) < 8192:  # a short error page: read its body too
+            try:
+                more = _call(conn, sock, min(deadline, time.monotonic() + 1.0), "recv", 8192)
+                data += more if isinstance(more, bytes) else b""
+            except (SSL.Error, OSError, TimeoutError):
+                pass
+        return data

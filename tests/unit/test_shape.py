@@ -33,7 +33,6 @@ EXCEPTION = re.compile(r"^\s*Size exception:\s*([\w.]+)\s*:(.*)$")
 PENDING = {
     ("agent/jobs/status.py", "host_rows"),
     ("agent/pki/issuers/http.py", "request_json"),
-    ("agent/pki/probe.py", "probe"),
     ("agent/runner/host.py", "HostRunner._one"),
     ("agent/pki/modes.py", "evaluate"),
 }
