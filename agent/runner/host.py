@@ -224,37 +224,14 @@ class HostRunner:
                 state.skipped += 1
                 self._done(task, "skipped", handler=handler, item=item)
                 return {"changed": False, "failed": False, "skipped": True}
-            params, _ = render_args(task, self.scope)
-            module = registry.get(task.module)()
-            become = self.play.become if task.become is None else task.become
-            ctx = Context(
-                host=state.name,
-                now=self.opts.now,
-                check=self.opts.check,
-                diff=self.opts.diff,
-                become=become,
-                vars=self.scope.view(),
-                plan_dir=self.opts.plan_dir,
-                render=self.scope.render_file,
-            )
-            conn = self._conn()
-            result = module.run(conn, params, ctx, ConnectionApplier(conn))
+            result = self._run_module(task)
         except ConnectError as err:
             state.unreachable = True
             state.error = state.error or str(err)
             self.emit(HostUnreachable(host=state.name, msg=str(err)))
             return {"changed": False, "failed": True, "unreachable": True, "msg": str(err)}
         except AgentError as err:
-            needs = _names_in(task) & self.not_run
-            if self.opts.check and isinstance(err, PlanError) and needs:
-                state.skipped += 1
-                msg = (
-                    f"check mode: needs {sorted(needs)[0]!r}, the result of a command that "
-                    "was not run"
-                )
-                self._done(task, "skipped", handler=handler, item=item, msg=msg)
-                return {"changed": False, "failed": False, "skipped": True, "msg": msg}
-            return self._failed(task, item, handler, str(err))
+            return self._agent_error(task, item, handler, err)
         except Exception as err:  # noqa: BLE001 - a module's bug fails this host only
             # one line for the user; the traceback only with -vv (never raw on stderr)
             log.debug("%s: internal error in module %s", state.name, task.module, exc_info=True)
@@ -272,14 +249,8 @@ class HostRunner:
             state.changed += 1
         else:
             state.ok += 1
-        self._done(
-            task,
-            "changed" if result.changed else "ok",
-            handler=handler,
-            item=item,
-            msg=result.msg,
-            result=result,
-        )
+        status = "changed" if result.changed else "ok"
+        self._done(task, status, handler=handler, item=item, msg=result.msg, result=result)
         return {
             "changed": result.changed,
             "failed": False,
@@ -287,6 +258,36 @@ class HostRunner:
             "msg": result.msg,
             **dict(result.data),
         }
+
+    def _run_module(self, task: Task) -> ModuleResult:
+        """The task's module run on this host with its rendered arguments."""
+        params, _ = render_args(task, self.scope)
+        module = registry.get(task.module)()
+        ctx = Context(
+            host=self.state.name,
+            now=self.opts.now,
+            check=self.opts.check,
+            diff=self.opts.diff,
+            become=self.play.become if task.become is None else task.become,
+            vars=self.scope.view(),
+            plan_dir=self.opts.plan_dir,
+            render=self.scope.render_file,
+        )
+        conn = self._conn()
+        return module.run(conn, params, ctx, ConnectionApplier(conn))
+
+    def _agent_error(self, task: Task, item: Any, handler: bool, err: AgentError) -> dict[str, Any]:
+        """A task's user-facing failure; in check mode, a skip when it needs the result of a
+        command check mode did not run."""
+        needs = _names_in(task) & self.not_run
+        if self.opts.check and isinstance(err, PlanError) and needs:
+            self.state.skipped += 1
+            msg = (
+                f"check mode: needs {sorted(needs)[0]!r}, the result of a command that was not run"
+            )
+            self._done(task, "skipped", handler=handler, item=item, msg=msg)
+            return {"changed": False, "failed": False, "skipped": True, "msg": msg}
+        return self._failed(task, item, handler, str(err))
 
     def _notify(self, result: ModuleResult) -> None:
         self.notified.update(result.notify)

@@ -303,10 +303,7 @@ def request_json(
                 f"{what}: HTTP {resp.status_code} answer is not JSON: {snippet(resp.content)!r}",
                 backend=backend,
             ) from None
-        transient = resp.status_code in TRANSIENT_STATUSES or (
-            is_transient is not None and is_transient(resp.status_code, body)
-        )
-        if transient and not last:
+        if _transient(resp.status_code, body, is_transient) and not last:
             log.info(
                 "%s: transient HTTP %d; retrying in %.1fs", what, resp.status_code, delays[attempt]
             )
@@ -314,6 +311,11 @@ def request_json(
             continue
         return resp.status_code, body
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _transient(status: int, body: Any, is_transient: Callable[[int, Any], bool] | None) -> bool:
+    """An answer worth asking again: 408/429/5xx, or what the backend says is transient."""
+    return status in TRANSIENT_STATUSES or (is_transient is not None and is_transient(status, body))
 
 
 def split_pem_certs(text: str) -> list[str]:
