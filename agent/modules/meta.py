@@ -17,7 +17,9 @@ ACTIONS = ("flush_handlers", "noop")
 
 class MetaModule(Module):
     name: ClassVar[str] = "meta"
-    args: ClassVar[tuple[Arg, ...]] = (Arg("action", "str", required=True, choices=ACTIONS),)
+    args: ClassVar[tuple[Arg, ...]] = (
+        Arg("action", "str", required=True, choices=ACTIONS, help="what the runner does"),
+    )
     free_form: ClassVar[str | None] = "action"
 
     def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:

@@ -53,7 +53,13 @@ class PackageModule(Module):
     free_form: ClassVar[str | None] = "name"
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("name", "list", required=True, elements="str", help="package name(s)"),
-        Arg("state", "str", default="present", choices=("present", "absent")),
+        Arg(
+            "state",
+            "str",
+            default="present",
+            choices=("present", "absent"),
+            help="installed or not",
+        ),
         Arg("update_cache", "bool", default=False, help="apt-get update before installing"),
     )
 

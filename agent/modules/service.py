@@ -70,8 +70,8 @@ class ServiceModule(Module):
 
     name: ClassVar[str] = "service"
     args: ClassVar[tuple[Arg, ...]] = (
-        Arg("name", "str", required=True),
-        Arg("state", "str", required=True, choices=STATES),
+        Arg("name", "str", required=True, help="the service, e.g. nginx"),
+        Arg("state", "str", required=True, choices=STATES, help="what it should be"),
     )
 
     @classmethod
