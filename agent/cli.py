@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "ca",
     "lab",
     "timer",
+    "doc",
 )
 
 EXIT_OK = 0

@@ -32,6 +32,13 @@ class FileModule(Module):
     """Converge one path to ``state``."""
 
     name: ClassVar[str] = "file"
+    example: ClassVar[str] = """\
+- name: ACME webroot
+  file:
+    path: /var/www/acme
+    state: directory
+    mode: "0755"
+"""
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("path", "path", required=True, help="the path on the host"),
         Arg("state", "str", default="file", choices=STATES, help="what the path should be"),

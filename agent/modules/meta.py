@@ -16,7 +16,14 @@ ACTIONS = ("flush_handlers", "noop")
 
 
 class MetaModule(Module):
+    """An instruction to the runner: ``flush_handlers`` runs the handlers notified so far;
+    ``noop`` does nothing."""
+
     name: ClassVar[str] = "meta"
+    example: ClassVar[str] = """\
+- name: reload now, not at the end of the play
+  meta: flush_handlers
+"""
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("action", "str", required=True, choices=ACTIONS, help="what the runner does"),
     )

@@ -50,6 +50,12 @@ class PackageModule(Module):
     """Make packages ``name`` be ``state`` (present/absent)."""
 
     name: ClassVar[str] = "package"
+    example: ClassVar[str] = """\
+- name: nginx installed
+  package:
+    name: [nginx]
+    update_cache: true
+"""
     free_form: ClassVar[str | None] = "name"
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("name", "list", required=True, elements="str", help="package name(s)"),

@@ -61,6 +61,12 @@ class CertificateModule(TlsOriginModule):
     """Key + CSR + issue + stage, renewed only when needed; the site is left alone."""
 
     name: ClassVar[str] = "certificate"
+    example: ClassVar[str] = """\
+- name: certificate staged and switched
+  certificate:
+    issuer: {backend: localca, dir: ./ca}
+  notify: reload web server
+"""
     manage_site: ClassVar[bool] = False
     reloads: ClassVar[bool] = False
     verifies: ClassVar[bool] = False
@@ -74,6 +80,12 @@ class TlsSiteModule(TlsOriginModule):
     certificate; the certificate is left alone."""
 
     name: ClassVar[str] = "tls_site"
+    example: ClassVar[str] = """\
+- name: TLS site
+  tls_site:
+    hsts: true
+  notify: reload web server
+"""
     manage_cert: ClassVar[bool] = False
     reloads: ClassVar[bool] = False
     verifies: ClassVar[bool] = False
@@ -86,6 +98,11 @@ class ReloadModule(Module):
     """Config test, then a graceful reload (the server is started if it is not running)."""
 
     name: ClassVar[str] = "reload"
+    example: ClassVar[str] = """\
+# under handlers:
+- name: reload web server
+  reload: {}
+"""
     args: ClassVar[tuple[Arg, ...]] = (*(a for a in ARGS if a.name in ("server", "server_paths")),)
 
     def gather(self, conn: Connection, params: Mapping[str, Any], ctx: Context) -> Any:
@@ -111,6 +128,11 @@ class VerifyModule(Module):
     """A TLS handshake with SNI for every name; fails below ``require_mode``. Changes nothing."""
 
     name: ClassVar[str] = "verify"
+    example: ClassVar[str] = """\
+- name: what the edge sees
+  verify:
+    require_mode: strict
+"""
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("names", "list", elements="str", help="default: the host var tls_names"),
         Arg("address", "str", default=None, help="default: listen_address, then the host address"),

@@ -42,17 +42,17 @@ log = logging.getLogger(__name__)
 KEYS = (
     Key("dns_token_env", "env", help="Cloudflare API token (Zone:DNS:Edit) for the TXT records"),
     Key("dns_token_file", "file", help="or that token in a file"),
-    Key("dns_zone_id", help="the zone's id (default: found from the name)"),
+    Key("dns_zone_id", help="the zone (default: each name's zone, looked up by its parents)"),
     Key("dns_zone", help="or the zone's name; not both"),
     Key("dns_api", "url", DEFAULT_BASE_URL, help="Cloudflare API base URL"),
     Key("dns_ca_bundle", "file", help="TLS trust for dns_api (default: system)"),
     Key(
         "dns_servers",
         "list",
-        help="resolvers to watch for the record (IP[:PORT]; default: "
-        "the zone's authoritative servers)",
+        help="where to check the records (IP[:PORT]; default: the zone's NS, found by the "
+        "system resolver)",
     ),
-    Key("dns_wait", "number", 120, help="seconds to wait for the record to be visible (1-900)"),
+    Key("dns_wait", "number", 120, help="seconds to wait for every server to answer (1-900)"),
 )
 """The ``dns_*`` keys (with ``challenge: dns-01``)."""
 POLL_INTERVAL = 2.0  # seconds between looks at the authoritative servers

@@ -223,7 +223,7 @@ def _load_cert(path: Path) -> x509.Certificate:
 
 
 class LocalCAIssuer(Issuer):
-    """Signs CSRs with a local CA made by :func:`init_ca`."""
+    """Signs CSRs with a local CA made by :func:`init_ca` (``origin-agent ca init DIR``)."""
 
     name: ClassVar[str] = BACKEND
     keys: ClassVar[tuple[Key, ...]] = KEYS
