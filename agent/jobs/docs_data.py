@@ -155,6 +155,11 @@ def origin_files() -> tuple[tuple[str, str, str], ...]:
         (f"{work}/NAME.holder", "0600", "pid and start time of the transaction holding the lock"),
         (f"{work}/NAME/last/journal", "0600", "undo journal of the last transaction"),
         (f"{work}/NAME/last/bN", "0600", "backups the journal names (b1, b2, ...)"),
+        (
+            f"{work}/NAME/last/token",
+            "0600",
+            "the last transaction's id: a rollback undoes only its own",
+        ),
     ]
     for server in ("nginx", "apache"):
         adapter = adapter_for(server)
