@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,16 @@ def test_write_with_a_topic_is_a_usage_error(
     assert main(["doc", "acme", "--write", str(tmp_path)]) == 2
     assert "give no TOPIC" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_command_line_regenerates_docs_as_checked_in(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "doc", "--write", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in docs.PAGES:
+        assert (tmp_path / name).read_text() == (REPO / "docs" / name).read_text(), REGENERATE
