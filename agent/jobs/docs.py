@@ -28,7 +28,6 @@ GENERATED = "Generated from the code by `origin-agent doc --write docs/`; do not
 TOPICS = ("vars", "exit-codes", "files")
 
 _ROLE = re.compile(r":\w+:`~?([^`]+)`")
-_EXAMPLE_VALUES = {"url": "https://ca.example.com/", "directory": "./ca", "file": "./file.pem"}
 
 
 def _summary(cls: type) -> str:
@@ -145,9 +144,7 @@ def issuer_doc(name: str) -> str:
         lines += _table(head, [_key_row(k) for k in cls.keys]) + [""]
     else:
         lines += [f"The `issuer:` mapping takes `backend: {name}` and nothing else.", ""]
-    example = [f"  backend: {name}"] + [
-        f"  {k.name}: {_EXAMPLE_VALUES.get(k.type, '...')}" for k in cls.keys if k.required
-    ]
+    example = [f"  {line}" for line in cls.example.splitlines()] or [f"  backend: {name}"]
     lines += ["Example (a host or group variable):", "", "```yaml", "issuer:", *example, "```", ""]
     return "\n".join(lines)
 

@@ -76,6 +76,11 @@ class AcmeIssuer(Issuer):
     name = BACKEND
     needs_http01 = True
     keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = (
+        "backend: acme\n"
+        "directory: https://acme-v02.api.letsencrypt.org/directory\n"
+        "email: ops@example.com\n"
+    )
     path_keys: ClassVar[tuple[str, ...]] = paths(KEYS)
     can_revoke = True
 

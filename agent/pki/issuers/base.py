@@ -76,6 +76,9 @@ class Issuer(abc.ABC):
     #: The keys of the ``issuer:`` mapping besides ``backend`` (validated by
     #: :meth:`from_config`, printed by ``origin-agent doc``).
     keys: ClassVar[tuple[Key, ...]] = ()
+    #: An ``issuer:`` mapping for this backend, as YAML (``origin-agent doc`` prints it; a
+    #: unit test holds it to ``keys``).
+    example: ClassVar[str] = ""
     #: Config keys that name files on the controller; relative ones are resolved against the
     #: inventory's directory before the issuer is built (and before its id is computed).
     path_keys: ClassVar[tuple[str, ...]] = ()

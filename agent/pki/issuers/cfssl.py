@@ -171,6 +171,10 @@ class CfsslIssuer(Issuer):
 
     name = BACKEND
     keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = (
+        "backend: cfssl\nurl: https://cfssl.internal:8888\nprofile: server\n"
+        "auth_key_env: CFSSL_AUTH_KEY\n"
+    )
     path_keys: ClassVar[tuple[str, ...]] = paths(KEYS)
 
     def __init__(self, config: CfsslConfig, session: requests.Session | None = None) -> None:

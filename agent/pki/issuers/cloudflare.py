@@ -189,6 +189,9 @@ class CloudflareIssuer(Issuer):
 
     name = BACKEND
     keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = (
+        "backend: cloudflare\ntoken_env: CF_API_TOKEN\nrequested_validity: 5475\n"
+    )
     path_keys: ClassVar[tuple[str, ...]] = paths(KEYS)
     can_revoke = True
 

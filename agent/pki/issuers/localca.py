@@ -227,6 +227,7 @@ class LocalCAIssuer(Issuer):
 
     name: ClassVar[str] = BACKEND
     keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = "backend: localca\ndir: ./ca\n"
     path_keys: ClassVar[tuple[str, ...]] = paths(KEYS)
     can_revoke = True
 

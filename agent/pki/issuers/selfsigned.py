@@ -33,6 +33,7 @@ class SelfSignedIssuer(Issuer):
     name: ClassVar[str] = "selfsigned"
     signs_with_key: ClassVar[bool] = True
     keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = "backend: selfsigned\n"
 
     def __init__(self, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._clock = clock

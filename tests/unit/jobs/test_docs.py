@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent.cli import main
 from agent.errors import IssuerError
@@ -17,7 +18,7 @@ from agent.jobs import docs, docs_data
 from agent.modules import registry as modules
 from agent.modules.tls.origin import TlsOriginModule
 from agent.pki.issuers.base import REGISTRY as ISSUERS
-from agent.pki.issuers.keys import names, paths
+from agent.pki.issuers.keys import names, paths, required
 from agent.plan.parse import load_plan
 
 REPO = Path(__file__).resolve().parents[3]
@@ -88,6 +89,10 @@ def test_each_issuer_validates_exactly_the_keys_its_doc_lists(
     assert accepted == set(names(cls.keys))
     assert main(["doc", name]) == 0
     assert list(_rows(capsys.readouterr().out)) == list(names(cls.keys))
+    example = yaml.safe_load(cls.example)
+    assert example["backend"] == name
+    assert set(example) - {"backend"} <= set(names(cls.keys))
+    assert set(required(cls.keys)) <= set(example)
 
 
 def _names_read_by_the_code() -> set[str]:
