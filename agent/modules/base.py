@@ -174,6 +174,9 @@ class Module(abc.ABC):
     args: ClassVar[tuple[Arg, ...]] = ()
     #: The argument a plain string stands for (``command: echo hi`` is ``cmd: echo hi``).
     free_form: ClassVar[str | None] = None
+    #: One task using the module, as plan YAML (``origin-agent doc MODULE`` prints it; a unit
+    #: test validates it against ``args``).
+    example: ClassVar[str] = ""
 
     @classmethod
     def check_params(cls, params: Mapping[str, Any]) -> list[str]:

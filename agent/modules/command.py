@@ -63,6 +63,11 @@ class CommandModule(Module):
     """Run ``cmd`` (argv) unless ``creates`` exists or ``removes`` does not."""
 
     name: ClassVar[str] = "command"
+    example: ClassVar[str] = """\
+- name: nginx version
+  command: nginx -v
+  register: version
+"""
     free_form: ClassVar[str | None] = "cmd"
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("cmd", "argv", required=True, help="program and arguments"),
@@ -80,6 +85,10 @@ class ShellModule(Module):
     """Run ``cmd`` with ``/bin/sh -c`` unless ``creates`` exists or ``removes`` does not."""
 
     name: ClassVar[str] = "shell"
+    example: ClassVar[str] = """\
+- name: disk use of the webroot
+  shell: du -sh /var/www | cut -f1
+"""
     free_form: ClassVar[str | None] = "cmd"
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("cmd", "str", required=True, help="shell text"),

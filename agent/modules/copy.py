@@ -95,6 +95,13 @@ class CopyModule(Module):
     """Make ``dest`` hold ``content`` or the bytes of controller file ``src``."""
 
     name: ClassVar[str] = "copy"
+    example: ClassVar[str] = """\
+- name: a maintenance page
+  copy:
+    dest: /var/www/html/maintenance.html
+    content: "<p>back soon</p>"
+    mode: "0644"
+"""
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("content", "str", help="the file's text"),
         Arg("src", "str", help="controller file, relative to the plan"),
@@ -130,6 +137,14 @@ class TemplateModule(Module):
     """Make ``dest`` hold controller template ``src`` rendered with the host's variables."""
 
     name: ClassVar[str] = "template"
+    example: ClassVar[str] = """\
+- name: site settings
+  template:
+    src: templates/settings.j2
+    dest: /etc/app/settings.ini
+    owner: root:www-data
+    mode: "0640"
+"""
     args: ClassVar[tuple[Arg, ...]] = (
         Arg(
             "src", "str", required=True, help="jinja2 file on the controller, relative to the plan"

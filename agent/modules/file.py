@@ -32,9 +32,16 @@ class FileModule(Module):
     """Converge one path to ``state``."""
 
     name: ClassVar[str] = "file"
+    example: ClassVar[str] = """\
+- name: ACME webroot
+  file:
+    path: /var/www/acme
+    state: directory
+    mode: "0755"
+"""
     args: ClassVar[tuple[Arg, ...]] = (
-        Arg("path", "path", required=True),
-        Arg("state", "str", default="file", choices=STATES),
+        Arg("path", "path", required=True, help="the path on the host"),
+        Arg("state", "str", default="file", choices=STATES, help="what the path should be"),
         Arg("mode", "mode", help="permission bits, e.g. '0755'"),
         Arg("owner", "str", help="'user', 'user:group' or ':group'"),
         Arg("src", "str", help="link target (state: link)"),

@@ -16,8 +16,17 @@ ACTIONS = ("flush_handlers", "noop")
 
 
 class MetaModule(Module):
+    """An instruction to the runner: ``flush_handlers`` runs the handlers notified so far;
+    ``noop`` does nothing."""
+
     name: ClassVar[str] = "meta"
-    args: ClassVar[tuple[Arg, ...]] = (Arg("action", "str", required=True, choices=ACTIONS),)
+    example: ClassVar[str] = """\
+- name: reload now, not at the end of the play
+  meta: flush_handlers
+"""
+    args: ClassVar[tuple[Arg, ...]] = (
+        Arg("action", "str", required=True, choices=ACTIONS, help="what the runner does"),
+    )
     free_form: ClassVar[str | None] = "action"
 
     def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:

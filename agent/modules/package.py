@@ -50,10 +50,22 @@ class PackageModule(Module):
     """Make packages ``name`` be ``state`` (present/absent)."""
 
     name: ClassVar[str] = "package"
+    example: ClassVar[str] = """\
+- name: nginx installed
+  package:
+    name: [nginx]
+    update_cache: true
+"""
     free_form: ClassVar[str | None] = "name"
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("name", "list", required=True, elements="str", help="package name(s)"),
-        Arg("state", "str", default="present", choices=("present", "absent")),
+        Arg(
+            "state",
+            "str",
+            default="present",
+            choices=("present", "absent"),
+            help="installed or not",
+        ),
         Arg("update_cache", "bool", default=False, help="apt-get update before installing"),
     )
 

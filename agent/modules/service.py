@@ -69,9 +69,15 @@ class ServiceModule(Module):
     """Bring service ``name`` to ``state``."""
 
     name: ClassVar[str] = "service"
+    example: ClassVar[str] = """\
+- name: nginx running
+  service:
+    name: nginx
+    state: started
+"""
     args: ClassVar[tuple[Arg, ...]] = (
-        Arg("name", "str", required=True),
-        Arg("state", "str", required=True, choices=STATES),
+        Arg("name", "str", required=True, help="the service, e.g. nginx"),
+        Arg("state", "str", required=True, choices=STATES, help="what it should be"),
     )
 
     @classmethod

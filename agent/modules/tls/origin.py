@@ -79,6 +79,14 @@ class TlsOriginModule(Module):
     reloads: ClassVar[bool] = True
     verifies: ClassVar[bool] = True
     args: ClassVar[tuple[Arg, ...]] = ARGS
+    example: ClassVar[str] = """\
+- name: certificate, TLS site, reload and verification
+  tls_origin:
+    names: [www.example.com, example.com]
+    issuer: {backend: acme, directory: "https://acme-v02.api.letsencrypt.org/directory"}
+    redirect_http: true
+    require_mode: strict
+"""
 
     # -- the steps ---------------------------------------------------------------------
     def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:

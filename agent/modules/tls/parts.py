@@ -19,6 +19,7 @@ from agent.modules.base import Arg, Change, Context, Module, ModuleError, Module
 from agent.modules.tls import services
 from agent.modules.tls.decide import target_address
 from agent.modules.tls.origin import TlsOriginModule
+from agent.modules.tls.spec import ARGS
 from agent.modules.tls.verify import REQUIRE, required_mode, verify_site, wall_clock
 from agent.servers.base import adapter_for, detect_argv, parse_detect
 from agent.transport.base import Connection
@@ -60,6 +61,12 @@ class CertificateModule(TlsOriginModule):
     """Key + CSR + issue + stage, renewed only when needed; the site is left alone."""
 
     name: ClassVar[str] = "certificate"
+    example: ClassVar[str] = """\
+- name: certificate staged and switched
+  certificate:
+    issuer: {backend: localca, dir: ./ca}
+  notify: reload web server
+"""
     manage_site: ClassVar[bool] = False
     reloads: ClassVar[bool] = False
     verifies: ClassVar[bool] = False
@@ -73,6 +80,12 @@ class TlsSiteModule(TlsOriginModule):
     certificate; the certificate is left alone."""
 
     name: ClassVar[str] = "tls_site"
+    example: ClassVar[str] = """\
+- name: TLS site
+  tls_site:
+    hsts: true
+  notify: reload web server
+"""
     manage_cert: ClassVar[bool] = False
     reloads: ClassVar[bool] = False
     verifies: ClassVar[bool] = False
@@ -85,10 +98,12 @@ class ReloadModule(Module):
     """Config test, then a graceful reload (the server is started if it is not running)."""
 
     name: ClassVar[str] = "reload"
-    args: ClassVar[tuple[Arg, ...]] = (
-        Arg("server", "str", default="auto", choices=("auto", "nginx", "apache")),
-        Arg("server_paths", "dict", default=None),
-    )
+    example: ClassVar[str] = """\
+# under handlers:
+- name: reload web server
+  reload: {}
+"""
+    args: ClassVar[tuple[Arg, ...]] = (*(a for a in ARGS if a.name in ("server", "server_paths")),)
 
     def gather(self, conn: Connection, params: Mapping[str, Any], ctx: Context) -> Any:
         systemd = conn.run(["test", "-d", "/run/systemd/system"], become=ctx.become).ok
@@ -113,20 +128,31 @@ class VerifyModule(Module):
     """A TLS handshake with SNI for every name; fails below ``require_mode``. Changes nothing."""
 
     name: ClassVar[str] = "verify"
+    example: ClassVar[str] = """\
+- name: what the edge sees
+  verify:
+    require_mode: strict
+"""
     args: ClassVar[tuple[Arg, ...]] = (
         Arg("names", "list", elements="str", help="default: the host var tls_names"),
         Arg("address", "str", default=None, help="default: listen_address, then the host address"),
-        Arg("port", "int", default=443),
-        Arg("require_mode", "str", default="strict", choices=REQUIRE),
+        Arg("port", "int", default=443, help="HTTPS port"),
+        Arg(
+            "require_mode",
+            "str",
+            default="strict",
+            choices=REQUIRE,
+            help="lowest SSL mode accepted (auto: as tls_origin decides)",
+        ),
         Arg(
             "issuer",
             "dict",
             default=None,
             help="trust anchors from this issuer (default: host var)",
         ),
-        Arg("pins", "list", elements="str", default=None),
+        Arg("pins", "list", elements="str", default=None, help="SPKI pins the key must match"),
         Arg("fingerprint", "str", default=None, help="the SHA-256 fingerprint that must be served"),
-        Arg("timeout", "int", default=10),
+        Arg("timeout", "int", default=10, help="seconds the handshakes may take"),
     )
 
     def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:

@@ -46,6 +46,7 @@ from agent.pki.issuers import ari
 from agent.pki.issuers.acme_account import fetch_directory, network, open_account
 from agent.pki.issuers.acme_config import (
     BACKEND,
+    KEYS,
     AcmeAccountStore,
     AcmeConfig,
     MemoryAccountStore,
@@ -60,6 +61,7 @@ from agent.pki.issuers.http import (
     csr_names,
     with_retries,
 )
+from agent.pki.issuers.keys import Key, paths
 from agent.pki.renewal import RenewalWindow
 from agent.state.records import RenewalInfo
 
@@ -73,12 +75,13 @@ class AcmeIssuer(Issuer):
 
     name = BACKEND
     needs_http01 = True
-    path_keys: ClassVar[tuple[str, ...]] = (
-        "ca_bundle",
-        "eab_hmac_key_file",
-        "dns_token_file",
-        "dns_ca_bundle",
+    keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = (
+        "backend: acme\n"
+        "directory: https://acme-v02.api.letsencrypt.org/directory\n"
+        "email: ops@example.com\n"
     )
+    path_keys: ClassVar[tuple[str, ...]] = paths(KEYS)
     can_revoke = True
 
     def __init__(self, config: AcmeConfig, store: AcmeAccountStore | None = None) -> None:

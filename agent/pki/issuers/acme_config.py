@@ -27,27 +27,35 @@ from agent.pki.issuers.http import (
     opt_str,
     snippet,
 )
+from agent.pki.issuers.keys import RETRY_KEYS, Key, default, names, required
 from agent.secret import Secret
 from agent.state.records import AcmeAccount
 
 BACKEND = "acme"
-ACCEPTED = (
-    "directory",
-    "email",
-    "ca_bundle",
-    "eab_kid",
-    "eab_hmac_key_env",
-    "eab_hmac_key_file",
-    "key_type",
-    "timeout",
-    "retries",
-    "backoff",
-    "challenge",
-    *DNS_KEYS,
-)
 CHALLENGES = ("http-01", "dns-01")
 KeyType = Literal["ec-p256", "ec-p384", "rsa-2048"]
 KEY_TYPES: tuple[KeyType, ...] = ("ec-p256", "ec-p384", "rsa-2048")
+KEYS = (
+    Key("directory", "url", required=True, help="the CA's ACME directory URL"),
+    Key("email", help="account contact address"),
+    Key("ca_bundle", "file", help="TLS trust for the ACME server (default: system)"),
+    Key("eab_kid", help="external account binding key id, with an EAB HMAC key"),
+    Key("eab_hmac_key_env", "env", help="the base64url EAB HMAC key"),
+    Key("eab_hmac_key_file", "file", help="or that key in a file"),
+    Key("key_type", default="ec-p256", choices=KEY_TYPES, help="the account key's type"),
+    Key("timeout", "number", 120, help="seconds for validation and finalization"),
+    *RETRY_KEYS,
+    Key(
+        "challenge",
+        default="http-01",
+        choices=CHALLENGES,
+        help="http-01 through the origin's webroot, or dns-01 through Cloudflare's DNS API "
+        "(wildcard names; with the dns_* keys)",
+    ),
+    *DNS_KEYS,
+)
+"""Every key of an ``acme`` issuer mapping (the one list its validation and docs use)."""
+ACCEPTED = names(KEYS)
 
 
 @runtime_checkable
@@ -99,7 +107,7 @@ class AcmeConfig:
         Raises:
             IssuerError: unknown/missing key, inline secret, bad URL or value, unreadable file.
         """
-        check_keys(config, backend=BACKEND, accepted=ACCEPTED, required=("directory",))
+        check_keys(config, backend=BACKEND, accepted=ACCEPTED, required=required(KEYS))
         directory = check_url(
             opt_str(config, "directory", backend=BACKEND), key="directory", backend=BACKEND
         )
@@ -121,20 +129,22 @@ class AcmeConfig:
             raise IssuerError(
                 "external account binding needs both eab_kid and an EAB HMAC key", backend=BACKEND
             )
-        key_type = opt_str(config, "key_type", backend=BACKEND, default="ec-p256")
+        key_type = opt_str(config, "key_type", backend=BACKEND, default=default(KEYS, "key_type"))
         if key_type not in KEY_TYPES:
             raise IssuerError(
                 f"key_type {key_type!r} is not one of " + ", ".join(KEY_TYPES), backend=BACKEND
             )
-        timeout = config.get("timeout", 120)
+        timeout = config.get("timeout", default(KEYS, "timeout"))
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
-        challenge = opt_str(config, "challenge", backend=BACKEND, default="http-01")
+        challenge = opt_str(
+            config, "challenge", backend=BACKEND, default=default(KEYS, "challenge")
+        )
         if challenge not in CHALLENGES:
             raise IssuerError(
                 f"challenge {challenge!r} is not one of " + ", ".join(CHALLENGES), backend=BACKEND
             )
-        dns_given = sorted(k for k in DNS_KEYS if k in config)
+        dns_given = sorted(k for k in names(DNS_KEYS) if k in config)
         if challenge != "dns-01" and dns_given:
             raise IssuerError(
                 f"{', '.join(dns_given)} only apply with challenge: dns-01", backend=BACKEND

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
+from agent.pki.issuers.keys import Key
 from agent.pki.renewal import RenewalWindow
 from agent.registry import Loader, lazy
 
@@ -72,6 +73,12 @@ class Issuer(abc.ABC):
     #: The backend signs with the private key itself (a self-signed certificate), so it is
     #: handed the key; every other backend gets the CSR only.
     signs_with_key: ClassVar[bool] = False
+    #: The keys of the ``issuer:`` mapping besides ``backend`` (validated by
+    #: :meth:`from_config`, printed by ``origin-agent doc``).
+    keys: ClassVar[tuple[Key, ...]] = ()
+    #: An ``issuer:`` mapping for this backend, as YAML (``origin-agent doc`` prints it; a
+    #: unit test holds it to ``keys``).
+    example: ClassVar[str] = ""
     #: Config keys that name files on the controller; relative ones are resolved against the
     #: inventory's directory before the issuer is built (and before its id is computed).
     path_keys: ClassVar[tuple[str, ...]] = ()

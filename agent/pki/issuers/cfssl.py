@@ -53,23 +53,31 @@ from agent.pki.issuers.http import (
     request_json,
     split_pem_certs,
 )
+from agent.pki.issuers.keys import RETRY_KEYS, Key, default, names, paths, required
 from agent.secret import Secret
 
 log = logging.getLogger(__name__)
 
 BACKEND = "cfssl"
-ACCEPTED = (
-    "url",
-    "profile",
-    "label",
-    "auth_key_env",
-    "auth_key_file",
-    "ca_bundle",
-    "timeout",
-    "retries",
-    "backoff",
-    "revoke",
+KEYS = (
+    Key("url", "url", required=True, help="the cfssl server (cfssl serve or multirootca)"),
+    Key("profile", help="signing profile (default: the server's default)"),
+    Key("label", help="signer label (multirootca)"),
+    Key("auth_key_env", "env", help="hex HMAC key: requests go to /authsign"),
+    Key("auth_key_file", "file", help="or that key in a file"),
+    Key("ca_bundle", "file", help="TLS trust when url is https (default: system)"),
+    Key("timeout", "number", 30, help="seconds per HTTP request"),
+    *RETRY_KEYS,
+    Key(
+        "revoke",
+        "bool",
+        False,
+        help="the server keeps a certificate database (cfssl serve -db-config): replaced "
+        "certificates are revoked there",
+    ),
 )
+"""Every key of a ``cfssl`` issuer mapping (the one list its validation and docs use)."""
+ACCEPTED = names(KEYS)
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ class CfsslConfig:
         Raises:
             IssuerError: unknown/missing key, inline secret, bad URL, unreadable or non-hex key.
         """
-        check_keys(config, backend=BACKEND, accepted=ACCEPTED, required=("url",))
+        check_keys(config, backend=BACKEND, accepted=ACCEPTED, required=required(KEYS))
         url = check_url(opt_str(config, "url", backend=BACKEND), key="url", backend=BACKEND)
         key = load_secret(
             config,
@@ -112,10 +120,10 @@ class CfsslConfig:
         bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
         if bundle:
             check_file(bundle, key="ca_bundle", backend=BACKEND)
-        revoke = config.get("revoke", False)
+        revoke = config.get("revoke", default(KEYS, "revoke"))
         if not isinstance(revoke, bool):
             raise IssuerError(f"revoke must be true or false, got {revoke!r}", backend=BACKEND)
-        timeout = config.get("timeout", 30)
+        timeout = config.get("timeout", default(KEYS, "timeout"))
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
         return cls(
@@ -162,7 +170,12 @@ class CfsslIssuer(Issuer):
     """Signs CSRs with a CFSSL server; the names go in ``hosts`` (they replace the CSR's)."""
 
     name = BACKEND
-    path_keys: ClassVar[tuple[str, ...]] = ("ca_bundle", "auth_key_file")
+    keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = (
+        "backend: cfssl\nurl: https://cfssl.internal:8888\nprofile: server\n"
+        "auth_key_env: CFSSL_AUTH_KEY\n"
+    )
+    path_keys: ClassVar[tuple[str, ...]] = paths(KEYS)
 
     def __init__(self, config: CfsslConfig, session: requests.Session | None = None) -> None:
         self.config = config

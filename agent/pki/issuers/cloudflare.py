@@ -44,26 +44,33 @@ from agent.pki.issuers.http import (
     load_secret,
     opt_str,
 )
+from agent.pki.issuers.keys import RETRY_KEYS, Key, default, names, paths
 from agent.secret import Secret
 
 log = logging.getLogger(__name__)
 
 VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
 REQUEST_TYPES = ("origin-ecc", "origin-rsa")
-ACCEPTED = (
-    "base_url",
-    "token_env",
-    "token_file",
-    "origin_ca_key_env",
-    "origin_ca_key_file",
-    "request_type",
-    "requested_validity",
-    "zone_id",
-    "ca_bundle",
-    "timeout",
-    "retries",
-    "backoff",
+KEYS = (
+    Key("base_url", "url", DEFAULT_BASE_URL, help="Cloudflare API base URL"),
+    Key("token_env", "env", help="API token (Authorization: Bearer); one credential only"),
+    Key("token_file", "file", help="or that token in a file"),
+    Key("origin_ca_key_env", "env", help="or the legacy Origin CA key"),
+    Key("origin_ca_key_file", "file", help="or that key in a file"),
+    Key("request_type", choices=REQUEST_TYPES, help="default: from the CSR's key"),
+    Key(
+        "requested_validity",
+        "int",
+        choices=VALIDITIES,
+        help="days (default: the smallest choice covering the requested validity)",
+    ),
+    Key("zone_id", help="the zone, for listing certificates"),
+    Key("ca_bundle", "file", help="TLS trust for base_url (default: system)"),
+    Key("timeout", "number", 30, help="seconds per HTTP request"),
+    *RETRY_KEYS,
 )
+"""Every key of a ``cloudflare`` issuer mapping (the one list its validation and docs use)."""
+ACCEPTED = names(KEYS)
 
 
 def validity_days(days: float) -> int:
@@ -95,7 +102,7 @@ class CloudflareConfig:
         check_keys(config, backend=BACKEND, accepted=ACCEPTED)
         credential, service_key = _credential(config)
         base_url = check_url(
-            opt_str(config, "base_url", backend=BACKEND, default=DEFAULT_BASE_URL),
+            opt_str(config, "base_url", backend=BACKEND, default=default(KEYS, "base_url")),
             key="base_url",
             backend=BACKEND,
         )
@@ -106,7 +113,7 @@ class CloudflareConfig:
         bundle = opt_str(config, "ca_bundle", backend=BACKEND) or None
         if bundle:
             check_file(bundle, key="ca_bundle", backend=BACKEND)
-        timeout = config.get("timeout", 30)
+        timeout = config.get("timeout", default(KEYS, "timeout"))
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout:
             raise IssuerError("timeout must be a positive number of seconds", backend=BACKEND)
         return cls(
@@ -181,7 +188,11 @@ class CloudflareIssuer(Issuer):
     """Issues Origin CA certificates (trusted by Cloudflare's edge only)."""
 
     name = BACKEND
-    path_keys: ClassVar[tuple[str, ...]] = ("ca_bundle", "token_file", "origin_ca_key_file")
+    keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = (
+        "backend: cloudflare\ntoken_env: CF_API_TOKEN\nrequested_validity: 5475\n"
+    )
+    path_keys: ClassVar[tuple[str, ...]] = paths(KEYS)
     can_revoke = True
 
     def __init__(self, config: CloudflareConfig, session: requests.Session | None = None) -> None:

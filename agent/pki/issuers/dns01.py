@@ -34,20 +34,27 @@ from agent.errors import IssuerError
 from agent.pki.issuers.cloudflare_api import DEFAULT_BASE_URL, CloudflareClient
 from agent.pki.issuers.cloudflare_dns import CloudflareDns, TxtRecord, challenge_name
 from agent.pki.issuers.http import RetryPolicy, check_file, check_url, load_secret, opt_str
+from agent.pki.issuers.keys import Key, default
 from agent.secret import Secret
 
 log = logging.getLogger(__name__)
 
 KEYS = (
-    "dns_token_env",
-    "dns_token_file",
-    "dns_zone_id",
-    "dns_zone",
-    "dns_api",
-    "dns_ca_bundle",
-    "dns_servers",
-    "dns_wait",
+    Key("dns_token_env", "env", help="Cloudflare API token (Zone:DNS:Edit) for the TXT records"),
+    Key("dns_token_file", "file", help="or that token in a file"),
+    Key("dns_zone_id", help="the zone (default: each name's zone, looked up by its parents)"),
+    Key("dns_zone", help="or the zone's name; not both"),
+    Key("dns_api", "url", DEFAULT_BASE_URL, help="Cloudflare API base URL"),
+    Key("dns_ca_bundle", "file", help="TLS trust for dns_api (default: system)"),
+    Key(
+        "dns_servers",
+        "list",
+        help="where to check the records (IP[:PORT]; default: the zone's NS, found by the "
+        "system resolver)",
+    ),
+    Key("dns_wait", "number", 120, help="seconds to wait for every server to answer (1-900)"),
 )
+"""The ``dns_*`` keys (with ``challenge: dns-01``)."""
 POLL_INTERVAL = 2.0  # seconds between looks at the authoritative servers
 QUERY_TIMEOUT = 3.0
 
@@ -89,14 +96,14 @@ class Dns01Config:
         if zone_id and zone:
             raise IssuerError("set either dns_zone_id or dns_zone, not both", backend=backend)
         api = check_url(
-            opt_str(config, "dns_api", backend=backend, default=DEFAULT_BASE_URL),
+            opt_str(config, "dns_api", backend=backend, default=default(KEYS, "dns_api")),
             key="dns_api",
             backend=backend,
         )
         bundle = opt_str(config, "dns_ca_bundle", backend=backend) or None
         if bundle:
             check_file(bundle, key="dns_ca_bundle", backend=backend)
-        wait = config.get("dns_wait", 120)
+        wait = config.get("dns_wait", default(KEYS, "dns_wait"))
         if isinstance(wait, bool) or not isinstance(wait, int | float) or not 1 <= wait <= 900:
             raise IssuerError("dns_wait must be 1 to 900 seconds", backend=backend)
         raw = config.get("dns_servers") or []

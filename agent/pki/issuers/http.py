@@ -24,6 +24,7 @@ from cryptography import x509
 
 from agent.errors import IssuerError, ValidationError
 from agent.pki.inspect import inspect_certificate, matches
+from agent.pki.issuers.keys import RETRY_KEYS, default
 from agent.pki.issuers.secretsource import load_secret as load_secret
 from agent.validate import check_secret_url
 
@@ -162,8 +163,8 @@ class RetryPolicy:
         Raises:
             IssuerError: out-of-range or non-numeric values.
         """
-        retries = config.get("retries", 3)
-        backoff = config.get("backoff", 1.0)
+        retries = config.get("retries", default(RETRY_KEYS, "retries"))
+        backoff = config.get("backoff", default(RETRY_KEYS, "backoff"))
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
             raise IssuerError("retries must be an integer from 0 to 10", backend=backend)
         if (

@@ -29,6 +29,7 @@ from agent.errors import IssuerError, ValidationError
 from agent.pki.csr import load_csr, normalize_names
 from agent.pki.inspect import PemError, issued_by, load_certificate
 from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.keys import Key, names, paths
 from agent.pki.keys import (
     DEFAULT_KEY_TYPE,
     KeyType,
@@ -44,7 +45,16 @@ BACKEND = "localca"
 DEFAULT_CA_NAME = "origin-agent local CA"
 DEFAULT_CA_DAYS = 3650
 CRL_DAYS = 7
-_KEYS = ("backend", "dir")
+KEYS = (
+    Key(
+        "dir",
+        "directory",
+        required=True,
+        help="the CA directory made by 'origin-agent ca init DIR' (on the controller)",
+    ),
+)
+"""Every key of a ``localca`` issuer mapping (the one list its validation and docs use)."""
+_KEYS = ("backend", *names(KEYS))
 
 
 def _utcnow() -> datetime:
@@ -213,10 +223,12 @@ def _load_cert(path: Path) -> x509.Certificate:
 
 
 class LocalCAIssuer(Issuer):
-    """Signs CSRs with a local CA made by :func:`init_ca`."""
+    """Signs CSRs with a local CA made by :func:`init_ca` (``origin-agent ca init DIR``)."""
 
     name: ClassVar[str] = BACKEND
-    path_keys: ClassVar[tuple[str, ...]] = ("dir",)
+    keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = "backend: localca\ndir: ./ca\n"
+    path_keys: ClassVar[tuple[str, ...]] = paths(KEYS)
     can_revoke = True
 
     def __init__(

@@ -13,11 +13,14 @@ from typing import Any, ClassVar
 from agent.errors import IssuerError, ValidationError
 from agent.pki.csr import load_csr, normalize_names
 from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.keys import Key, names
 from agent.pki.keys import PrivateKey
 from agent.pki.pins import spki_der
 from agent.pki.sign import build_leaf, to_pem
 
-_KEYS = ("backend",)
+KEYS: tuple[Key, ...] = ()
+"""A ``selfsigned`` issuer mapping has no key besides ``backend``."""
+_KEYS = ("backend", *names(KEYS))
 
 
 def _utcnow() -> datetime:
@@ -29,6 +32,8 @@ class SelfSignedIssuer(Issuer):
 
     name: ClassVar[str] = "selfsigned"
     signs_with_key: ClassVar[bool] = True
+    keys: ClassVar[tuple[Key, ...]] = KEYS
+    example: ClassVar[str] = "backend: selfsigned\n"
 
     def __init__(self, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._clock = clock
