@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 
 from agent.errors import AgentError, ConnectError
 from agent.inventory import Host, connection_spec
+from agent.jobs.hostvars import rendered
 from agent.jobs.targets import probe_target, tls_names
 from agent.jobs.vantage import UNREACHED, origin_address, served_from_origin
 from agent.modules.tls import txn
@@ -205,7 +206,13 @@ def _with(row: PinRow, **changes: object) -> PinRow:
 def collect(
     hosts: Sequence[Host], *, make: bool = False, forks: int = 20, timeout: float = 5.0
 ) -> list[PinRow]:
-    """Rows for every host (in parallel), sorted by host and name."""
+    """Rows for every host (in parallel), sorted by host and name. Host variables are
+    rendered as a plan renders them.
+
+    Raises:
+        PlanError: a host variable's template fails.
+    """
+    hosts = [rendered(h) for h in hosts]
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1))) as pool:
         rows = list(pool.map(lambda h: host_pins(h, make=make, timeout=timeout), hosts))
     return sorted(rows, key=lambda r: (r.host, r.name))

@@ -14,6 +14,7 @@ from typing import Literal
 
 from agent.errors import UsageError
 from agent.inventory import Host
+from agent.jobs.hostvars import rendered
 from agent.jobs.status import StatusRow
 
 ZONE_VARS = ("cloudflare_zone", "zone_id")
@@ -42,11 +43,14 @@ def zone_of(host: Host) -> str:
 
 
 def zone_hosts(hosts: Sequence[Host], zone_id: str) -> list[Host]:
-    """The origins of ``zone_id`` among ``hosts``.
+    """The origins of ``zone_id`` among ``hosts``, their variables rendered as a plan renders
+    them (``status`` then judges them by the same default trust as ``status`` itself).
 
     Raises:
         UsageError: none of them names that zone (the message lists the zones seen).
+        PlanError: a host variable's template fails.
     """
+    hosts = [rendered(h) for h in hosts]
     chosen = [h for h in hosts if zone_of(h) == zone_id]
     if not chosen:
         seen = sorted({z for z in map(zone_of, hosts) if z})

@@ -20,6 +20,7 @@ from cryptography import x509
 
 from agent.errors import AgentError
 from agent.inventory import Host
+from agent.jobs.hostvars import rendered
 from agent.jobs.targets import probe_target
 from agent.jobs.vantage import UNREACHED, served_via_ssh
 from agent.modules.tls import services
@@ -28,6 +29,7 @@ from agent.pki.issuers.ari import RenewalInfoStore, cert_id, window_of
 from agent.pki.modes import MODES, evaluate
 from agent.pki.probe import probe, probe_http
 from agent.pki.renewal import RenewalWindow, renew_before_from_days, renewal_due
+from agent.pki.trust import edge_trust
 
 MODE_LABELS = {
     "off": "Off",
@@ -129,7 +131,10 @@ def host_rows(
     recorded: Mapping[tuple[str, str], set[str]] | None = None,
     windows: Callable[[x509.Certificate], RenewalWindow | None] | None = None,
 ) -> list[StatusRow]:
-    """Probe every TLS name of ``host`` and judge it. Never raises for what the origin does.
+    """Probe every TLS name of ``host`` and judge it, by the edge's trust (public CAs and the
+    Origin CA) plus ``extra_trust`` and the host's issuer roots. ``host``'s variables are
+    used as they are (:func:`collect` renders their templates). Never raises for what the
+    origin does.
 
     ``windows`` gives the CA's renewal window kept for a certificate if any.
 
@@ -143,18 +148,15 @@ def host_rows(
         target.https_port,
         target.http_port,
     )
-    trust, backend, trust_problem = extra_trust, "", ""
+    extra, backend, trust_problem = extra_trust, "", ""
     config = host.vars.get("issuer")
     if isinstance(config, Mapping):
         backend = str(config.get("backend") or "")
         try:
-            trust = (
-                trust
-                + "\n"
-                + services.trust_anchors(config, services.issuer(config, where=host.name))
-            ).strip()
+            extra += "\n" + services.trust_anchors(config, services.issuer(config, where=host.name))
         except AgentError as err:
             trust_problem = f"trust anchors unavailable: {err}"
+    trust = edge_trust(extra.strip())  # parsed once per distinct text, not once per host
     pins = [str(p) for p in (host.vars.get("tls_pins") or [])]
     rows: list[StatusRow] = []
     http = probe_http(address, http_port, names[0], timeout=timeout)
@@ -176,7 +178,7 @@ def host_rows(
         verdict = evaluate(
             served,
             names=[name],
-            trust_anchors_pem=trust,
+            trust=trust,
             pins=pins,
             now=now,
             http_available=http.status is not None,
@@ -231,13 +233,19 @@ def collect(
     timeout: float = 5.0,
     use_state: bool = True,
 ) -> list[StatusRow]:
-    """Rows for every host, probed in parallel, sorted by urgency.
+    """Rows for every host, probed in parallel, sorted by urgency. Host variables are
+    rendered as a plan renders them (``tls_names: ["{{ inventory_hostname }}"]``), then
+    checked.
 
     Raises:
+        PlanError: a host variable's template fails.
         ValidationError: a host's values are invalid; checked for every host before any probe.
+        PemError: ``extra_trust`` holds text that is not a certificate.
     """
+    hosts = [rendered(h) for h in hosts]
     for host in hosts:
         probe_target(host)
+    edge_trust(extra_trust.strip(), where="--trust")  # loaded here, once, before the threads
     recorded: dict[tuple[str, str], set[str]] = {}
     windows: Callable[[x509.Certificate], RenewalWindow | None] | None = None
     if use_state:

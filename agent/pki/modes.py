@@ -15,9 +15,11 @@ The ladder, lowest first:
     Full (strict): within its validity period, every asked name matches (RFC 6125 wildcards:
     ``*`` is the whole leftmost label and stands for exactly one label), and the chain leads to
     one of the trust anchors (``cryptography.x509.verification``, the served intermediates as
-    untrusted helpers; the anchors' own policy checks apply).
+    untrusted helpers; the anchors' own policy checks apply). The anchors are the edge's own
+    (public CAs and Cloudflare's Origin CA, :mod:`agent.pki.trust`) plus any given.
 
-:func:`evaluate` returns the highest mode reached and, for each rung missed, why.
+:func:`evaluate` returns the highest mode reached and, for each rung missed, why;
+:func:`required_mode` says what ``require_mode: auto`` asks for.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from cryptography import x509
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.verification import PolicyBuilder, VerificationError
 
+from agent.pki.issuers.base import Issuer
 from agent.pki.pins import spki_pin
 from agent.pki.probe import Served
+from agent.pki.trust import TrustStore, edge_trust
 
 Mode = Literal["off", "flexible", "full", "full_pinned", "strict"]
 MODES: tuple[Mode, ...] = ("off", "flexible", "full", "full_pinned", "strict")
@@ -126,20 +130,20 @@ def _subject_for(
 def _chain_problem(
     leaf: x509.Certificate,
     intermediates: list[x509.Certificate],
-    anchors: list[x509.Certificate],
+    trust: TrustStore,
     names: Sequence[str],
     now: datetime,
 ) -> str:
     """Why the chain does not lead to an anchor ("" when it does), judged at a time inside the
     leaf's validity so that expiry is reported once, on its own."""
-    if not anchors:
+    if trust.store is None:
         return "no trust anchors to check the chain against"
     subject = _subject_for(leaf, names)
     if subject is None:
         return "certificate has no subjectAltName"
     start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     at = min(max(now, start), end - timedelta(seconds=1)) if end > start else now
-    verifier = PolicyBuilder().store(Store(anchors)).time(at).build_server_verifier(subject)
+    verifier = PolicyBuilder().store(trust.store).time(at).build_server_verifier(subject)
     try:
         verifier.verify(leaf, intermediates)
     except VerificationError as err:
@@ -157,6 +161,7 @@ def evaluate(
     *,
     names: Iterable[str],
     trust_anchors_pem: str | Sequence[str] = (),
+    trust: TrustStore | None = None,
     pins: Iterable[str] = (),
     now: datetime,
     http_available: bool = False,
@@ -165,16 +170,24 @@ def evaluate(
 
     Args:
         names: every name the edge will ask for (all must match for ``strict``).
-        trust_anchors_pem: the roots the edge trusts (public CAs, the CDN's origin CA, ours).
+        trust_anchors_pem: roots trusted besides the edge's own (an issuer's root, ``trust:``).
+        trust: the anchors to judge by, instead of the edge's own plus ``trust_anchors_pem``
+            (:func:`agent.pki.trust.edge_trust` builds them once per distinct extra text).
         pins: acceptable ``pin-sha256`` values.
         now: aware UTC time to judge validity at.
         http_available: plain HTTP answers on the site's HTTP port (from :func:`probe_http`).
+
+    Raises:
+        PemError: ``trust_anchors_pem`` holds text that is not a certificate.
     """
     names = [n for n in names]
-    anchors_text = (
-        trust_anchors_pem if isinstance(trust_anchors_pem, str) else "\n".join(trust_anchors_pem)
-    )
-    anchors = x509.load_pem_x509_certificates(anchors_text.encode()) if anchors_text.strip() else []
+    if trust is None:
+        extra = (
+            trust_anchors_pem
+            if isinstance(trust_anchors_pem, str)
+            else "\n".join(trust_anchors_pem)
+        )
+        trust = edge_trust(extra)
     required = served.requires_client_cert
     if not served.chain_der:
         why = served.error or f"no certificate served ({served.outcome})"
@@ -203,10 +216,10 @@ def evaluate(
             f"name mismatch: {', '.join(missing)} not in certificate "
             f"({', '.join(dns + ips) or 'no SAN'})"
         )
-    if _self_signed(leaf) and not any(a == leaf for a in anchors):
+    if _self_signed(leaf) and leaf not in trust:
         reasons.append("self-signed")
     else:
-        problem = _chain_problem(leaf, intermediates, anchors, names, now)
+        problem = _chain_problem(leaf, intermediates, trust, names, now)
         if problem:
             reasons.append(f"untrusted chain: {problem}")
     if not reasons:
@@ -259,3 +272,32 @@ def deployment_problems(
         elif profile == "intermediate" and tls12.outcome not in ("ok", "client_cert_required"):
             problems.append(f"refuses TLS 1.2 although the profile is intermediate: {tls12.error}")
     return tuple(problems)
+
+
+def required_mode(
+    requested: str = "auto",
+    *,
+    pins: Iterable[str] = (),
+    issuer: Issuer | type[Issuer] | None = None,
+    issuer_trust: str = "",
+) -> Mode:
+    """The mode a deployment must reach: ``requested`` itself, or what ``auto`` means (pure).
+
+    ``auto`` asks for ``strict`` when the issuer's certificates chain to a CA, i.e. it does
+    not sign with the certificate's own key (every backend but ``selfsigned``: public ACME CAs
+    and Cloudflare's Origin CA are in the edge's default trust; a private CA's root comes from
+    the backend or the config's ``trust:``), or when the issuer's config names roots to trust
+    (``issuer_trust``, as :func:`agent.modules.tls.services.trust_anchors` returns them).
+    Otherwise ``full_pinned`` when ``pins`` are given, else ``full``.
+
+    Raises:
+        ValueError: ``requested`` is neither ``auto`` nor a mode.
+    """
+    if requested != "auto":
+        for mode in MODES:
+            if mode == requested:
+                return mode
+        raise ValueError(f"unknown mode {requested!r} (auto, {', '.join(MODES)})")
+    if (issuer is not None and not issuer.signs_with_key) or issuer_trust.strip():
+        return "strict"
+    return "full_pinned" if any(True for _ in pins) else "full"

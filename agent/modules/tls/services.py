@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agent.errors import IssuerError
+from agent.errors import AgentError, IssuerError
 from agent.pki.issuers.base import REGISTRY, Issuer
+from agent.pki.trust import TrustStore, edge_trust
 from agent.registry import suggestion
 
 _lock = threading.Lock()
@@ -123,23 +124,48 @@ def issuer(config: Any, *, where: str) -> Issuer:
 
 
 def trust_anchors(config: Mapping[str, Any], built: Issuer) -> str:
-    """PEM of the roots an edge would trust for this issuer: ``trust:`` in the config (a file),
-    else what the backend knows (the local CA's root...), else empty."""
+    """PEM of the roots an edge trusts for this issuer *besides* its own defaults (Mozilla's
+    public roots and Cloudflare's Origin CA roots, which :func:`agent.pki.modes.evaluate`
+    always adds): the config's ``trust:`` (a file or a list of files, relative to the
+    inventory), else what the backend knows (the local CA's root), else "".
+
+    Read, checked and parsed once per run per issuer config, not once per host.
+
+    Raises:
+        IssuerError: a ``trust:`` file cannot be read or holds no certificate.
+    """
+    resolved = _resolve(config)
     key = issuer_id(config)
     with _lock:
         cached = _trust.get(key)
     if cached is not None:  # read once per run, not once per host
         return cached
-    trust = _resolve(config).get("trust")
-    if isinstance(trust, str) and trust:
-        try:
-            text = Path(trust).read_text()
-        except OSError as err:
-            raise IssuerError(
-                f"cannot read trust anchors {trust}: {err.strerror}",
-                backend=str(config.get("backend")),
-            ) from err
-    else:
+    backend = str(config.get("backend"))
+    trust = resolved.get("trust")
+    files = [trust] if isinstance(trust, str) else trust
+    if trust is None or trust == "" or trust == []:
         text = built.trust_anchors_pem()
+    elif not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        raise IssuerError("'trust' must be a file or a list of files", backend=backend)
+    else:
+        parts = []
+        for name in files:
+            path = (Path(_base_dir) / name).resolve()  # an absolute name stays itself
+            try:
+                parts.append(path.read_text())
+            except (OSError, UnicodeDecodeError) as err:
+                why = getattr(err, "strerror", None) or "not PEM text"
+                raise IssuerError(
+                    f"cannot read trust anchors {path}: {why}", backend=backend
+                ) from err
+            try:
+                TrustStore.from_pem(parts[-1], where=str(path))
+            except AgentError as err:
+                raise IssuerError(f"trust anchors {err}", backend=backend) from err
+        text = "\n".join(parts)
+    try:  # parse once here, where an error can still name the issuer
+        edge_trust(text, where=f"{backend} trust anchors")
+    except AgentError as err:
+        raise IssuerError(str(err), backend=backend) from err
     with _lock:
         return _trust.setdefault(key, text)

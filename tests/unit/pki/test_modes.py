@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from agent.pki.modes import deployment_problems, evaluate, name_matches
+from agent.pki.issuers.base import REGISTRY
+from agent.pki.modes import deployment_problems, evaluate, name_matches, required_mode
 from agent.pki.pins import spki_pin
 from agent.pki.probe import Served
 from tests.tlscerts import NOW, Issued, make_ca, make_leaf
@@ -269,3 +270,33 @@ def test_modern_profile_accepting_tls12_is_a_problem(pki: dict[str, Issued]) -> 
         live, verdict, want="strict", profile="intermediate", tls12=refused
     )
     assert problem == "refuses TLS 1.2 although the profile is intermediate: protocol version"
+
+
+@pytest.mark.parametrize(
+    ("backend", "pins", "issuer_trust", "want"),
+    [
+        ("selfsigned", (), "", "full"),
+        ("selfsigned", ("pin",), "", "full_pinned"),
+        ("selfsigned", ("pin",), "ROOT PEM", "strict"),  # an explicit trust: still says strict
+        ("localca", (), "ROOT PEM", "strict"),
+        ("localca", ("pin",), "ROOT PEM", "strict"),
+        ("acme", (), "", "strict"),
+        ("cfssl", (), "", "strict"),
+        ("cloudflare", ("pin",), "", "strict"),
+        (None, (), "", "full"),  # verify without an issuer
+        (None, ("pin",), "", "full_pinned"),
+    ],
+)
+def test_auto_asks_strict_for_issuers_an_edge_trusts_and_full_otherwise(
+    backend: str | None, pins: tuple[str, ...], issuer_trust: str, want: str
+) -> None:
+    issuer = REGISTRY[backend]() if backend else None
+    assert required_mode("auto", pins=pins, issuer=issuer, issuer_trust=issuer_trust) == want
+
+
+def test_an_explicit_mode_is_kept_and_an_unknown_one_refused() -> None:
+    issuer = REGISTRY["acme"]()
+    assert required_mode("full", issuer=issuer) == "full"
+    assert required_mode("flexible", pins=["p"]) == "flexible"
+    with pytest.raises(ValueError, match="unknown mode 'stric'"):
+        required_mode("stric")
