@@ -171,3 +171,34 @@ def write_cert_dir(directory: Path, leaf: Issued, chain: list[Issued]) -> Path:
     (directory / "chain.pem").write_text(chain_pem)
     (directory / "fullchain.pem").write_text(leaf.cert_pem + chain_pem)
     return directory
+
+
+def make_look_alike(of: x509.Certificate) -> Issued:
+    """A root with the same names and extensions as ``of`` but a key of its own."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(of.subject)
+        .issuer_name(of.issuer)
+        .public_key(key.public_key())
+        .serial_number(of.serial_number)
+        .not_valid_before(NOW - timedelta(days=30))
+        .not_valid_after(NOW + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    return Issued(builder.sign(key, hashes.SHA256()), key)

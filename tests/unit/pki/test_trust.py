@@ -7,14 +7,13 @@ tests/fixtures/trust/README.md), look-alike CAs made here with real keys.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import certifi
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.pki.inspect import PemError
 from agent.pki.modes import evaluate
@@ -26,7 +25,7 @@ from agent.pki.trust import (
     origin_ca_roots,
     parse_bundle,
 )
-from tests.tlscerts import NOW, Issued, make_leaf
+from tests.tlscerts import NOW, make_leaf, make_look_alike
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trust"
 ORIGIN_CA_SHA256 = {
@@ -50,37 +49,6 @@ def _fixture(name: str) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates((FIXTURES / name).read_bytes())
 
 
-def _look_alike(of: x509.Certificate) -> Issued:
-    """A root with the same names and extensions as ``of`` but a key of its own."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(of.subject)
-        .issuer_name(of.issuer)
-        .public_key(key.public_key())
-        .serial_number(of.serial_number)
-        .not_valid_before(NOW - timedelta(days=30))
-        .not_valid_after(NOW + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    return Issued(builder.sign(key, hashes.SHA256()), key)
-
-
 def test_the_origin_ca_roots_ship_in_the_package_with_cloudflares_fingerprints() -> None:
     roots = origin_ca_roots()
     assert {_colons(c) for c in roots} == ORIGIN_CA_SHA256
@@ -100,7 +68,7 @@ def test_the_public_roots_are_certifis_every_one_zero_serials_included() -> None
 
 def test_the_defaults_are_parsed_once_and_each_extra_text_once() -> None:
     assert default_trust() is default_trust() is edge_trust("")
-    root = _look_alike(origin_ca_roots()[0])
+    root = make_look_alike(origin_ca_roots()[0])
     assert edge_trust(root.cert_pem) is edge_trust(root.cert_pem)
     assert root.cert in edge_trust(root.cert_pem) and root.cert not in default_trust()
 
@@ -119,7 +87,7 @@ def test_a_look_alike_origin_ca_with_the_same_names_and_another_key_is_not_stric
     which: int,
 ) -> None:
     genuine = origin_ca_roots()[which]
-    fake = _look_alike(genuine)
+    fake = make_look_alike(genuine)
     assert fake.cert.subject == genuine.subject
     leaf = make_leaf(CF_NAMES, issuer=fake)
     served = _served([leaf.cert], CF_NAMES[0])
