@@ -264,6 +264,18 @@ def _open_tunnel(
         ) from err
 
 
+def quiet_paramiko() -> None:
+    """Keep paramiko's own log records off the user's stderr unless debugging (-vvv).
+
+    A failed handshake (no banner, a reset) makes paramiko's transport thread log ERROR lines
+    with a traceback, which the CLI's default logging prints; the :class:`ConnectError` raised
+    here already says what went wrong, in one line. Decided at each connect, so that the
+    logging setup the CLI makes after the imports is the one that counts.
+    """
+    debugging = logging.getLogger().isEnabledFor(logging.DEBUG)
+    logging.getLogger("paramiko").setLevel(logging.NOTSET if debugging else logging.CRITICAL + 1)
+
+
 def _connect_one(
     spec: ConnectionSpec,
     target: Target,
@@ -274,6 +286,7 @@ def _connect_one(
     name = spec.name
     timeout = spec.connect_timeout
     known_hosts = target.known_hosts
+    quiet_paramiko()
     keys = load_keys(name, target.key_files)
     client = paramiko.SSHClient()
     try:
