@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from agent.errors import AgentError, ConnectError
 from agent.inventory import Host, connection_spec
 from agent.jobs.hostvars import rendered
+from agent.jobs.order import natural_key
 from agent.jobs.targets import probe_target, tls_names
 from agent.jobs.vantage import UNREACHED, origin_address, served_from_origin
 from agent.modules.tls import txn
@@ -215,7 +216,7 @@ def collect(
     hosts = [rendered(h) for h in hosts]
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1))) as pool:
         rows = list(pool.map(lambda h: host_pins(h, make=make, timeout=timeout), hosts))
-    return sorted(rows, key=lambda r: (r.host, r.name))
+    return sorted(rows, key=lambda r: (natural_key(r.host), natural_key(r.name)))
 
 
 # -- rendering (pure) ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Literal
 from agent.errors import UsageError
 from agent.inventory import Host
 from agent.jobs.hostvars import rendered
+from agent.jobs.order import natural_key
 from agent.jobs.status import StatusRow
 
 ZONE_VARS = ("cloudflare_zone", "zone_id")
@@ -116,7 +117,7 @@ def decide(zone_id: str, current: str, rows: Sequence[StatusRow] | None) -> Deci
     if current in AT_LEAST_STRICT:
         return Decision(zone_id, current, "already")
     rows = rows or ()
-    hosts = tuple(sorted({r.host for r in rows}))
+    hosts = tuple(sorted({r.host for r in rows}, key=natural_key))
     blockers = tuple(
         Blocker(r.host, r.name, r.mode_label, r.reasons) for r in rows if r.mode != TARGET
     )

@@ -21,6 +21,7 @@ from cryptography import x509
 from agent.errors import AgentError
 from agent.inventory import Host
 from agent.jobs.hostvars import rendered
+from agent.jobs.order import natural_key
 from agent.jobs.targets import probe_target
 from agent.jobs.vantage import UNREACHED, served_via_ssh
 from agent.modules.tls import services
@@ -82,9 +83,11 @@ class StatusRow:
         return data
 
 
-def urgency(row: StatusRow) -> tuple[int, int, str, str]:
+def urgency(row: StatusRow) -> tuple[Any, ...]:
+    """Lowest mode first, then fewest days left, then host and name in natural order."""
     days = row.days_left if row.days_left is not None else -(10**6)
-    return (MODES.index(row.mode) if row.mode in MODES else 0, days, row.host, row.name)
+    mode = MODES.index(row.mode) if row.mode in MODES else 0
+    return (mode, days, natural_key(row.host), natural_key(row.name))
 
 
 def _server_from_header(value: str) -> str:
