@@ -97,7 +97,8 @@ def add_trust(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="PEM",
-        help="extra trust anchors (CA bundle), besides each host's issuer root",
+        help="extra trust anchors (CA bundle), besides the edge's own (public CAs as certifi "
+        "ships them, Cloudflare's Origin CA) and each host's issuer roots",
     )
 
 

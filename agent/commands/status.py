@@ -24,8 +24,9 @@ def register(sub: Any) -> None:
             "Handshake with every origin (SNI for each of its tls_names, at its listen_address or "
             "address) and judge what it serves the way the edge would: Flexible (no TLS), Full "
             "(any certificate), Full (pinned) (self-signed but the pin matches tls_pins), Full "
-            "(strict) (valid, names match, chains to the issuer's root or --trust). Reads the "
-            "local state to tell certificates this tool issued. Changes nothing. Rows are sorted "
+            "(strict) (valid, names match, chains to a root the edge trusts: a public CA as "
+            "certifi ships them, Cloudflare's Origin CA, the issuer's root or trust:, --trust). "
+            "Reads the local state to tell certificates this tool issued. Changes nothing. Rows are sorted "
             "most urgent first."
         ),
         epilog=f"Exit codes: 0 fine, 1 bad input, {EXIT_THRESHOLD} a --fail-within or --require-mode "

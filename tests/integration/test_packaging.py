@@ -1,5 +1,6 @@
-"""The wheel carries templates/ and plans/, and an installed copy (not the checkout) finds
-them: built offline from a copy of the sources, installed into a fresh virtualenv."""
+"""The wheel carries templates/ and plans/ and the Origin CA roots, and an installed copy (not
+the checkout) finds them: built offline from a copy of the sources, installed into a fresh
+virtualenv."""
 
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ from agent.commands.run import bundled_plan
 from agent.plan.parse import load_plan
 from agent.servers.base import adapter_for
 from agent.servers.site import SiteSpec
+from agent.pki import trust
 site = SiteSpec(name="o", server_names=("o.example.com",))
 print(json.dumps({
+    "roots": str(trust.resources.files("agent.pki").joinpath("roots")),
+    "origin_ca": [c.fingerprint(trust.hashes.SHA256()).hex() for c in trust.origin_ca_roots()],
+    "edge": len(trust.default_trust()),
     "package": agent.__file__,
     "templates": str(data_dir("templates")),
     "plans": str(data_dir("plans")),
@@ -117,4 +122,10 @@ def test_an_installed_wheel_finds_its_templates_and_plans(tmp_path: Path) -> Non
     assert got["plans"] == str(env_dir / "share/origin-agent/plans")
     assert got["plays"] >= 1
     assert "server_name o.example.com;" in got["nginx"] and "SSLProtocol" in got["apache"]
+    assert got["roots"].startswith(str(target))
+    assert sorted(got["origin_ca"]) == [
+        "aa63697a22764b67b2134ce14cb5690ea336940b93986113f49545917832d80d",
+        "d3c7e85c91707fc0a12abc5d88266747aa4fa8e7b162f633ffb3c9d989947620",
+    ]
+    assert got["edge"] > 100
     assert ours.exists() == had_ours

@@ -8,6 +8,7 @@ from agent.errors import PlanError
 from agent.inventory import Host
 from agent.jobs import pins, promote
 from agent.jobs.hostvars import rendered
+from tests.tlscerts import NOW
 
 
 def test_templated_tls_names_are_rendered_with_the_inventory_hostname() -> None:
@@ -61,3 +62,11 @@ def test_pins_and_promote_use_the_rendered_names() -> None:
     (row,) = pins.collect([host], timeout=2.0)
     assert row.name == "web01.example.test", row
     assert [h.name for h in promote.zone_hosts([host], "z1")] == ["web01.example.test"]
+
+
+def test_status_refuses_a_trust_bundle_that_holds_no_certificate_before_probing() -> None:
+    from agent.jobs import status
+    from agent.pki.inspect import PemError
+
+    with pytest.raises(PemError, match="^--trust: no PEM certificate found$"):
+        status.collect([Host("h")], now=NOW, extra_trust="junk", use_state=False)

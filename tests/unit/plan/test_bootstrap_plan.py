@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.commands.jobs import bundled_plan
+from agent.commands.run import bundled_plan
 from agent.plan.parse import load_plan
 from agent.plan.render import scope_for
 
