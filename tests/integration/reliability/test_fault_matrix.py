@@ -244,13 +244,19 @@ def test_ca_side_faults_fail_the_host_before_its_origin_changes(
             "email": "ops@lab.test",
             "timeout": 30,
             "retries": 0,
+            "trust": str(tmp_path / "pebble-root.pem"),
         }
         cloudflare = {
             "backend": "cloudflare",
             "base_url": cf.base_url,
             "token_file": str(token),
             "retries": 0,
+            "trust": [str(tmp_path / f"cf-{kind}-root.pem") for kind in ("ecc", "rsa")],
         }
+        # Full (strict) is asked of CA-backed issuers: the test CAs' roots are named as trust
+        (tmp_path / "pebble-root.pem").write_text(pebble.root_pem())
+        for kind in ("ecc", "rsa"):
+            (tmp_path / f"cf-{kind}-root.pem").write_text(cf.root_pem(kind))
         unreachable = {"backend": "cfssl", "url": f"http://127.0.0.1:{free_port()}", "retries": 0}
         inv = host_issuers(lab, tmp_path, {acme_host.name: acme, cf_host.name: cloudflare})
         # the ACME path works when nothing is wrong: http-01 through the origin's own site

@@ -104,18 +104,24 @@ def mixed_inventory(
         name: h for group in data["all"]["children"].values() for name, h in group["hosts"].items()
     }
     names = [h.name for h in lab.hosts]
+    # Full (strict) is asked of every CA-backed issuer: the test CAs' roots are named as trust
+    (directory / "cfssl-root.pem").write_text(cfssl.root.cert_pem)
+    for kind in ("ecc", "rsa"):
+        (directory / f"cf-{kind}-root.pem").write_text(cf.root_pem(kind))
     hosts[names[1]]["issuer"] = {
         "backend": "cfssl",
         "url": cfssl.url,
         "profile": "server-auth",
         "auth_key_file": str(cfssl.auth_key_file),
         "retries": 0,
+        "trust": str(directory / "cfssl-root.pem"),
     }
     hosts[names[2]]["issuer"] = {
         "backend": "cloudflare",
         "base_url": cf.base_url,
         "token_file": str(token_file),
         "retries": 0,
+        "trust": [str(directory / f"cf-{kind}-root.pem") for kind in ("ecc", "rsa")],
     }
     if acme is not None:
         hosts[names[0]]["issuer"] = acme
@@ -148,7 +154,9 @@ def test_no_output_of_a_full_rotation_shows_any_secret(
             "email": "ops@lab.test",
             "timeout": 30,
             "retries": 0,
+            "trust": str(tmp_path / "pebble-root.pem"),
         }
+        (tmp_path / "pebble-root.pem").write_text(pebble.root_pem())
         inv = mixed_inventory(lab, tmp_path, cfssl, cf, acme)
         plan = write_plan(tmp_path)
         logs = tmp_path / "logs"
