@@ -181,7 +181,7 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
     try:
         conn = connect(spec)
     except AgentError as err:
-        return _with(row, next_error=str(err), unreachable=isinstance(err, ConnectError))
+        return _with(row, next_error=_why(err, host), unreachable=isinstance(err, ConnectError))
     try:
         if served.outcome in UNREACHED:  # firewalled to the CDN: the origin looks itself
             seen = served_from_origin(conn, origin_address(host), port, [name], become=spec.become)
@@ -195,9 +195,15 @@ def host_pins(host: Host, *, make: bool = False, timeout: float = 5.0) -> PinRow
             )
         return _with(row, next_pin=pin or "")
     except AgentError as err:
-        return _with(row, next_error=str(err), unreachable=isinstance(err, ConnectError))
+        return _with(row, next_error=_why(err, host), unreachable=isinstance(err, ConnectError))
     finally:
         conn.close()
+
+
+def _why(err: AgentError, host: Host) -> str:
+    """The error's line without a leading host name (the row and the CLI line name it)."""
+    text = str(err)
+    return text.removeprefix(f"{host.name}: ")
 
 
 def _with(row: PinRow, **changes: object) -> PinRow:

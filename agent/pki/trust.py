@@ -42,24 +42,25 @@ def _fingerprint(cert: x509.Certificate) -> bytes:
 
 @dataclass(frozen=True, eq=False)
 class TrustStore:
-    """Parsed trust anchors, and the verifier store built from them (immutable, thread-safe).
+    """Parsed trust anchors (each once, by SHA-256 fingerprint) and the verifier store built
+    from them; immutable, so one store serves every thread.
 
     ``sources`` says where the anchors came from, one short phrase each, for messages.
     """
 
     anchors: tuple[x509.Certificate, ...]
     sources: tuple[str, ...] = ()
-    _store: Store | None = field(default=None, repr=False)
-    _fingerprints: frozenset[bytes] = field(default=frozenset(), repr=False)
+    _store: Store | None = field(init=False, repr=False)
+    _fingerprints: frozenset[bytes] = field(init=False, repr=False)
 
-    @classmethod
-    def of(cls, anchors: tuple[x509.Certificate, ...], sources: tuple[str, ...]) -> TrustStore:
-        """A store of ``anchors`` (duplicates, by SHA-256 fingerprint, kept once)."""
+    def __post_init__(self) -> None:
         unique: dict[bytes, x509.Certificate] = {}
-        for cert in anchors:
+        for cert in self.anchors:
             unique.setdefault(_fingerprint(cert), cert)
         kept = tuple(unique.values())
-        return cls(kept, sources, Store(list(kept)) if kept else None, frozenset(unique))
+        object.__setattr__(self, "anchors", kept)
+        object.__setattr__(self, "_fingerprints", frozenset(unique))
+        object.__setattr__(self, "_store", Store(list(kept)) if kept else None)
 
     @classmethod
     def from_pem(cls, pem: str, *, where: str = "trust anchors") -> TrustStore:
@@ -69,9 +70,9 @@ class TrustStore:
             PemError: text that holds no certificate, or one that does not parse.
         """
         if not pem.strip():
-            return cls.of((), ())
+            return cls(())
         certs = tuple(load_certificates(pem, where=where))
-        return cls.of(certs, (f"{where}: {len(certs)}",))
+        return cls(certs, (f"{where}: {len(certs)}",))
 
     @property
     def store(self) -> Store | None:
@@ -88,7 +89,7 @@ class TrustStore:
         """This store and ``other`` together."""
         if not other.anchors:
             return self
-        return TrustStore.of(self.anchors + other.anchors, self.sources + other.sources)
+        return TrustStore(self.anchors + other.anchors, self.sources + other.sources)
 
     def describe(self) -> str:
         """One line: where the anchors came from."""
@@ -154,9 +155,7 @@ def default_trust() -> TrustStore:
         if _default is None:
             public, source = public_roots()
             origin = origin_ca_roots()
-            _default = TrustStore.of(
-                public + origin, (source, f"Cloudflare Origin CA: {len(origin)}")
-            )
+            _default = TrustStore(public + origin, (source, f"Cloudflare Origin CA: {len(origin)}"))
         return _default
 
 

@@ -143,7 +143,7 @@ def trust_anchors(config: Mapping[str, Any], built: Issuer) -> str:
     backend = str(config.get("backend"))
     trust = resolved.get("trust")
     files = [trust] if isinstance(trust, str) else trust
-    if trust is None or trust == "" or trust == []:
+    if trust in (None, "", []):
         text = built.trust_anchors_pem()
     elif not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
         raise IssuerError("'trust' must be a file or a list of files", backend=backend)
