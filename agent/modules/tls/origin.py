@@ -48,10 +48,10 @@ from agent.modules.tls.verify import (
     Judgement,
     Vantage,
     reachable,
-    required_mode,
     verify_or_rollback,
 )
 from agent.pki.issuers.base import Issuer
+from agent.pki.modes import required_mode
 from agent.pki.pins import spki_pin
 from agent.pki.renewal import renew_before_from_days
 from agent.transport.base import Connection
@@ -323,7 +323,12 @@ class TlsOriginModule(Module):
             judgement=Judgement(
                 trust,
                 pins,
-                required_mode(params["require_mode"], pins=pins, trust=trust),
+                required_mode(
+                    params["require_mode"],
+                    pins=pins,
+                    issuer=issuing.issuer if issuing is not None else None,
+                    issuer_trust=trust,
+                ),
                 float(params["verify_timeout"]),
             ),
             token=token,

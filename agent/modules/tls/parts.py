@@ -20,7 +20,8 @@ from agent.modules.tls import services
 from agent.modules.tls.decide import target_address
 from agent.modules.tls.origin import TlsOriginModule
 from agent.modules.tls.spec import ARGS
-from agent.modules.tls.verify import REQUIRE, required_mode, verify_site, wall_clock
+from agent.modules.tls.verify import REQUIRE, verify_site, wall_clock
+from agent.pki.modes import required_mode
 from agent.servers.base import adapter_for, detect_argv, parse_detect
 from agent.transport.base import Connection
 
@@ -170,12 +171,13 @@ class VerifyModule(Module):
             explicit=params.get("address"),
             connected=getattr(conn, "address", None),
         )
-        trust = ""
+        trust, built = "", None
         config = params.get("issuer") or ctx.vars.get("issuer")
         if isinstance(config, Mapping):
-            trust = services.trust_anchors(config, services.issuer(config, where=ctx.host))
+            built = services.issuer(config, where=ctx.host)
+            trust = services.trust_anchors(config, built)
         pins = tuple(params.get("pins") or ())
-        require = required_mode(params["require_mode"], pins=pins, trust=trust)
+        require = required_mode(params["require_mode"], pins=pins, issuer=built, issuer_trust=trust)
         problem, verdict = verify_site(
             str(address),
             int(params.get("port") or 443),

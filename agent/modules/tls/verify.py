@@ -31,16 +31,6 @@ def wall_clock(ctx: Context) -> datetime:
     return max(ctx.now, datetime.now(UTC))
 
 
-def required_mode(require: str, *, pins: tuple[str, ...], trust: str) -> str:
-    """What ``require_mode: auto`` means: pinned when pins are given and no CA is trusted,
-    strict when the edge trusts the issuer's CA, full otherwise."""
-    if require != "auto":
-        return require
-    if pins and not trust:
-        return "full_pinned"
-    return "strict" if trust else "full"
-
-
 def verify_site(
     address: str,
     port: int,

@@ -25,7 +25,6 @@ from agent.modules.tls.facts import OriginFacts
 from agent.modules.tls.origin import TlsOriginModule
 from agent.modules.tls.parts import CertificateModule, TlsSiteModule
 from agent.modules.tls.transaction import PENDING_VERSION, Transaction
-from agent.modules.tls.verify import required_mode
 from agent.transport.changes import Change, MakeDir, RemovePath, RunCommand, SwapSymlink, WriteFile
 from tests.tlscerts import make_leaf
 
@@ -280,20 +279,6 @@ def test_one_address_rule() -> None:
     assert target_address({"ansible_host": "192.0.2.1", "host": "h"}, "web1") == "192.0.2.1"
     assert target_address({"ansible_host": "192.0.2.1"}, "web1", connected="::1") == "::1"
     assert target_address({"listen_address": "x"}, "w", explicit="192.0.2.9") == "192.0.2.9"
-
-
-@pytest.mark.parametrize(
-    ("require", "pins", "trust", "expected"),
-    [
-        ("auto", (), "", "full"),
-        ("auto", ("p",), "", "full_pinned"),
-        ("auto", (), "ROOT", "strict"),
-        ("auto", ("p",), "ROOT", "strict"),
-        ("full", (), "ROOT", "full"),
-    ],
-)
-def test_required_mode(require: str, pins: tuple[str, ...], trust: str, expected: str) -> None:
-    assert required_mode(require, pins=pins, trust=trust) == expected
 
 
 def ctx(variables: dict[str, Any]) -> Context:
