@@ -12,11 +12,11 @@ fetched. Every value from an origin or inventory is escaped.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from agent.jobs.order import natural_key
 from agent.jobs.status import MODE_LABELS, StatusRow
 from agent.pki.modes import MODES
 
@@ -36,11 +36,6 @@ class Verdict:
 
     rank: int
     problem: str
-
-
-def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    """``h2`` before ``h10``: digit runs compare as numbers."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in re.split(r"(\d+)", text))
 
 
 def judge(row: StatusRow, *, now: datetime, require_mode: str) -> Verdict:

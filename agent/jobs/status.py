@@ -28,9 +28,9 @@ from agent.modules.tls import services
 from agent.pki.inspect import CertInfo, inspect_certificate
 from agent.pki.issuers.ari import RenewalInfoStore, cert_id, window_of
 from agent.pki.modes import MODES, evaluate
-from agent.pki.probe import probe, probe_http
+from agent.pki.probe import Served, probe, probe_http
 from agent.pki.renewal import RenewalWindow, renew_before_from_days, renewal_due
-from agent.pki.trust import edge_trust
+from agent.pki.trust import TrustStore, edge_trust
 
 MODE_LABELS = {
     "off": "Off",
@@ -145,38 +145,12 @@ def host_rows(
         ValidationError: the host's values are invalid (see :func:`probe_target`).
     """
     target = probe_target(host)
-    names, address, port, http_port = (
-        target.names,
-        target.address,
-        target.https_port,
-        target.http_port,
-    )
-    extra, backend, trust_problem = extra_trust, "", ""
-    config = host.vars.get("issuer")
-    if isinstance(config, Mapping):
-        backend = str(config.get("backend") or "")
-        try:
-            extra += "\n" + services.trust_anchors(config, services.issuer(config, where=host.name))
-        except AgentError as err:
-            trust_problem = f"trust anchors unavailable: {err}"
-    trust = edge_trust(extra.strip())  # parsed once per distinct text, not once per host
+    trust, backend, trust_problem = _trust_of(host, extra_trust)
     pins = [str(p) for p in (host.vars.get("tls_pins") or [])]
+    http = probe_http(target.address, target.http_port, target.names[0], timeout=timeout)
+    seen, unreached, note = _served(host, target.address, target.https_port, target.names, timeout)
     rows: list[StatusRow] = []
-    http = probe_http(address, http_port, names[0], timeout=timeout)
-    seen = {name: probe(address, port, name, timeout=timeout) for name in names}
-    vantage, vantage_note = "controller", ""
-    unreached = [n for n, served in seen.items() if served.outcome in UNREACHED]
-    if unreached:  # firewalled to the CDN, behind a bastion: ask the origin itself
-        from_origin, why = served_via_ssh(host, port, unreached)
-        if from_origin:
-            seen.update(from_origin)
-            vantage = "origin"
-            vantage_note = (
-                f"seen from the origin over SSH: the controller cannot reach {address}:{port}"
-            )
-        elif why:
-            vantage_note = f"not seen from the origin either: {why}"
-    for name in names:
+    for name in target.names:
         served = seen[name]
         verdict = evaluate(
             served,
@@ -189,42 +163,89 @@ def host_rows(
         reasons = (
             tuple(verdict.reasons)
             + ((trust_problem,) if trust_problem and verdict.mode != "strict" else ())
-            + ((vantage_note,) if vantage_note and name in unreached else ())
+            + ((note,) if note and name in unreached else ())
         )
         row = StatusRow(
             host=host.name,
             name=name,
-            address=address,
-            port=port,
+            address=target.address,
+            port=target.https_port,
             mode=verdict.mode,
             reasons=reasons,
             client_cert_required=verdict.client_cert_required,
             backend=backend,
             server=_server_from_header(http.server),
-            vantage=vantage if name in unreached else "controller",
+            vantage="origin"
+            if name in unreached and name in seen and note.startswith("seen")
+            else "controller",
         )
         if served.leaf_der:
-            info = inspect_certificate(served.certificates[0])
-            fingerprint = hashlib.sha256(served.leaf_der).hexdigest()
-            days = int((info.not_after - now).total_seconds() // 86400)
-            row = StatusRow(
-                **{
-                    **asdict(row),
-                    "names": info.names,
-                    "issuer": info.issuer,
-                    "serial": info.serial,
-                    "not_after": info.not_after,
-                    "days_left": days,
-                    "pin": info.pin_sha256,
-                    "fingerprint": fingerprint,
-                    "recorded": fingerprint in (recorded or {}).get((host.name, name), set()),
-                    **renewal_of(
-                        info, host.vars, windows(served.certificates[0]) if windows else None
-                    ),
-                }
-            )
+            row = _with_certificate(row, served, host, now, recorded, windows)
         rows.append(row)
     return rows
+
+
+def _trust_of(host: Host, extra_trust: str) -> tuple[TrustStore, str, str]:
+    """The roots the host is judged by (the edge's, ``extra_trust``, its issuer's), its
+    issuer backend, and why the issuer's roots are missing if they are."""
+    extra, backend, problem = extra_trust, "", ""
+    config = host.vars.get("issuer")
+    if isinstance(config, Mapping):
+        backend = str(config.get("backend") or "")
+        try:
+            extra += "\n" + services.trust_anchors(config, services.issuer(config, where=host.name))
+        except AgentError as err:
+            problem = f"trust anchors unavailable: {err}"
+    return edge_trust(extra.strip()), backend, problem  # parsed once per distinct text
+
+
+def _served(
+    host: Host, address: str, port: int, names: Sequence[str], timeout: float
+) -> tuple[dict[str, Served], list[str], str]:
+    """A handshake per name from the controller; for the names whose port it cannot reach
+    (firewalled to the CDN, behind a bastion), from the origin itself over SSH. Returns what
+    was served, the names the controller did not reach, and a note saying where they were
+    seen from (or why not)."""
+    seen = {name: probe(address, port, name, timeout=timeout) for name in names}
+    unreached = [n for n, served in seen.items() if served.outcome in UNREACHED]
+    if not unreached:
+        return seen, [], ""
+    from_origin, why = served_via_ssh(host, port, unreached)
+    if from_origin:
+        seen.update(from_origin)
+        return (
+            seen,
+            unreached,
+            (f"seen from the origin over SSH: the controller cannot reach {address}:{port}"),
+        )
+    return seen, unreached, f"not seen from the origin either: {why}" if why else ""
+
+
+def _with_certificate(
+    row: StatusRow,
+    served: Served,
+    host: Host,
+    now: datetime,
+    recorded: Mapping[tuple[str, str], set[str]] | None,
+    windows: Callable[[x509.Certificate], RenewalWindow | None] | None,
+) -> StatusRow:
+    """``row`` with what the served certificate says (names, expiry, pin, renewal)."""
+    info = inspect_certificate(served.certificates[0])
+    fingerprint = hashlib.sha256(served.leaf_der or b"").hexdigest()
+    return StatusRow(
+        **{
+            **asdict(row),
+            "names": info.names,
+            "issuer": info.issuer,
+            "serial": info.serial,
+            "not_after": info.not_after,
+            "days_left": int((info.not_after - now).total_seconds() // 86400),
+            "pin": info.pin_sha256,
+            "fingerprint": fingerprint,
+            "recorded": fingerprint in (recorded or {}).get((host.name, row.name), set()),
+            **renewal_of(info, host.vars, windows(served.certificates[0]) if windows else None),
+        }
+    )
 
 
 def collect(

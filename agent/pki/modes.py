@@ -199,23 +199,9 @@ def evaluate(
     certs = served.certificates
     leaf, intermediates = certs[0], certs[1:]
     pin = spki_pin(leaf)
-    reasons: list[str] = []
-    in_time = True
-    if now < leaf.not_valid_before_utc:
-        reasons.append(f"not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
-        in_time = False
-    elif now > leaf.not_valid_after_utc:
-        reasons.append(f"expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
-        in_time = False
-    if not names:
-        reasons.append("no names to check")
-    missing = [n for n in names if not _covers(leaf, n)]
-    if missing:
-        dns, ips = _sans(leaf)
-        reasons.append(
-            f"name mismatch: {', '.join(missing)} not in certificate "
-            f"({', '.join(dns + ips) or 'no SAN'})"
-        )
+    reasons = _validity(leaf, now)
+    in_time = not reasons
+    reasons += _name_problems(leaf, names)
     if _self_signed(leaf) and leaf not in trust:
         reasons.append("self-signed")
     else:
@@ -229,6 +215,27 @@ def evaluate(
     if pins:
         reasons.append("key matches none of the pins")
     return ModeVerdict("full", tuple(reasons), pin, required)
+
+
+def _name_problems(leaf: x509.Certificate, names: list[str]) -> list[str]:
+    """Why ``leaf`` does not serve every name of ``names`` (empty: it does)."""
+    if not names:
+        return ["no names to check"]
+    missing = [n for n in names if not _covers(leaf, n)]
+    if not missing:
+        return []
+    dns, ips = _sans(leaf)
+    sans = ", ".join(dns + ips) or "no SAN"
+    return [f"name mismatch: {', '.join(missing)} not in certificate ({sans})"]
+
+
+def _validity(leaf: x509.Certificate, now: datetime) -> list[str]:
+    """Why ``leaf`` is not valid at ``now`` (empty: it is)."""
+    if now < leaf.not_valid_before_utc:
+        return [f"not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"]
+    if now > leaf.not_valid_after_utc:
+        return [f"expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"]
+    return []
 
 
 def deployment_problems(
