@@ -45,13 +45,20 @@ class ChallengePublisher(Protocol):
     def unpublish(self, path: str) -> None: ...
 
 
+DEFAULT_VALIDITY = timedelta(days=90)
+"""The lifetime the backends that choose it themselves (selfsigned, localca) give a
+certificate when the request names none."""
+
+
 @dataclass(frozen=True)
 class IssueRequest:
-    """One certificate to issue."""
+    """One certificate to issue. ``validity`` is the lifetime the user asked for; ``None``
+    leaves it to the backend (:data:`DEFAULT_VALIDITY` for selfsigned and localca, 5475 days,
+    Cloudflare's own default, for the Origin CA; ACME and cfssl CAs always decide)."""
 
     csr_pem: str
     names: tuple[str, ...]
-    validity: timedelta = timedelta(days=90)
+    validity: timedelta | None = None
     publisher: ChallengePublisher | None = None
     key_pem: str | None = field(default=None, repr=False)  # only for selfsigned
     replaces_pem: str = ""  # the certificate this one replaces, or its fullchain (ACME sends

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from agent.errors import IssuerError, ValidationError
 from agent.pki.csr import load_csr, normalize_names
-from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.base import DEFAULT_VALIDITY, CertBundle, Issuer, IssueRequest
 from agent.pki.issuers.keys import Key, names
 from agent.pki.keys import PrivateKey
 from agent.pki.pins import spki_der
@@ -76,7 +76,7 @@ class SelfSignedIssuer(Issuer):
             issuer_key=key,
             issuer_cert=None,
             now=self._clock(),
-            validity=request.validity,
+            validity=request.validity or DEFAULT_VALIDITY,
         )
         return CertBundle(
             cert_pem=to_pem(cert),
