@@ -128,6 +128,16 @@ class Issuer(abc.ABC):
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:
         """Revoke a certificate this backend issued.
 
+        Replacement policy (``revoke_replaced`` of ``tls_origin``, on unless ``rotate
+        --no-revoke``): once the new certificate is live, the one it replaced is revoked where
+        its own backend can (``can_revoke``); a refusal is reported, never fatal. What each
+        backend does: ``acme`` names the old certificate in the new order (``replaces``, when
+        the CA offers ARI) and then revokes it, signed by the account key; ``cloudflare``
+        DELETEs it from the Origin CA (by its id, else its serial number); ``cfssl`` revokes it
+        in the server's certificate database (reason superseded; needs ``revoke: true`` and a
+        CA with a database); ``localca`` adds it to ``revoked.txt`` and its CRL; ``selfsigned``
+        does nothing (``can_revoke`` is false: there is no CA to tell).
+
         Raises:
             IssuerError: the backend cannot revoke, or the CA refused.
         """

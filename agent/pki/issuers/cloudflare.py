@@ -15,7 +15,10 @@ Config (the ``issuer:`` mapping)::
     timeout: 30 / retries: 3 / backoff: 1.0
 
 The Origin CA signs directly with its root, which only Cloudflare's edge trusts: the bundle has no
-chain. Error 1100 ("Failed to write certificate to Database") is retried like HTTP 5xx.
+chain. Error 1100 ("Failed to write certificate to Database") is retried like HTTP 5xx. With
+``revoke_replaced`` (see :meth:`Issuer.revoke`) a replaced certificate is revoked by
+``DELETE /certificates/{id}``; only after the new one is live, since revoking the served
+certificate breaks Full (strict).
 """
 
 from __future__ import annotations

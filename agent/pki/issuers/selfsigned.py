@@ -1,7 +1,9 @@
 """The ``selfsigned`` backend: a certificate signed by its own key (enough for "Full").
 
 Unlike every other backend it is handed the private key (``IssueRequest.key_pem``), because the
-certificate must be signed with it. Config: ``issuer: {backend: selfsigned}``.
+certificate must be signed with it. Config: ``issuer: {backend: selfsigned}``. Nothing revokes a
+self-signed certificate (``can_revoke`` is false; see :meth:`Issuer.revoke`'s policy): a replaced
+one is simply no longer served.
 """
 
 from __future__ import annotations
