@@ -7,9 +7,9 @@ documents the API:
 
 - ``GET /client/v4/zones?name=`` -> the zones with that name; ``GET /zones/{id}``.
 - ``POST /zones/{id}/dns_records`` ``{type, name, content, ttl, comment}`` -> the record
-  (``id``, ``zone_id``, ``zone_name``, ``created_on``...); the name must lie in the zone.
+  (``id``, ``created_on``, ``meta``...: the SDK's ``TXTRecord``); the name must lie in the zone.
   The TXT value is added at challtestsrv (``/set-txt``).
-- ``GET /zones/{id}/dns_records?type=&name=&page=&per_page=`` (paged, ``result_info``).
+- ``GET /zones/{id}/dns_records?type=&name.exact=&page=&per_page=`` (paged, ``result_info``).
 - ``DELETE /zones/{id}/dns_records/{record id}`` -> ``{id}``; challtestsrv's values for that
   name are cleared (``/clear-txt``) and the remaining records' values set again.
 - Auth: ``Authorization: Bearer <token>`` (code 10000 otherwise); the v4 envelope everywhere.
@@ -45,7 +45,8 @@ class CloudflareDnsEmulator:
         self.management = challtestsrv_management.rstrip("/")
         self.token = secrets.token_urlsafe(24)
         self.zones = {secrets.token_hex(16): z.rstrip(".").lower() for z in zones}
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, dict[str, Any]] = {}  # as the API shows them
+        self.record_zone: dict[str, str] = {}  # record id -> zone id
         self.seen: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         emulator = self
@@ -122,14 +123,14 @@ class CloudflareDnsEmulator:
         self, method: str, path: str, query: dict[str, str], raw: bytes
     ) -> tuple[Any, dict[str, Any] | None]:
         if method == "GET" and path == "/zones":
-            found = [{"id": i, "name": z} for i, z in self.zones.items() if z == query.get("name")]
-            return found, {"page": 1, "per_page": 20, "count": len(found), "total_pages": 1}
+            found = [self._zone(i) for i, z in self.zones.items() if z == query.get("name")]
+            return self._page(found, query, default=20)
         match = re.fullmatch(r"/zones/([0-9a-f]+)(/dns_records(?:/([0-9a-f]+))?)?", path)
         if not match or match.group(1) not in self.zones:
             raise _Refusal(404, 7003, "Could not route to " + path)
         zone_id, records, record_id = match.group(1), match.group(2), match.group(3)
         if not records and method == "GET":
-            return {"id": zone_id, "name": self.zones[zone_id], "status": "active"}, None
+            return self._zone(zone_id), None
         if records and not record_id and method == "POST":
             return self._create(zone_id, raw), None
         if records and not record_id and method == "GET":
@@ -137,6 +138,29 @@ class CloudflareDnsEmulator:
         if record_id and method == "DELETE":
             return self._delete(zone_id, record_id), None
         raise _Refusal(405, 10405, f"Method {method} not allowed")
+
+    def _zone(self, zone_id: str) -> dict[str, Any]:
+        """A zone object with the fields Cloudflare's schema requires (``Zone``)."""
+        return {
+            "id": zone_id,
+            "name": self.zones[zone_id],
+            "status": "active",
+            "account": {"id": "0" * 32, "name": "lab"},
+            "created_on": "2026-01-01T00:00:00Z",
+            "modified_on": "2026-01-01T00:00:00Z",
+            "activated_on": "2026-01-01T00:00:00Z",
+            "development_mode": 0,
+            "meta": {"cdn_only": False, "dns_only": False, "step": 2},
+            "name_servers": ["ns1.lab.test", "ns2.lab.test"],
+            "original_dnshost": None,
+            "original_name_servers": None,
+            "original_registrar": None,
+            "owner": {"id": None, "name": None, "type": "user"},
+            "plan": {"id": "0" * 32, "name": "Free Website"},
+            "paused": False,
+            "type": "full",
+            "permissions": ["#zone:read", "#dns_records:edit"],
+        }
 
     def _create(self, zone_id: str, raw: bytes) -> dict[str, Any]:
         try:
@@ -152,32 +176,43 @@ class CloudflareDnsEmulator:
         now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
         record = {
             "id": secrets.token_hex(16),
-            "zone_id": zone_id,
-            "zone_name": zone,
             "name": name,
             "type": "TXT",
             "content": body["content"],
             "ttl": int(body.get("ttl") or 1),
             "proxied": False,
+            "proxiable": False,
             "comment": body.get("comment"),
+            "tags": [],
+            "settings": {},
+            "meta": {},
             "created_on": now,
             "modified_on": now,
         }
         with self._lock:
             self.records[record["id"]] = record
+            self.record_zone[record["id"]] = zone_id
         self._challtestsrv("/set-txt", {"host": name + ".", "value": body["content"]})
         return record
 
     def _list(self, zone_id: str, query: dict[str, str]) -> tuple[Any, dict[str, Any]]:
+        name = query.get("name.exact", query.get("name"))  # the schema's filter is name.exact
         with self._lock:
             rows = [
                 r
                 for r in self.records.values()
-                if r["zone_id"] == zone_id
+                if self.record_zone[r["id"]] == zone_id
                 and r["type"] == query.get("type", r["type"])
-                and r["name"] == query.get("name", r["name"]).rstrip(".").lower()
+                and (name is None or r["name"] == name.rstrip(".").lower())
             ]
-        per_page = max(5, min(int(query.get("per_page") or 100), 5000000))
+        return self._page(rows, query, default=100)
+
+    @staticmethod
+    def _page(
+        rows: list[dict[str, Any]], query: dict[str, str], *, default: int
+    ) -> tuple[Any, dict[str, Any]]:
+        """One page of ``rows`` (``page``, ``per_page``); past the last page, none."""
+        per_page = max(5, min(int(query.get("per_page") or default), 5000000))
         page = max(1, int(query.get("page") or 1))
         pages = max(1, -(-len(rows) // per_page))
         chunk = rows[(page - 1) * per_page : page * per_page]
@@ -187,9 +222,9 @@ class CloudflareDnsEmulator:
     def _delete(self, zone_id: str, record_id: str) -> dict[str, Any]:
         with self._lock:
             record = self.records.get(record_id)
-            if record is None or record["zone_id"] != zone_id:
+            if record is None or self.record_zone[record_id] != zone_id:
                 raise _Refusal(404, 81044, "Record does not exist.")
-            del self.records[record_id]
+            del self.records[record_id], self.record_zone[record_id]
             remaining = [r["content"] for r in self.records.values() if r["name"] == record["name"]]
         self._challtestsrv("/clear-txt", {"host": record["name"] + "."})
         for value in remaining:

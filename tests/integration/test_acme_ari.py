@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from agent.errors import IssuerError
 from agent.pki.issuers.acme import AcmeIssuer
 from agent.pki.issuers.ari import cert_id
 from agent.pki.issuers.base import IssueRequest
@@ -127,6 +128,9 @@ def test_window_is_kept_until_retry_after_then_renewal_inside_it_replaces(
         new_pem = issue(second, "ari1.origin.test", replaces_pem=old_pem)
         assert new_pem != old_pem
         assert front.orders[-1]["replaces"] == ident
+        second.revoke(old_pem)  # revoke_replaced: after replaces, the old one is revoked too
+        with pytest.raises(IssuerError, match=r"\(alreadyRevoked\)"):
+            second.revoke(old_pem)  # the CA says so
         second.close()
 
 

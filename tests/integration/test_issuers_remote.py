@@ -516,7 +516,7 @@ def test_cloudflare_issues_origin_ca_certificate(
     assert (method, path) == ("POST", "/client/v4/certificates")
     assert headers["Authorization"] == f"Bearer {cf.token}"
     record = cf.certificates[bundle.backend_id]
-    assert record["request_type"] == request_type and record["requested_validity"] == 90
+    assert record["request_type"] == request_type and record["requested_validity"] == 5475
 
 
 def test_cloudflare_origin_ca_key_uses_the_service_key_header(

@@ -23,7 +23,8 @@ The account key is made once per directory URL and kept through an :class:`AcmeA
 When the directory offers ``renewalInfo`` (ACME Renewal Information, RFC 9773),
 :meth:`AcmeIssuer.renewal_window` asks the CA when to renew a certificate and keeps the answer
 in the state until the CA's Retry-After has passed; a new order names the certificate it
-replaces.
+replaces. With ``revoke_replaced`` (see :meth:`Issuer.revoke`) the replaced certificate is then
+revoked as well.
 """
 
 from __future__ import annotations

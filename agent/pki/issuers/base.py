@@ -45,13 +45,20 @@ class ChallengePublisher(Protocol):
     def unpublish(self, path: str) -> None: ...
 
 
+DEFAULT_VALIDITY = timedelta(days=90)
+"""The lifetime the backends that choose it themselves (selfsigned, localca) give a
+certificate when the request names none."""
+
+
 @dataclass(frozen=True)
 class IssueRequest:
-    """One certificate to issue."""
+    """One certificate to issue. ``validity`` is the lifetime the user asked for; ``None``
+    leaves it to the backend (:data:`DEFAULT_VALIDITY` for selfsigned and localca, 5475 days,
+    Cloudflare's own default, for the Origin CA; ACME and cfssl CAs always decide)."""
 
     csr_pem: str
     names: tuple[str, ...]
-    validity: timedelta = timedelta(days=90)
+    validity: timedelta | None = None
     publisher: ChallengePublisher | None = None
     key_pem: str | None = field(default=None, repr=False)  # only for selfsigned
     replaces_pem: str = ""  # the certificate this one replaces, or its fullchain (ACME sends
@@ -120,6 +127,16 @@ class Issuer(abc.ABC):
 
     def revoke(self, cert_pem: str, backend_id: str = "") -> None:
         """Revoke a certificate this backend issued.
+
+        Replacement policy (``revoke_replaced`` of ``tls_origin``, on unless ``rotate
+        --no-revoke``): once the new certificate is live, the one it replaced is revoked where
+        its own backend can (``can_revoke``); a refusal is reported, never fatal. What each
+        backend does: ``acme`` names the old certificate in the new order (``replaces``, when
+        the CA offers ARI) and then revokes it, signed by the account key; ``cloudflare``
+        DELETEs it from the Origin CA (by its id, else its serial number); ``cfssl`` revokes it
+        in the server's certificate database (reason superseded; needs ``revoke: true`` and a
+        CA with a database); ``localca`` adds it to ``revoked.txt`` and its CRL; ``selfsigned``
+        does nothing (``can_revoke`` is false: there is no CA to tell).
 
         Raises:
             IssuerError: the backend cannot revoke, or the CA refused.

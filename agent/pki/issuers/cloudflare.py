@@ -8,13 +8,17 @@ Config (the ``issuer:`` mapping)::
     base_url: https://api.cloudflare.com/client/v4
     request_type: origin-ecc          # origin-ecc | origin-rsa; default: from the CSR's key
     requested_validity: 90            # days: 7, 30, 90, 365, 730, 1095, 5475 (default: the
-                                      # smallest of those covering the requested validity)
+                                      # smallest of those covering the validity the user
+                                      # asked for, else 5475 as Cloudflare's own default)
     zone_id: ...                      # for listing certificates
     ca_bundle: PATH                   # TLS trust for base_url (default: system)
     timeout: 30 / retries: 3 / backoff: 1.0
 
 The Origin CA signs directly with its root, which only Cloudflare's edge trusts: the bundle has no
-chain. Error 1100 ("Failed to write certificate to Database") is retried like HTTP 5xx.
+chain. Error 1100 ("Failed to write certificate to Database") is retried like HTTP 5xx. With
+``revoke_replaced`` (see :meth:`Issuer.revoke`) a replaced certificate is revoked by
+``DELETE /certificates/{id}``; only after the new one is live, since revoking the served
+certificate breaks Full (strict).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from agent.secret import Secret
 log = logging.getLogger(__name__)
 
 VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
+DEFAULT_VALIDITY = 5475  # days: Cloudflare's own default for requested_validity
 REQUEST_TYPES = ("origin-ecc", "origin-rsa")
 KEYS = (
     Key("base_url", "url", DEFAULT_BASE_URL, help="Cloudflare API base URL"),
@@ -241,8 +246,10 @@ class CloudflareIssuer(Issuer):
             IssuerError: Cloudflare refused (its message and code), was unreachable after
                 retries, or answered something that is not a certificate for this CSR.
         """
-        days = self.config.requested_validity or validity_days(
-            math.ceil(request.validity.total_seconds() / 86400)
+        days = self.config.requested_validity or (
+            validity_days(math.ceil(request.validity.total_seconds() / 86400))
+            if request.validity is not None
+            else DEFAULT_VALIDITY
         )
         result = self.client.create_certificate(
             request.csr_pem, list(request.names), self._request_type(request.csr_pem), days

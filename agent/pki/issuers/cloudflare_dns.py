@@ -140,7 +140,7 @@ class CloudflareDns:
                 "GET",
                 f"/zones/{zone}/dns_records",
                 f"list TXT records {record_name}",
-                params={"type": "TXT", "name": record_name, "page": page, "per_page": 100},
+                params={"type": "TXT", "name.exact": record_name, "page": page, "per_page": 100},
             )
             for row in result or []:
                 if (

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from agent.errors import IssuerError, ValidationError
 from agent.pki.csr import load_csr, normalize_names
 from agent.pki.inspect import PemError, issued_by, load_certificate
-from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.base import DEFAULT_VALIDITY, CertBundle, Issuer, IssueRequest
 from agent.pki.issuers.keys import Key, names, paths
 from agent.pki.keys import (
     DEFAULT_KEY_TYPE,
@@ -305,7 +305,7 @@ class LocalCAIssuer(Issuer):
             issuer_key=self._key,
             issuer_cert=self.issuing_cert,
             now=self._clock(),
-            validity=request.validity,
+            validity=request.validity or DEFAULT_VALIDITY,
         )
         return CertBundle(
             cert_pem=to_pem(cert),

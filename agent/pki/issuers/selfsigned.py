@@ -1,7 +1,9 @@
 """The ``selfsigned`` backend: a certificate signed by its own key (enough for "Full").
 
 Unlike every other backend it is handed the private key (``IssueRequest.key_pem``), because the
-certificate must be signed with it. Config: ``issuer: {backend: selfsigned}``.
+certificate must be signed with it. Config: ``issuer: {backend: selfsigned}``. Nothing revokes a
+self-signed certificate (``can_revoke`` is false; see :meth:`Issuer.revoke`'s policy): a replaced
+one is simply no longer served.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, ClassVar
 
 from agent.errors import IssuerError, ValidationError
 from agent.pki.csr import load_csr, normalize_names
-from agent.pki.issuers.base import CertBundle, Issuer, IssueRequest
+from agent.pki.issuers.base import DEFAULT_VALIDITY, CertBundle, Issuer, IssueRequest
 from agent.pki.issuers.keys import Key, names
 from agent.pki.keys import PrivateKey
 from agent.pki.pins import spki_der
@@ -76,7 +78,7 @@ class SelfSignedIssuer(Issuer):
             issuer_key=key,
             issuer_cert=None,
             now=self._clock(),
-            validity=request.validity,
+            validity=request.validity or DEFAULT_VALIDITY,
         )
         return CertBundle(
             cert_pem=to_pem(cert),
