@@ -72,7 +72,7 @@ def issue(
             IssueRequest(
                 csr_pem=csr,
                 names=want.names,
-                validity=timedelta(days=params["validity_days"]),
+                validity=_validity(params["validity_days"]),
                 publisher=WebrootPublisher(conn, params["acme_webroot"], ctx.become),
                 key_pem=key.pem().reveal() if issuer.signs_with_key else None,
                 replaces_pem=facts.fullchain_pem or "",
@@ -133,6 +133,11 @@ def version_files(
         WriteFile("fullchain.pem", bundle.fullchain_pem.encode()),
         WriteFile("meta.json", json.dumps(meta, sort_keys=True).encode() + b"\n"),
     )
+
+
+def _validity(days: int | None) -> timedelta | None:
+    """The lifetime to ask for (``None``: the backend's own default)."""
+    return timedelta(days=days) if days else None
 
 
 def next_key_files(key: PrivateKey) -> tuple[WriteFile, WriteFile]:

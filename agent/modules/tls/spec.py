@@ -15,7 +15,13 @@ ARGS: tuple[Arg, ...] = (
     Arg("site", "str", help="site name: file and directory names (default: first name)"),
     Arg("issuer", "dict", help="issuer config (default: the host var issuer)"),
     Arg("key_type", "str", default="ec256", choices=KEY_TYPES, help="the site key's type"),
-    Arg("validity_days", "int", default=90, help="validity asked of the CA, in days"),
+    Arg(
+        "validity_days",
+        "int",
+        default=None,
+        help="validity asked of the CA, in days (default: the backend's own: 90 days for "
+        "selfsigned and localca, 5475 for Cloudflare's Origin CA, the CA's for ACME)",
+    ),
     Arg(
         "renew_before_days",
         "int",
