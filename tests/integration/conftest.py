@@ -55,3 +55,12 @@ def make_lab(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
     finally:
         for started in labs:
             started.down()
+
+
+@pytest.fixture
+def app() -> Iterator[int]:
+    """A real HTTP application on 127.0.0.1 (its port), for origins to proxy to."""
+    from tests.apps import serve_app
+
+    with serve_app() as port:
+        yield port

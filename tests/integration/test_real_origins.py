@@ -6,13 +6,11 @@ its site there; a port the server cannot bind fails with the server's own words.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,32 +18,10 @@ import yaml
 
 from agent.lab import Lab, LabHost
 from agent.servers.adopt import unadopt_nginx
+from tests.apps import APP_BODY
 from tests.integration.test_tls_origin import name_of, run, served, task_results
 
 pytestmark = pytest.mark.integration
-APP_BODY = b"hello from the app\n"
-
-
-class _App(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(APP_BODY)))
-        self.end_headers()
-        self.wfile.write(APP_BODY)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def app() -> Iterator[int]:
-    """A real HTTP application on 127.0.0.1 (its port), reached by the lab's web servers."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(autouse=True)

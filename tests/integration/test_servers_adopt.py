@@ -7,7 +7,6 @@ a random 127.0.x.y address and free ports, and is stopped by the PID from its pi
 
 from __future__ import annotations
 
-import http.server
 import os
 import random
 import shutil
@@ -15,9 +14,7 @@ import signal
 import socket
 import ssl
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,11 +31,11 @@ from agent.servers.nginx_config import parse_dump
 from agent.servers.site import SiteSpec
 from agent.transport.changes import SwapSymlink
 from tests import servers_trees as trees
+from tests.apps import APP_BODY
 from tests.tlscerts import make_ca, make_leaf, write_cert_dir
 
 pytestmark = pytest.mark.integration
 NAME = "app.example.com"
-APP_BODY = b"hello from the app\n"
 
 
 def _free_port(address: str) -> int:
@@ -49,28 +46,6 @@ def _free_port(address: str) -> int:
 
 def _run(argv: list[str] | tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
-
-
-class _App(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(APP_BODY)))
-        self.end_headers()
-        self.wfile.write(APP_BODY)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def app() -> Iterator[int]:
-    """A real HTTP application on 127.0.0.1 (its port)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
 
 
 def _get(address: str, port: int, *, tls_ca: Path | None = None) -> bytes:
