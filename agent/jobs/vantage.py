@@ -5,6 +5,7 @@ through a bastion. The edge sees what the server presents; so does the origin.""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 from agent.errors import AgentError
@@ -39,7 +40,7 @@ def served_from_origin(
     """One command on the origin: a handshake per name. Names the origin could not report
     are missing from the result."""
     script = "\n".join(
-        f"echo '@@served '{_quote(name)}; {sclient.shell(address, port, name)}; echo @@end"
+        f"echo '@@served '{shlex.quote(name)}; {sclient.shell(address, port, name)}; echo @@end"
         for name in names
     )
     result = conn.run(["sh", "-c", script], become=become, timeout=30 + 5 * len(names))
@@ -65,9 +66,3 @@ def served_via_ssh(host: Host, port: int, names: Sequence[str]) -> tuple[dict[st
         return {}, str(err)
     finally:
         conn.close()
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)

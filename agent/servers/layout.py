@@ -76,8 +76,7 @@ def place_site(
     for candidate in dict.fromkeys((f"{paths.conf_dir}/conf.d/{name}.conf", conf_d)):
         include = config.loads(candidate, context)
         if include is not None:
-            steps = tuple(s for s in adapter.enable_steps(name, site) if _not_site(s, name))
-            return SitePlacement(candidate, steps, include, "conf.d")
+            return SitePlacement(candidate, conf_d_enable(adapter, name, site), include, "conf.d")
     globs = ", ".join(
         i.pattern for i in config.includes if i.context == context and "*" in i.pattern
     )
@@ -90,6 +89,13 @@ def place_site(
         where=config.main_config,
         hint=f"include one of them in {config.main_config}, or set server_paths",
     )
+
+
+def conf_d_enable(
+    adapter: ServerAdapter, name: str, site: SiteSpec | None = None
+) -> tuple[EnableStep, ...]:
+    """The enable steps of a site file in ``conf.d/``: the module/policy ones, no site link."""
+    return tuple(s for s in adapter.enable_steps(name, site) if _not_site(s, name))
 
 
 def _not_site(step: EnableStep, name: str) -> bool:

@@ -68,6 +68,7 @@ class Dump:
     binary: str
     argvs: tuple[tuple[str, ...], ...]
     dirs: tuple[str, ...]
+    files: tuple[str, ...] = ()  # read with the dump (Apache: the main config's includes)
 
 
 def _dump_lines(root: str, dumps: Sequence[Dump]) -> list[str]:
@@ -84,6 +85,9 @@ def _dump_lines(root: str, dumps: Sequence[Dump]) -> list[str]:
             body.append(
                 f"    echo @@dump {q(d.server)} {i}; {{ {join(argv)}; }} 2>/dev/null | base64 -w0; echo"
             )
+        body += [
+            f'    [ -f {q(check_path(f, where="file"))} ] && set -- "$@" {q(f)}' for f in d.files
+        ]
         globs = " ".join(f"{q(check_path(x, where='site dir'))}/*" for x in d.dirs)
         body += [
             f"    for f in {globs}; do",

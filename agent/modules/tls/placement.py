@@ -32,7 +32,7 @@ from agent.servers.adopt import adopt_nginx, apache_twin
 from agent.servers.apache_config import with_details
 from agent.servers.base import ServerAdapter
 from agent.servers.configmap import ConfigMap
-from agent.servers.layout import choose_site, place_site
+from agent.servers.layout import choose_site, conf_d_enable, place_site
 from agent.transport.changes import RunCommand, SwapSymlink, WriteFile
 from agent.transport.quote import check_path
 
@@ -197,16 +197,11 @@ def choose(
 
 def settled(want: Desired, adapter: ServerAdapter, placement: Placement) -> Desired:
     """``want`` laid out as an earlier run placed our own site (no configuration dump)."""
-    steps = adapter.enable_steps(want.name, want.site)
     if placement.convention == "conf.d":
-        steps = [s for s in steps if not _site_step(s, want.name)]
-    return _own(want, adapter, placement, tuple(steps))
-
-
-def _site_step(step: SwapSymlink | RunCommand, name: str) -> bool:
-    if isinstance(step, SwapSymlink):
-        return True
-    return step.argv[-1:] == (name,) and "a2ensite" in step.argv[-2]
+        steps = conf_d_enable(adapter, want.name, want.site)
+    else:
+        steps = tuple(adapter.enable_steps(want.name, want.site))
+    return _own(want, adapter, placement, steps)
 
 
 def _own(

@@ -39,7 +39,6 @@ def gather(
     paths = sorted(
         {f.path for d in candidates for f in d.files}
         | {d.adapter.main_config_path for d in candidates}
-        | {d.adapter.paths.main_config for d in candidates}
     )
     dumps = [
         tls_facts.Dump(
@@ -47,6 +46,7 @@ def gather(
             d.adapter.paths.binary,
             tuple(tuple(a) for a in d.adapter.dump_argvs()),
             tuple(dict.fromkeys(_site_dirs(d))),
+            (d.adapter.paths.main_config,),
         )
         for d in candidates
     ]
