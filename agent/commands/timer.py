@@ -105,18 +105,18 @@ def _install(args: argparse.Namespace) -> list[str]:
     for source in args.inventory:
         if not os.path.exists(source):
             raise UsageError(f"inventory {source!r} not found (a timer needs a file)", where="-i")
-        inventories.append(timer.check_path(os.path.abspath(source), "-i"))
+        inventories.append(timer.check_unit_path(os.path.abspath(source), "-i"))
     state = os.path.abspath(args.state_dir or str(default_state_dir()))
     spec = timer.TimerSpec(
         name=timer.check_name(args.name),
-        executable=timer.check_path(_executable(args.executable), "--executable"),
+        executable=timer.check_unit_path(_executable(args.executable), "--executable"),
         inventories=tuple(inventories),
-        state_dir=timer.check_path(state, "--state-dir"),
+        state_dir=timer.check_unit_path(state, "--state-dir"),
         schedule=args.schedule,
         randomized_delay=max(0, args.randomized_delay),
         fail_within=14 if args.fail_within is None else args.fail_within,
         renew_before=args.renew_before,
-        prometheus=timer.check_path(os.path.abspath(str(args.prometheus)), "--prometheus")
+        prometheus=timer.check_unit_path(os.path.abspath(str(args.prometheus)), "--prometheus")
         if args.prometheus
         else None,
         wait=3600 if args.wait is None else max(0, int(args.wait)),

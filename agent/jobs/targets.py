@@ -14,8 +14,7 @@ from typing import Any
 from agent.errors import AgentError, UsageError, ValidationError
 from agent.inventory import Host, connection_spec
 from agent.pki.csr import normalize_name
-from agent.transport.quote import check_port
-from agent.validate import check_address, shown
+from agent.validate import check_address, check_port, shown
 
 MAX_NAMES = 100
 

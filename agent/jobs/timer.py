@@ -77,7 +77,7 @@ def check_user(user: str) -> str:
     return user
 
 
-def check_path(path: str, where: str) -> str:
+def check_unit_path(path: str, where: str) -> str:
     """Raises: UsageError: not absolute or holding characters a unit or cron line would
     change (space, quote, %, newline)."""
     if not _PATH.match(path) or "/../" in path + "/":

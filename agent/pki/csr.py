@@ -1,7 +1,7 @@
 """Certificate signing requests with DNS and IP subject alternative names.
 
 Names are validated before they go anywhere: a DNS name must pass
-:func:`agent.transport.quote.check_hostname`, anything else must parse as an IP address. The
+:func:`agent.validate.check_hostname`, anything else must parse as an IP address. The
 first name is the subject CN (when it fits the 64-character CN limit).
 """
 
@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from agent.errors import ValidationError
 from agent.pki.keys import PrivateKey, signature_hash
-from agent.transport.quote import check_hostname
+from agent.validate import check_hostname
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

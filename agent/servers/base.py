@@ -36,7 +36,7 @@ from agent.servers.site import SiteSpec
 from agent.servers.templating import TEMPLATES_DIR as TEMPLATES_DIR  # re-exported
 from agent.servers.templating import render_template as render_template  # re-exported
 from agent.transport.changes import RunCommand, SwapSymlink
-from agent.transport.quote import check_path
+from agent.validate import check_path
 
 ServerName = Literal["nginx", "apache"]
 POLICY_NAME = "origin-agent-tls"

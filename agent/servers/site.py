@@ -17,8 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
 from agent.errors import ValidationError
-from agent.transport.quote import check_hostname, check_path, check_port
-from agent.validate import check_address
+from agent.validate import check_address, check_hostname, check_path, check_port
 
 Profile = Literal["intermediate", "modern"]
 PROFILE_NAMES: tuple[str, ...] = get_args(Profile)

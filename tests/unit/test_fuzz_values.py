@@ -14,7 +14,8 @@ from agent.modules.tls import txn
 from agent.servers.base import adapter_for
 from agent.servers.site import SiteSpec
 from agent.transport.changes import SwapSymlink, WriteFile
-from agent.transport.quote import check_hostname, check_path, check_port, join
+from agent.transport.quote import join
+from agent.validate import check_hostname, check_path, check_port
 
 HOSTILE = [
     "\n",

@@ -77,3 +77,28 @@ def test_imports_only_point_down_the_layers() -> None:
                     f"{path.relative_to(AGENT.parent)}:{line}: {source} imports {target} ({dest})"
                 )
     assert wrong == []
+
+
+VALIDATORS = {"check_hostname", "check_path", "check_port", "check_address", "check_secret_url"}
+
+
+def test_validators_are_defined_in_the_validation_module_only() -> None:
+    defined: dict[str, list[str]] = {}
+    for path in sorted(AGENT.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name in VALIDATORS:
+                defined.setdefault(node.name, []).append(str(path.relative_to(AGENT.parent)))
+    assert defined == {name: ["agent/validate.py"] for name in VALIDATORS}
+
+
+def test_nothing_imports_a_validator_from_the_shell_quoting_module() -> None:
+    wrong = []
+    for path in sorted([*AGENT.rglob("*.py"), *(AGENT.parent / "tests").rglob("*.py")]):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "agent.transport.quote":
+                names = {alias.name for alias in node.names}
+                if names - {"join"}:
+                    wrong.append(f"{path.relative_to(AGENT.parent)}:{node.lineno}")
+    assert wrong == []

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.transport.quote import check_path, join
+from agent.transport.quote import join
+from agent.validate import check_path
 
 _MAX_TAR = 16 * 1024 * 1024  # decoded bytes: far above any config, key or certificate
 

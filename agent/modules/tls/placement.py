@@ -34,7 +34,7 @@ from agent.servers.base import ServerAdapter
 from agent.servers.configmap import ConfigMap
 from agent.servers.layout import choose_site, conf_d_enable, place_site
 from agent.transport.changes import RunCommand, SwapSymlink, WriteFile
-from agent.transport.quote import check_path
+from agent.validate import check_path
 
 Kind = Literal["own", "adopt", "twin"]
 RECORD = "site-files"

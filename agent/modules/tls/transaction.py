@@ -32,7 +32,7 @@ from agent.transport.changes import (
     SwapSymlink,
     WriteFile,
 )
-from agent.transport.quote import check_hostname, check_path
+from agent.validate import check_hostname, check_path
 
 CERT_ROOT = "/etc/ssl/origin-agent"
 TXN_ROOT = "/var/lib/origin-agent/txn"

@@ -39,7 +39,8 @@ from agent.modules.tls.transaction import (
 )
 from agent.pki import sclient
 from agent.transport.changes import RunCommand
-from agent.transport.quote import check_path, join
+from agent.transport.quote import join
+from agent.validate import check_path
 
 __all__ = [
     "CERT_ROOT",

@@ -155,12 +155,16 @@ def test_cron_line_has_no_percent_and_logs_to_var_log(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("check", "value"),
-    [(timer.check_name, "a.b"), (timer.check_name, "A"), (timer.check_path, "rel/x")]
-    + [(timer.check_path, "/a b"), (timer.check_path, "/a%b"), (timer.check_user, "root;x")],
+    [(timer.check_name, "a.b"), (timer.check_name, "A"), (timer.check_unit_path, "rel/x")]
+    + [
+        (timer.check_unit_path, "/a b"),
+        (timer.check_unit_path, "/a%b"),
+        (timer.check_user, "root;x"),
+    ],
 )
 def test_values_bound_for_units_and_cron_are_checked(check: object, value: str) -> None:
     with pytest.raises(UsageError):
-        check(value, "x") if check is timer.check_path else check(value)  # type: ignore[operator]
+        check(value, "x") if check is timer.check_unit_path else check(value)  # type: ignore[operator]
 
 
 def test_install_switch_and_remove_in_a_temporary_root(tmp_path: Path) -> None:
