@@ -202,6 +202,9 @@ def check_names(module: type[Module], given: Mapping[str, Any]) -> list[ArgProbl
             problems.append(
                 ArgProblem(arg.name, f"module {module.name!r} requires argument {arg.name!r}")
             )
+        elif arg.required and given[arg.name] is None:
+            # null means "the default", and a required argument has none
+            problems.append(ArgProblem(arg.name, f"argument {arg.name!r} must not be null"))
     return problems
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from agent.inventory import Host, Inventory
 from agent.inventory.model import Group
 from agent.inventory.patterns import PatternError, evaluate
 from agent.validate import check_address, check_secret_url, is_loopback, terminal_safe
+
+pytestmark = pytest.mark.hostile
 
 PIECES = st.sampled_from(
     ["::1", "fe80::1", "127.0.0.1", "%", "lo", "eth0", "$(id)", "`id`", ";", "\n", "]", "[",

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,6 +33,8 @@ from agent.plan.load import load_yaml_text
 from agent.plan.parse import parse_plan
 from tests.tarstream import tar_b64
 from tests.tlscerts import make_ca, make_leaf
+
+pytestmark = pytest.mark.hostile
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 NAMES = ("a.example.test", "b.example.test")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,8 @@ from agent.servers.site import SiteSpec
 from agent.transport.changes import SwapSymlink, WriteFile
 from agent.transport.quote import join
 from agent.validate import check_hostname, check_path, check_port
+
+pytestmark = pytest.mark.hostile
 
 HOSTILE = [
     "\n",

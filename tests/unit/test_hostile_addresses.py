@@ -14,6 +14,8 @@ from agent.inventory import Host, connection_spec
 from agent.inventory.ranges import expand_entry
 from agent.servers.site import SiteSpec
 
+pytestmark = pytest.mark.hostile
+
 # ipaddress refuses "/" in a scope id, so the payload writes into the working directory
 EVIL = "::1%x$(touch pwned)"
 

@@ -17,6 +17,8 @@ from agent.jobs.targets import write_output_file
 from agent.plan.load import load_yaml_text
 from agent.transport.ssh_connect import open_client
 
+pytestmark = pytest.mark.hostile
+
 BIG = "0x" + "f" * 5000
 
 

@@ -7,6 +7,8 @@ import pytest
 from agent.errors import ValidationError
 from agent.validate import check_address, check_secret_url, ip_address
 
+pytestmark = pytest.mark.hostile
+
 HOSTILE_SCOPES = [
     "::1%x$(id>pwned)",
     "fe80::1%lo`id`",

@@ -13,6 +13,8 @@ from agent.errors import InventoryError
 from agent.inventory import load
 from agent.plan.vars import Scope
 
+pytestmark = pytest.mark.hostile
+
 
 def test_an_unsafe_value_is_never_rendered_as_a_template(tmp_path: Path) -> None:
     inv = tmp_path / "inv.yml"

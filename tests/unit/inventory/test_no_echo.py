@@ -9,6 +9,8 @@ import pytest
 
 from agent.cli import main
 
+pytestmark = pytest.mark.hostile
+
 HASH = "$6$Zq8sK2vRounds$ThIsIsAPasswordHashOfSomeLength0123456789abcdef"
 SHADOW = f"root:{HASH}:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n"
 

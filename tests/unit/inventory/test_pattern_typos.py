@@ -14,6 +14,8 @@ from agent.inventory.model import Group
 from agent.inventory.patterns import PatternError, evaluate
 from agent.inventory.safe_regex import RegexError, compile_bounded, match_all
 
+pytestmark = pytest.mark.hostile
+
 
 def fleet(*names: str) -> Inventory:
     hosts = {n: Host(name=n, vars={}, groups=("all",)) for n in names}

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from agent.errors import InventoryError
 from agent.inventory import connection_spec, load
 from agent.inventory.export import graph, list_json
+
+pytestmark = pytest.mark.hostile
 
 FRAGMENTS = [
     "all:",

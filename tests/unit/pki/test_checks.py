@@ -23,6 +23,8 @@ from agent.pki.sign import to_pem
 
 from .conftest import NOW
 
+pytestmark = pytest.mark.hostile
+
 NAMES = ("www.example.com", "example.com")
 
 

@@ -10,6 +10,8 @@ import pytest
 from agent.errors import PlanError
 from agent.plan.vars import Scope
 
+pytestmark = pytest.mark.hostile
+
 
 def render(text: str, **variables: object) -> object:
     return Scope("h1", [variables]).render_text(text, "plan.yml:3:9")

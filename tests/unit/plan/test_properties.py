@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,8 @@ from agent.plan.parse import parse_plan
 from agent.plan.render import check_plan, render_args, scope_for
 from agent.plan.vars import is_template
 from agent.transport.local import LocalConnection
+
+pytestmark = pytest.mark.hostile
 
 KEYS = [
     "name",
@@ -146,3 +149,11 @@ def test_no_variable_value_changes_the_command_argv(value: str) -> None:
     result = ConnectionApplier(LocalConnection("h")).apply([RunCommand(tuple(params["cmd"]))])[0]
     assert result is not None
     assert result.stdout == f"first|{shown}|{shown} tail|{shown}|"
+
+
+@pytest.mark.parametrize(("module", "arg"), [("package", "name"), ("command", "cmd")])
+def test_a_required_argument_given_as_null_is_one_plan_error(module: str, arg: str) -> None:
+    text = yaml.safe_dump([{"hosts": "all", "tasks": [{module: {arg: None}}]}])
+    with pytest.raises(AgentError) as err:
+        parse_plan(load_yaml_text(text, "p.yml"), "p.yml")
+    assert str(err.value) == f"p.yml:4:7: argument {arg!r} must not be null"

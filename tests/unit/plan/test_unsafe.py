@@ -12,6 +12,8 @@ from agent.errors import PlanError
 from agent.plan.load import load_yaml, load_yaml_text
 from agent.plan.vars import Scope
 
+pytestmark = pytest.mark.hostile
+
 
 def test_unsafe_values_in_plans_and_extra_vars_stay_literal() -> None:
     data = load_yaml_text(

@@ -3,6 +3,7 @@ error; the nginx edit undoes to the exact bytes and re-applies to the same text.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,8 @@ from agent.servers.apache_config import parse_apache
 from agent.servers.errorlog import server_errors
 from agent.servers.nginx_config import parse_dump, split_dump
 from agent.servers.site import SiteSpec
+
+pytestmark = pytest.mark.hostile
 
 HEADER = "# configuration file /etc/nginx/nginx.conf:\n"
 SITE = SiteSpec(name="a.example.com", server_names=("a.example.com",))
