@@ -252,7 +252,7 @@ def execute(request: PlanRun, observer: Reporter | None = None) -> int:
 
 def _execute(request: PlanRun, observer: Reporter | None) -> int:
     from agent import transport
-    from agent.inventory import Host, connection_spec
+    from agent.inventory import Host, connection_spec, with_overrides
     from agent.inventory.model import ConnectionSpec
     from agent.plan.parse import PlanErrors, load_plan
     from agent.report.human import HumanReporter
@@ -272,7 +272,7 @@ def _execute(request: PlanRun, observer: Reporter | None) -> int:
             hosts = inventory.select(pattern, request.limit)
             for host in hosts:
                 if host.name not in specs:
-                    specs[host.name] = connection_spec(host)
+                    specs[host.name] = connection_spec(with_overrides(host, request.extra_vars))
             return hosts
 
         def connect(host: Host) -> Connection:

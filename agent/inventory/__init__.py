@@ -10,13 +10,14 @@ parent group < child group < host < host_vars): :mod:`agent.inventory.vars`; pat
 :mod:`agent.inventory.patterns`; connection variables: :mod:`agent.inventory.connection`.
 """
 
-from agent.inventory.connection import connection_spec
+from agent.inventory.connection import connection_spec, with_overrides
 from agent.inventory.inventory import Inventory
 from agent.inventory.loader import load
 from agent.inventory.model import ConnectionSpec, Group, Host
 from agent.inventory.vars import merge_layers
 
 __all__ = [
+    "with_overrides",
     "ConnectionSpec",
     "Group",
     "Host",

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.errors import InventoryError
@@ -163,6 +163,21 @@ def _setting(host: Host, name: str) -> tuple[Any, str] | None:
             )
         chosen = chosen or (value, var)
     return chosen
+
+
+def with_overrides(host: Host, extra_vars: Mapping[str, Any]) -> Host:
+    """``host`` with the connection settings ``-e`` gives in place of its own (``-e`` overrides
+    every other variable): each alias of an overridden setting is dropped first, so the value
+    from ``-e`` is parsed and validated exactly as an inventory value would be."""
+    given = dict(host.vars)
+    for name, aliases in ALIASES.items():
+        names = (name, *aliases)
+        if any(var in extra_vars for var in names):
+            for var in names:
+                given.pop(var, None)
+            given.update({var: extra_vars[var] for var in names if var in extra_vars})
+    given.update({var: extra_vars[var] for var in PASSWORD_VARS if var in extra_vars})
+    return Host(host.name, given, list(host.groups))
 
 
 def connection_spec(host: Host) -> ConnectionSpec:

@@ -142,10 +142,11 @@ EXIT_UNREACHABLE = 3
 
 
 def exit_code_for(results: tuple[HostResult, ...] | list[HostResult], aborted: bool) -> int:
-    """0 all ok; 1 a host failed (or the run was stopped by a failure threshold); 3 some host
-    was unreachable and none failed."""
-    if aborted or any(r.failed for r in results):
+    """0 all ok; 1 a host failed (or the run was stopped for another reason); 3 some host was
+    unreachable and none failed, also when the unreachable hosts stopped the run at a failure
+    threshold (as the README and ``doc exit-codes`` say)."""
+    if any(r.failed for r in results):
         return EXIT_FAILED
     if any(r.unreachable for r in results):
         return EXIT_UNREACHABLE
-    return EXIT_OK
+    return EXIT_FAILED if aborted else EXIT_OK

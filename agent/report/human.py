@@ -106,7 +106,7 @@ class HumanReporter:
         elif isinstance(event, BatchAborted):
             self._print(
                 (
-                    f"STOPPED: {event.failed} of {event.total} hosts failed in a batch of "
+                    f"STOPPED: {event.failed} of {event.total} hosts failed or were unreachable in a batch of "
                     f"play [{event.play}] (allowed: {event.threshold:g}%); "
                     f"{len(event.hosts_not_run)} hosts not run",
                     STYLES["failed"],

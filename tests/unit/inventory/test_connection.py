@@ -103,3 +103,23 @@ def test_name_that_is_not_a_hostname_needs_host() -> None:
     with pytest.raises(InventoryError, match="set host"):
         spec(name="web@1")
     assert spec(name="web@1", host="10.0.0.1").address == "10.0.0.1"
+
+
+@pytest.mark.parametrize("var", ["ansible_host", "ansible_ssh_host", "host"])
+@pytest.mark.parametrize("value", ["::1%x$(id>pwned)", "fe80::1%lo`id`", "::1%lo\nid", "a;b"])
+def test_an_extra_var_address_is_refused_like_an_inventory_one(var: str, value: str) -> None:
+    from agent.inventory import with_overrides
+
+    host = Host("web1", {"ansible_host": "127.0.0.1"})
+    with pytest.raises(InventoryError) as err:
+        connection_spec(with_overrides(host, {var: value}))
+    assert "\n" not in str(err.value) and str(err.value).startswith("web1:")
+
+
+def test_an_extra_var_address_replaces_every_alias_of_the_inventory_one() -> None:
+    from agent.inventory import with_overrides
+
+    host = Host("web1", {"ansible_host": "127.0.0.1", "ansible_ssh_host": "127.0.0.1"})
+    spec = connection_spec(with_overrides(host, {"ansible_host": "127.0.0.2", "x": 1}))
+    assert spec.address == "127.0.0.2"
+    assert host.vars["ansible_host"] == "127.0.0.1"  # the inventory's host is not changed

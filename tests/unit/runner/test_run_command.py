@@ -173,3 +173,37 @@ def test_rotation_summary_counts_each_host_once_by_its_last_word() -> None:
     finished = (HostResult("a"), HostResult("e", not_run=True), HostResult("c", failed=1))
     summary.emit(RunFinished(finished, exit_code=1, elapsed=1.0))
     assert summary.line() == "rotation: 1 rotated, 1 unchanged, 1 failed, 1 unreachable, 1 not run"
+
+
+UNREACHABLE_ORIGIN = (
+    "all:\n  hosts:\n    web1:\n      ansible_host: 127.77.0.1\n      ansible_port: 1\n"
+    "      tls_names: [a.example.com]\n      issuer: {backend: selfsigned}\n"
+)
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_rotate_with_an_unreachable_canary_exits_3_and_a_check_says_would(
+    tmp_path: Path, check: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = tmp_path / "inv.yml"
+    inv.write_text(UNREACHABLE_ORIGIN)
+    code = main(["rotate", "-i", str(inv), *(["--check"] if check else [])])
+    out = capsys.readouterr().out
+    assert code == 3
+    summary = out.strip().splitlines()[-1]
+    if check:
+        assert summary.startswith("rotation (check mode, nothing changed): 0 would rotate,")
+        assert " rotated" not in summary
+    else:
+        assert summary.startswith("rotation: 0 rotated,")
+    assert "1 unreachable" in summary and "0 failed" in summary
+
+
+def test_a_run_stopped_by_unreachable_hosts_alone_exits_3_and_one_with_a_failure_exits_1() -> None:
+    from agent.report.events import exit_code_for
+
+    down, broken = HostResult("a", unreachable=True), HostResult("b", failed=1)
+    assert exit_code_for([down], aborted=True) == 3
+    assert exit_code_for([down, broken], aborted=True) == 1
+    assert exit_code_for([HostResult("c")], aborted=True) == 1
+    assert exit_code_for([HostResult("c")], aborted=False) == 0

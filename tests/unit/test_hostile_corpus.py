@@ -1,0 +1,162 @@
+"""Every input of the hostile-input report, run through the CLI in this process: one line, the
+right exit code, no traceback, no planted secret and no raw control character in what is
+printed, no command started and no file written (tests/hostile.py holds the corpus)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.hostile import RAW_CONTROLS, Case, cases, planted_in, run_cli, write_tree
+
+pytestmark = pytest.mark.hostile
+
+
+# Inputs still handled wrongly, with the item of issue 14 that fixes them (strict: an xfail
+# that passes fails the run, so a fixed case must leave this list).
+PENDING = {
+    "ini-empty": "an empty INI/dir inventory is an error (issue 14, item 7)",
+    "ini-comments-only": "an empty INI/dir inventory is an error (issue 14, item 7)",
+    "dir-empty": "an empty INI/dir inventory is an error (issue 14, item 7)",
+    "ini-section-typo": "INI section typo and duplicate variables (report 7.1, 7.3)",
+    "ini-duplicate-var": "INI section typo and duplicate variables (report 7.1, 7.3)",
+    "host-name-10": "errors neutralise control characters (item 5)",
+    "host-name-11": "errors neutralise control characters (item 5)",
+    "plan-vars-files-shadow": "vars_files/play vars keys and web_server checked (item 7)",
+    "plan-vars-files-bad-key": "vars_files/play vars keys and web_server checked (item 7)",
+    "plan-vars-files-int-key": "vars_files/play vars keys and web_server checked (item 7)",
+    "plan-play-vars-bad-key": "vars_files/play vars keys and web_server checked (item 7)",
+    "plan-web-server-unknown": "vars_files/play vars keys and web_server checked (item 7)",
+    "tls-var-11": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-12": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-13": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-14": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-15": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-16": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-17": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-18": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-19": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-20": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-21": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-22": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-23": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-24": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-25": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-26": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-27": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-28": "tls_origin arguments fully checked in check mode (item 3)",
+    "tls-var-29": "tls_origin arguments fully checked in check mode (item 3)",
+    "issuer-0": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-0": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-1": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-1": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-2": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-2": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-3": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-3": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-4": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-4": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-5": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-5": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-6": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-6": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-7": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-7": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-8": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-8": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-9": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-9": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-10": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-10": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-11": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-11": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-12": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-12": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-13": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-13": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-14": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-14": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-15": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-15": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-16": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-16": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-17": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-17": "status with a broken issuer config exits 1 (item 7)",
+    "issuer-18": "tls_origin arguments fully checked in check mode (item 3)",
+    "status-issuer-18": "status with a broken issuer config exits 1 (item 7)",
+    "ca-init-proc": "to look at",
+    "state-dir-file": "usage errors for patterns and inventory options (item 7)",
+    "limit-graph": "usage errors for patterns and inventory options (item 7)",
+    "limit-host": "usage errors for patterns and inventory options (item 7)",
+    "limit-huge-slice": "usage errors for patterns and inventory options (item 7)",
+    "rotate-pattern-13": "usage errors for patterns and inventory options (item 7)",
+}
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            found[str(path)] = b"<not a file>"
+        else:
+            found[str(path)] = path.read_bytes()
+    return found
+
+
+def _prepare(case: Case, work: Path) -> None:
+    write_tree(work, case.files)
+    if case.special:
+        group_vars = work / "inv" / "group_vars"
+        group_vars.mkdir(parents=True)
+        if case.special == "fifo":
+            os.mkfifo(group_vars / "all")
+        else:
+            (group_vars / "all").symlink_to(group_vars / "all")
+
+
+def _params() -> list[object]:
+    return [
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[pytest.mark.xfail(reason=PENDING[case.id], strict=True)]
+            if case.id in PENDING
+            else [],
+        )
+        for case in cases()
+    ]
+
+
+@pytest.mark.parametrize("case", _params())
+def test_hostile_input_is_one_line_with_the_right_exit_code_and_nothing_runs(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "w"
+    work.mkdir()
+    _prepare(case, work)
+    monkeypatch.chdir(work)
+    state = tmp_path / "state"
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "XDG_STATE_HOME": str(state),
+        "ORIGIN_AGENT_LOG_DIR": str(tmp_path),
+        **case.env,
+    }
+    before = _tree(work)
+    outcome = run_cli([a.replace("{d}", str(work)) for a in case.argv], env)
+    printed = outcome.out + outcome.err
+    assert "Traceback" not in printed and "internal error" not in printed, printed[-2000:]
+    assert outcome.code == case.code, printed[-2000:]
+    if case.code == 2 and outcome.err.startswith("usage:"):
+        assert "error:" in outcome.lines[-1]  # argparse: the usage, then one line
+    elif case.one_line:
+        assert len(outcome.lines) == 1, outcome.err
+    if case.says:
+        assert case.says in outcome.lines[-1]
+    assert not planted_in(printed)
+    assert not RAW_CONTROLS & set(printed), repr(printed[-500:])
+    assert outcome.spawned == []
+    assert _tree(work) == before
+    assert [p for p in outcome.written if not p.startswith((str(state), str(work)))] == []
