@@ -62,6 +62,10 @@ class InventoryError(AgentError, ValueError):
     """An inventory file or host pattern is wrong."""
 
 
+class NoHostError(InventoryError):
+    """A play's host pattern matches no host of the inventory (not even before ``--limit``)."""
+
+
 class PlanError(AgentError, ValueError):
     """A plan file is wrong (unknown key, module, type, undefined variable...)."""
 

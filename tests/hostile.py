@@ -462,6 +462,9 @@ def json_str(value: str) -> str:
     return json.dumps(value)
 
 
+_VARS_FILES = "- hosts: all\n  vars_files: [{}]\n  tasks:\n    - command: echo\n"
+
+
 def _plan_cases() -> list[Case]:
     def plan(id: str, text: str, code: int = 1, says: str = "", *files: tuple[str, str]) -> Case:
         return Case(
@@ -487,12 +490,13 @@ def _plan_cases() -> list[Case]:
         plan(
             "plan-bad-notify", "- hosts: all\n  tasks:\n    - command: echo\n      notify: nosuch\n"
         ),
-        plan(
+        Case(
             "plan-vars-files-shadow",
-            "- hosts: all\n  vars_files: [shadow]\n  tasks:\n    - command: echo\n",
+            _run("inv.yml"),
             1,
             "",
-            ("shadow", SHADOW),
+            {"inv.yml": INV, "shadow": SHADOW, "plan.yml": _VARS_FILES.format("shadow")},
+            one_line=False,  # one line per name, none shown
         ),
         plan(
             "plan-vars-files-traversal",
@@ -533,13 +537,6 @@ def _plan_cases() -> list[Case]:
             "- name: nobody\n  hosts: nosuch\n  tasks:\n    - command: echo\n",
             1,
             "nosuch",
-        ),
-        plan(
-            "plan-web-server-unknown",
-            "- hosts: all\n  tasks:\n    - command: echo\n",
-            1,
-            "",
-            ("inv.yml", INV.replace("ansible_port: 1", "ansible_port: 1, web_server: lighttpd")),
         ),
     ]
 

@@ -252,6 +252,7 @@ def execute(request: PlanRun, observer: Reporter | None = None) -> int:
 
 def _execute(request: PlanRun, observer: Reporter | None) -> int:
     from agent import transport
+    from agent.errors import NoHostError
     from agent.inventory import Host, connection_spec, with_overrides
     from agent.inventory.model import ConnectionSpec
     from agent.plan.parse import PlanErrors, load_plan
@@ -270,6 +271,8 @@ def _execute(request: PlanRun, observer: Reporter | None) -> int:
 
         def select(pattern: str) -> list[Host]:
             hosts = inventory.select(pattern, request.limit)
+            if not hosts and (request.limit is None or not inventory.select(pattern)):
+                raise NoHostError(f"host pattern {pattern!r} matches no host")
             for host in hosts:
                 if host.name not in specs:
                     specs[host.name] = connection_spec(with_overrides(host, request.extra_vars))

@@ -62,7 +62,10 @@ def load(sources: list[str]) -> Inventory:
         if "," in source and not os.path.exists(source):
             _host_list(source, builder, problems)
         elif os.path.isdir(source):
-            for path in _dir_sources(source, problems):
+            found = _dir_sources(source, problems)
+            if not found:
+                problems.add(SourcePos(source), "no inventory file in this directory")
+            for path in found:
                 _parse_file(path, builder, problems)
             basedirs.append(os.path.realpath(source))
         elif os.path.exists(source):
@@ -117,11 +120,23 @@ def _looks_like_yaml(text: str) -> bool:
     return False
 
 
+def _has_content(text: str) -> bool:
+    return any(
+        line.strip() and not line.strip().startswith(("#", ";")) for line in text.splitlines()
+    )
+
+
 def _parse_file(path: str, builder: Builder, problems: Problems) -> None:
     text = read_text(path, problems)
     if text is None:
         return
     ext = os.path.splitext(path)[1].lower()
+    if not _has_content(text):
+        # an empty YAML file says so in its own words; an INI one or /dev/null would load as
+        # an inventory of no host, and a run on it would do nothing and exit 0
+        if ext not in YAML_EXTENSIONS:
+            problems.add(SourcePos(path), "empty inventory (no host, no group)")
+            return
     if ext in INI_EXTENSIONS:
         parse_ini(text, path, builder, problems)
         return

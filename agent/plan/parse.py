@@ -19,6 +19,18 @@ from agent.plan.problems import PlanErrors as PlanErrors
 from agent.plan.task import handler_triggers, parse_task
 
 _SERIAL = re.compile(r"^\d+(\.\d+)?%$")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _check_names(mapping: PosDict, errs: Collector) -> None:
+    """Every key of play ``vars`` or a vars file is a variable name. The name is not shown:
+    ``vars_files: [/etc/shadow]`` would print password hashes; the position says which."""
+    for key in mapping:
+        if not isinstance(key, str) or not _VAR_NAME.fullmatch(key):
+            errs.add(
+                "invalid variable name (letters, digits and '_')",
+                mapping.key_pos.get(key, mapping.pos),
+            )
 
 
 def _parse_serial(value: Any, where: SourcePos, errs: Collector) -> tuple[int | str, ...]:
@@ -107,6 +119,7 @@ def _play_vars(
         errs.add("vars must be a mapping", raw.where("vars"))
         play_vars = PosDict(raw.pos)
     var_pos = {str(k): play_vars.where(k) for k in play_vars}
+    _check_names(play_vars, errs)
     check_templates(play_vars, raw.where("vars"), errs)
     file_vars: dict[str, Any] = {}
     files = strings(raw.get("vars_files"), "vars_files", raw.where("vars_files"), errs)
@@ -118,6 +131,7 @@ def _play_vars(
         )
         loaded = _load_vars_file(name, plan_dir, where, errs)
         if loaded is not None:
+            _check_names(loaded, errs)
             check_templates(loaded, loaded.pos, errs)
             file_vars.update(loaded)
             var_pos.update({str(k): loaded.where(k) for k in loaded})

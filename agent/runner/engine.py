@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from agent.errors import AgentError, ConnectError, PlanError
+from agent.errors import AgentError, ConnectError, InventoryError, NoHostError, PlanError
 from agent.plan.model import Plan, Play, batch_sizes
 from agent.plan.render import Selection, check_plan, scope_for
 from agent.plan.vars import Scope, is_template
@@ -39,6 +39,7 @@ from agent.report.events import (
 )
 from agent.runner.host import HostRunner, HostRunOptions, HostState
 from agent.transport.base import Connection
+from agent.validate import shown
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class Runner(Generic[Host]):
         Raises:
             PlanErrors: every problem found; InventoryError: a bad host pattern.
         """
-        hosts = {f"{i}": self.select(self._pattern(play)) for i, play in enumerate(self.plan.plays)}
+        hosts = {f"{i}": self._select(play) for i, play in enumerate(self.plan.plays)}
         index = {id(p): f"{i}" for i, p in enumerate(self.plan.plays)}
         check_plan(
             self.plan,
@@ -139,6 +140,23 @@ class Runner(Generic[Host]):
             self.selection,
         )
         return hosts
+
+    def _select(self, play: Play) -> list[Host]:
+        """The play's hosts; a pattern that matches no host of the inventory is an error naming
+        the play (a typo would otherwise run nothing and exit 0).
+
+        Raises:
+            InventoryError: the pattern is malformed or matches no host.
+        """
+        pattern = self._pattern(play)
+        try:
+            return self.select(pattern)
+        except NoHostError as err:
+            raise InventoryError(
+                f"play [{play.name}]: hosts pattern {shown(pattern, 80)} matches no host; "
+                "nothing was run",
+                where=play.pos,
+            ) from err
 
     def _pattern(self, play: Play) -> str:
         """The play's host pattern; a template may use extra vars (``hosts: "{{ target }}"``).

@@ -17,18 +17,10 @@ pytestmark = pytest.mark.hostile
 # Inputs still handled wrongly, with the item of issue 14 that fixes them (strict: an xfail
 # that passes fails the run, so a fixed case must leave this list).
 PENDING = {
-    "ini-empty": "an empty INI/dir inventory is an error (issue 14, item 7)",
-    "ini-comments-only": "an empty INI/dir inventory is an error (issue 14, item 7)",
-    "dir-empty": "an empty INI/dir inventory is an error (issue 14, item 7)",
     "ini-section-typo": "INI section typo and duplicate variables (report 7.1, 7.3)",
     "ini-duplicate-var": "INI section typo and duplicate variables (report 7.1, 7.3)",
     "host-name-10": "errors neutralise control characters (item 5)",
     "host-name-11": "errors neutralise control characters (item 5)",
-    "plan-vars-files-shadow": "vars_files/play vars keys and web_server checked (item 7)",
-    "plan-vars-files-bad-key": "vars_files/play vars keys and web_server checked (item 7)",
-    "plan-vars-files-int-key": "vars_files/play vars keys and web_server checked (item 7)",
-    "plan-play-vars-bad-key": "vars_files/play vars keys and web_server checked (item 7)",
-    "plan-web-server-unknown": "vars_files/play vars keys and web_server checked (item 7)",
     "tls-var-11": "tls_origin arguments fully checked in check mode (item 3)",
     "tls-var-12": "tls_origin arguments fully checked in check mode (item 3)",
     "tls-var-13": "tls_origin arguments fully checked in check mode (item 3)",

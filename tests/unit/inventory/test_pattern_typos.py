@@ -101,4 +101,7 @@ def test_run_whose_plays_select_no_host_says_so_and_exits_1(
     plan.write_text("- hosts: 'nomatch*'\n  tasks:\n    - command: {cmd: 'true'}\n")
     code = main(["run", str(plan), "-i", str(inv), "--check"])
     assert code == 1
-    assert "no host matches the plays' host patterns; nothing was run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "plan.yml:1:3: play [nomatch*]:" in err
+    assert "hosts pattern 'nomatch*' matches no host; nothing was run" in err
