@@ -110,6 +110,12 @@ class IssuerError(AgentError):
         super().__init__(message, where=f"issuer {backend}", hint=hint)
 
 
+class MissingSecretError(IssuerError):
+    """The environment variable or file an issuer config names for a secret is unset or
+    absent on this machine: the config is right, the secret is not here (``status`` and
+    ``pins`` do without it)."""
+
+
 class ServerConfigError(AgentError):
     """A web server config test, reload or adapter step failed."""
 

@@ -694,6 +694,10 @@ ISSUERS = [
 ]
 
 
+# a secret file or variable that is not on this machine: status reports without it
+SECRET_NOT_HERE = (3, 11, 15)
+
+
 def _issuer_cases() -> list[Case]:
     files: dict[str, str | bytes] = {"key": PLANTED[2] + "\n", "key644": PLANTED[2] + "\n"}
     cases = []
@@ -713,7 +717,7 @@ def _issuer_cases() -> list[Case]:
             Case(
                 f"status-issuer-{n}",
                 ("status", "-i", "{d}/inv.yml", "--json", "--timeout", "1"),
-                1,
+                0 if n in SECRET_NOT_HERE else 1,
                 "",
                 {"inv.yml": inv, **files},
                 SECRET_ENV,

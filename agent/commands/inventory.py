@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from agent.commands import options
+from agent.errors import UsageError
 from agent.inventory import export
 
 
@@ -40,6 +41,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.limit is not None and not args.list:
+        # --graph and --host show what the inventory holds; a --limit they ignored silently
+        # would look as if it had been applied
+        raise UsageError("--limit works with --list only (not with --graph or --host)")
     inventory = options.load_inventory(args.inventory)
     if args.list:
         text = export.list_json(inventory, args.limit)

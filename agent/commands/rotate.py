@@ -8,6 +8,7 @@ from typing import Any
 
 from agent.commands import options
 from agent.commands.run import EPILOG, run_bundled
+from agent.errors import UsageError
 from agent.jobs import followup
 from agent.report.events import Event, HostUnreachable, RunFinished, TaskDone
 
@@ -89,6 +90,8 @@ class RotationSummary:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.pattern.strip():
+        raise UsageError("empty host pattern", where="PATTERN", hint="omit it for all hosts")
     summary = RotationSummary()
     command_vars = rotation_vars(
         renew_before=args.renew_before, force=args.force, no_revoke=args.no_revoke

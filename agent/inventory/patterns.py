@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")
 _GLOB_CHARS = ("*", "?", "[", ".")
+_RANGE = re.compile(r"-?[0-9]{1,9}|[0-9]{1,9}:(?:[0-9]{1,9})?")
 _BRACKETS = re.compile(r"(?:[^\[\]]|\[[^\[\]]+\])*")  # every [ closed, none empty or nested
 MAX_PATTERN = 4096
 
@@ -82,6 +83,14 @@ def _check_term(term: str, pattern: str, what: str) -> None:
         raise PatternError(
             f"{what} {_shown(pattern)}: term {body!r} has an unbalanced or empty '[...]'",
             hint="a range is name[0], name[1:3] or name[2:]",
+        )
+    inside = body[body.rfind("[") + 1 : -1] if body.endswith("]") else ""
+    looks_like_range = ":" in inside or re.fullmatch(r"-?[0-9]+", inside) is not None
+    if looks_like_range and not _RANGE.fullmatch(inside):
+        # 'web[0-9]' is a glob class, 'all[0:10^23]' a typo that would select nothing
+        raise PatternError(
+            f"{what} {_shown(pattern)}: {inside[:20]!r} is not a subscript",
+            hint="a range is name[0], name[1:3] or name[2:] (numbers of at most 9 digits)",
         )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography import x509
 
-from agent.errors import AgentError
+from agent.errors import AgentError, IssuerError, MissingSecretError
 from agent.inventory import Host
 from agent.jobs.hostvars import rendered
 from agent.jobs.order import natural_key
@@ -185,6 +185,27 @@ def host_rows(
     return rows
 
 
+def check_issuer(host: Host) -> None:
+    """Refuse a host whose ``issuer:`` config is wrong (not a mapping, an unknown backend, a
+    secret written inline, a plain-HTTP URL...) as a run would, before any probe. A secret
+    that is not on this machine is fine: the report does without the issuer's roots.
+
+    Raises:
+        IssuerError: the config is wrong; the message names the host.
+    """
+    config = host.vars.get("issuer")
+    if config is None:
+        return
+    try:
+        services.issuer(config, where=host.name)
+    except MissingSecretError:
+        pass
+    except IssuerError as err:
+        raise IssuerError(
+            f"{host.name}: {err.message}", backend=err.backend, hint=err.hint
+        ) from None
+
+
 def _trust_of(host: Host, extra_trust: str) -> tuple[TrustStore, str, str]:
     """The roots the host is judged by (the edge's, ``extra_trust``, its issuer's), its
     issuer backend, and why the issuer's roots are missing if they are."""
@@ -269,6 +290,7 @@ def collect(
     hosts = [rendered(h) for h in hosts]
     for host in hosts:
         probe_target(host)
+        check_issuer(host)
     edge_trust(extra_trust.strip(), where="--trust")  # loaded here, once, before the threads
     recorded: dict[tuple[str, str], set[str]] = {}
     windows: Callable[[x509.Certificate], RenewalWindow | None] | None = None

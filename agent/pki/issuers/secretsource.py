@@ -9,7 +9,7 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
-from agent.errors import IssuerError
+from agent.errors import IssuerError, MissingSecretError
 from agent.secret import Secret
 from agent.validate import is_env_name
 
@@ -65,7 +65,7 @@ def _secret_from_env(name: str, *, env_key: str, backend: str, what: str) -> Sec
         )
     value = os.environ.get(name, "").strip()
     if not value:
-        raise IssuerError(
+        raise MissingSecretError(
             f"the environment variable named by {env_key} is unset or empty",
             backend=backend,
             hint=f"export the {what} in it",
@@ -83,7 +83,7 @@ def _secret_from_file(path: str, *, file_key: str, backend: str) -> Secret:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise IssuerError(
+        raise MissingSecretError(
             f"cannot read {file_key}: no such file (value not shown)", backend=backend
         ) from None
     except OSError as err:

@@ -105,3 +105,16 @@ def test_run_whose_plays_select_no_host_says_so_and_exits_1(
     assert err.count("\n") == 1
     assert "plan.yml:1:3: play [nomatch*]:" in err
     assert "hosts pattern 'nomatch*' matches no host; nothing was run" in err
+
+
+@pytest.mark.parametrize(
+    "pattern", ["all[0:10^23]", "all[1:x]", "web[" + "9" * 12 + "]", "all[:-]"]
+)
+def test_a_subscript_that_is_not_numbers_is_a_usage_error(pattern: str) -> None:
+    with pytest.raises(PatternError) as err:
+        evaluate(INV, pattern)
+    assert "is not a subscript" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_glob_class_is_still_a_glob() -> None:
+    assert evaluate(INV, "web[0-9]") == ["web1"]
