@@ -228,6 +228,7 @@ def summary(command: str, date: str) -> str:
 INV = "all:\n  hosts:\n    web1: {ansible_host: 127.77.0.1, ansible_port: 1}\n"
 THREE = (
     "all:\n  hosts:\n    web1: {ansible_host: 127.77.0.1, ansible_port: 1}\n"
+    "  vars: {issuer: {backend: selfsigned}}\n"
     "  children:\n    db:\n      hosts:\n"
     "        db1: {ansible_host: 127.77.0.1, ansible_port: 1}\n"
     "        db2: {ansible_host: 127.77.0.1, ansible_port: 1}\n"
@@ -638,11 +639,19 @@ TLS_VARS = [
 ]
 
 
+HOST_VARS = ("tls_names", "listen_address", "web_server", "issuer", "upstream")
+TLS_PLAN = (
+    "- hosts: all\n  tasks:\n    - tls_origin:\n        names: [a.example.com]\n"
+    "        issuer: {backend: selfsigned}\n"
+)
+
+
 def _tls_cases() -> list[Case]:
     files = {
         "client.pem": "not a certificate\n",
         "evil.j2": "{{ cycler.__init__.__globals__.os.popen('id').read() }}\n",
     }
+    # host variables the rotation reads go through `rotate`; module arguments through a plan
     cases = [
         Case(
             f"tls-var-{n}",
@@ -652,6 +661,22 @@ def _tls_cases() -> list[Case]:
             {"inv.yml": _with_var(var), **files},
         )
         for n, var in enumerate(TLS_VARS)
+        if var.split(":")[0] in HOST_VARS
+    ]
+    cases += [
+        Case(
+            f"tls-arg-{var.split(':')[0]}-{n}",
+            _run("inv.yml"),
+            1,
+            "",
+            {
+                "inv.yml": INV,
+                "plan.yml": TLS_PLAN + f"        {var.replace('tls_pins', 'pins')}\n",
+                **files,
+            },
+        )
+        for n, var in enumerate(TLS_VARS)
+        if var.split(":")[0] not in HOST_VARS
     ]
     cases += [
         Case(
@@ -707,10 +732,11 @@ def _issuer_cases() -> list[Case]:
             Case(
                 f"issuer-{n}",
                 ("-vvv", "rotate", "-i", "{d}/inv.yml", "--check"),
-                1,
+                3 if n in SECRET_NOT_HERE else 1,  # checked, then the host is unreachable
                 "",
                 {"inv.yml": inv, **files},
                 SECRET_ENV,
+                n not in SECRET_NOT_HERE,
             )
         )
         cases.append(
@@ -823,7 +849,7 @@ def _option_cases() -> list[Case]:
         opt("trust-dir", "status", *i, "--trust", "{d}"),
         opt("html-missing-dir", "status", *i, "--timeout", "1", "--html", "{d}/nosuch/r.html"),
         opt("html-dir", "status", *i, "--timeout", "1", "--html", "{d}"),
-        opt("state-dir-file", "rotate", *i, "--check", "--state-dir", "{d}/plan.yml", code=1),
+        opt("state-dir-file", "status", *i, "--timeout", "1", "--state-dir", "{d}/plan.yml"),
         opt("fail-within-neg", "status", *i, "--fail-within", "-5"),
         opt("limit-graph", "inventory", *i, "--graph", "--limit", "web1"),
         opt("limit-host", "inventory", *i, "--host", "web1", "--limit", "web1"),
@@ -863,8 +889,9 @@ PATTERNS = [
 def _pattern_cases() -> list[Case]:
     cases = []
     for n, pattern in enumerate(PATTERNS):
+        three = THREE.replace("ansible_port: 1}", "ansible_port: 1, tls_names: [a.example.com]}")
         files = {
-            "inv.yml": THREE.replace("web1:", "a" * 40 + "X:" if "~" in pattern else "web1:"),
+            "inv.yml": three.replace("web1:", "a" * 40 + "X:" if "~" in pattern else "web1:"),
             "plan.yml": PLAN,
         }
         code = 1 if pattern in ("!all", "all:!all") or pattern.startswith("@") else 2

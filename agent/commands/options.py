@@ -214,6 +214,9 @@ def configure_services(inventory: Sequence[str], state_dir: str | None) -> None:
     paths in issuer configs (a CA dir, a token file) from the first inventory's directory."""
     from agent.modules.tls import services
 
+    if state_dir is not None and os.path.exists(state_dir) and not os.path.isdir(state_dir):
+        # silently ignored, a run would record nothing and a later one renew too early
+        raise UsageError(f"{state_dir} is not a directory", where="--state-dir")
     first = next((s for s in inventory if os.path.exists(s)), None)
     base = "."
     if first is not None:

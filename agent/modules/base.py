@@ -183,6 +183,18 @@ class Module(abc.ABC):
         """Cross-argument validation after each argument was checked (default: none)."""
         return []
 
+    @classmethod
+    def check_for_host(
+        cls, params: Mapping[str, Any], variables: Mapping[str, Any], host: str
+    ) -> None:
+        """Validation that needs the host's variables, run for every host before anything
+        runs, in ``--check`` too (default: none).
+
+        Raises:
+            AgentError: the first problem, in one line naming the host.
+        """
+        return None
+
     def gather(self, conn: Connection, params: Mapping[str, Any], ctx: Context) -> Any:
         """Read the facts :meth:`plan` needs.
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from agent.errors import PlanError, SourcePos
+from agent.errors import AgentError, PlanError, SourcePos
 from agent.modules import registry
 from agent.modules.args import ArgProblem, check_args, check_value, split_argv
 from agent.modules.base import Arg
@@ -98,6 +98,12 @@ def render_args(
     if problems:
         first = problems[0]
         raise PlanError(f"{first.message} (host {scope.host})", where=task.where(first.arg or None))
+    try:
+        module.check_for_host(params, scope.view(), scope.host)
+    except PlanError:
+        raise
+    except AgentError as err:
+        raise PlanError(str(err), where=task.pos) from None
     return params, True
 
 

@@ -28,7 +28,7 @@ from agent.modules.base import (
     ModuleResult,
     RemovePath,
 )
-from agent.modules.tls import remote, services
+from agent.modules.tls import argcheck, remote, services
 from agent.modules.tls.decide import (
     Desired,
     Renewal,
@@ -87,6 +87,18 @@ class TlsOriginModule(Module):
     redirect_http: true
     require_mode: strict
 """
+
+    @classmethod
+    def check_for_host(
+        cls, params: Mapping[str, Any], variables: Mapping[str, Any], host: str
+    ) -> None:
+        argcheck.check(
+            _complete(params),
+            variables,
+            host,
+            manage_cert=cls.manage_cert,
+            manage_site=cls.manage_site,
+        )
 
     # -- the steps ---------------------------------------------------------------------
     def plan(self, params: Mapping[str, Any], facts: Any, ctx: Context) -> list[Change]:
