@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from agent import __version__
 from agent.errors import AgentError
+from agent.validate import terminal_safe
 
 # Order is the order shown in --help.
 COMMANDS: tuple[str, ...] = (
@@ -109,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args))
     except AgentError as err:
-        sys.stderr.write(f"origin-agent: {err}\n")
+        # the message quotes input (host names, file text): one line, no terminal controls
+        # (an error listing several problems has one line per problem)
+        lines = [terminal_safe(line) for line in str(err).split("\n")]
+        sys.stderr.write("origin-agent: " + "\n".join(lines) + "\n")
         return err.exit_code
     except BrokenPipeError:  # e.g. `origin-agent status | head`: the reader left, say nothing
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -13,12 +13,17 @@ import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.commands import options
 from agent.errors import InventoryError, UsageError
 from agent.report.events import Event, Reporter
 from agent.resources import data_dir
+
+if TYPE_CHECKING:
+    from agent.inventory import Host, Inventory
+    from agent.inventory.model import ConnectionSpec
+    from agent.transport.base import Connection
 
 EPILOG = """\
 Exit codes: 0 every host ok (or changed); 1 some host failed, the run was stopped by a failure
@@ -250,16 +255,43 @@ def execute(request: PlanRun, observer: Reporter | None = None) -> int:
         return _execute(request, observer)
 
 
+class _Hosts:
+    """A run's host selection (``select``) and connections (``connect``): each selected host's
+    connection settings are resolved once, with ``-e`` overriding the inventory's."""
+
+    def __init__(self, inventory: Inventory, request: PlanRun) -> None:
+        self.inventory = inventory
+        self.request = request
+        self.specs: dict[str, ConnectionSpec] = {}
+
+    def select(self, pattern: str) -> list[Host]:
+        """Raises: NoHostError: ``pattern`` matches no host (not even before ``--limit``)."""
+        from agent.errors import NoHostError
+        from agent.inventory import connection_spec, with_overrides
+
+        limit = self.request.limit
+        hosts = self.inventory.select(pattern, limit)
+        if not hosts and (limit is None or not self.inventory.select(pattern)):
+            raise NoHostError(f"host pattern {pattern!r} matches no host")
+        for host in hosts:
+            if host.name not in self.specs:
+                spec = connection_spec(with_overrides(host, self.request.extra_vars))
+                self.specs[host.name] = spec
+        return hosts
+
+    def connect(self, host: Host) -> Connection:
+        from agent import transport
+
+        return transport.connect(
+            self.specs[host.name], accept_new_host_keys=self.request.accept_new_host_keys
+        )
+
+
 def _execute(request: PlanRun, observer: Reporter | None) -> int:
-    from agent import transport
-    from agent.errors import NoHostError
-    from agent.inventory import Host, connection_spec, with_overrides
-    from agent.inventory.model import ConnectionSpec
     from agent.plan.parse import PlanErrors, load_plan
     from agent.report.human import HumanReporter
     from agent.report.jsonl import JsonReporter
     from agent.runner.engine import Runner, RunOptions
-    from agent.transport.base import Connection
 
     if request.forks < 1:
         raise UsageError("--forks must be at least 1")
@@ -267,22 +299,9 @@ def _execute(request: PlanRun, observer: Reporter | None) -> int:
         plan = load_plan(request.plan)
         inventory = options.load_inventory(request.inventory)
         options.configure_services(request.inventory, request.state_dir)
-        specs: dict[str, ConnectionSpec] = {}
-
-        def select(pattern: str) -> list[Host]:
-            hosts = inventory.select(pattern, request.limit)
-            if not hosts and (request.limit is None or not inventory.select(pattern)):
-                raise NoHostError(f"host pattern {pattern!r} matches no host")
-            for host in hosts:
-                if host.name not in specs:
-                    specs[host.name] = connection_spec(with_overrides(host, request.extra_vars))
-            return hosts
-
-        def connect(host: Host) -> Connection:
-            return transport.connect(
-                specs[host.name], accept_new_host_keys=request.accept_new_host_keys
-            )
-
+        hosts = _Hosts(inventory, request)
+        specs = hosts.specs
+        select, connect = hosts.select, hosts.connect
         reporter: Reporter = (
             JsonReporter() if request.json else HumanReporter(verbose=request.verbose)
         )

@@ -26,9 +26,9 @@ import jinja2.meta
 import jinja2.nodes
 
 from agent.errors import PlanError, SourcePos
-from agent.plan.bounded import MAX_SIZE as MAX_SIZE
-from agent.plan.bounded import BoundedSandbox, bounded_output, reset_budget
 from agent.plan.unsafe import UnsafeText
+from agent.sandbox import MAX_SIZE as MAX_SIZE
+from agent.sandbox import BoundedSandbox, bounded_output, reset_budget
 
 _SINGLE = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
 MAX_DEPTH = 32  # variables referring to variables

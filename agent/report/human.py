@@ -26,6 +26,7 @@ from agent.report.events import (
     RunStarted,
     TaskDone,
 )
+from agent.validate import terminal_safe
 
 STYLES = {
     "ok": "green",
@@ -39,8 +40,10 @@ BIG_FLEET = 20
 
 
 def clean(text: str) -> str:
-    """Replace control characters (ANSI escapes included) except newline and tab."""
-    return "".join(c if c in "\n\t" or (c.isprintable()) else "?" for c in text)
+    """``text`` safe for one terminal line: every control character (ANSI escapes, CR and LF
+    included: a value holding them would forge lines), C1 control and bidi override escaped.
+    Multi-line output (diffs) is printed a line at a time."""
+    return terminal_safe(text.expandtabs(4))
 
 
 class HumanReporter:

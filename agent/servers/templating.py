@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from agent.errors import ServerConfigError, SourcePos
 from agent.resources import data_dir
+from agent.sandbox import BoundedSandbox, bounded_output, reset_budget
 
 TEMPLATES_DIR = data_dir("templates")
 
@@ -28,7 +28,7 @@ _loading = threading.Lock()
 def _environment(directory: str) -> jinja2.Environment:
     """One environment per template directory: templates are compiled once per run, not once
     per host (jinja2 environments are safe to share between threads once configured)."""
-    return ImmutableSandboxedEnvironment(  # a site_template is input: no attribute escapes
+    return BoundedSandbox(  # a site_template is input: no escapes, sizes and loops bounded
         loader=jinja2.FileSystemLoader(directory),
         auto_reload=False,  # templates do not change during a run: no stat per host
         undefined=jinja2.StrictUndefined,
@@ -50,7 +50,8 @@ def render_template(path: Path, variables: Mapping[str, Any]) -> str:
     try:
         with _loading:  # N hosts asking at once would otherwise compile it N times
             template = env.get_template(path.name)
-        return template.render(**variables)
+        reset_budget()
+        return bounded_output(template.generate(**variables))
     except jinja2.TemplateNotFound:
         raise ServerConfigError("template not found", where=str(path)) from None
     except jinja2.TemplateSyntaxError as err:

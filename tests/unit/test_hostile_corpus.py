@@ -19,8 +19,6 @@ pytestmark = pytest.mark.hostile
 PENDING = {
     "ini-section-typo": "INI section typo and duplicate variables (report 7.1, 7.3)",
     "ini-duplicate-var": "INI section typo and duplicate variables (report 7.1, 7.3)",
-    "host-name-10": "errors neutralise control characters (item 5)",
-    "host-name-11": "errors neutralise control characters (item 5)",
     "ca-init-proc": "to look at",
 }
 

@@ -11,7 +11,7 @@ AGENT = Path(__file__).resolve().parents[2] / "agent"
 # Top to bottom, as in DESIGN.md, except that the runner sits above the plan layer: DESIGN
 # lists them in the order data flows (a plan is loaded, then run), while the runner imports the
 # plan's model and variable rendering to run it. `commands`, `jobs` and `lab` are the CLI's;
-# `errors`, `secret`, `validate` and `resources` (where the shipped files are) are shared
+# `errors`, `secret`, `validate`, `sandbox` and `resources` (where the shipped files are) are shared
 # by every layer.
 LAYERS = [
     "cli",
@@ -26,7 +26,7 @@ LAYERS = [
     "state",
 ]
 OF_CLI = {"cli", "__main__", "commands", "jobs", "lab"}
-SHARED = {"errors", "secret", "resources", "registry", "validate", "__init__"}
+SHARED = {"errors", "secret", "resources", "registry", "validate", "sandbox", "__init__"}
 
 
 def layer_of(module: str) -> str | None:

@@ -142,3 +142,24 @@ def test_big_fleet_on_a_tty_shows_progress_instead_of_ok_lines() -> None:
     assert "web-3 | t" not in text  # no per-host ok lines
     assert "web-7 | t2" in text
     assert reporter.live is None
+
+
+HOSTILE_TEXT = ["a\r\nFAKE: ok", "b\u202ec", "d\x9b2Je", "f\x1b[31mg", "h\x85i", "j\u2066k"]
+
+
+def test_every_value_printed_is_one_line_without_controls_or_bidi_overrides() -> None:
+    from agent.report.events import HostUnreachable
+
+    reporter, out = human()
+    for text in HOSTILE_TEXT:
+        reporter.emit(
+            TaskDone(host=text, play="p", task=text, module="m", status="failed", msg=text)
+        )
+        reporter.emit(HostUnreachable(text, text))
+    reporter.emit(
+        RunFinished(tuple(HostResult(t, failed=1, error=t) for t in HOSTILE_TEXT), 1, 1.0)
+    )
+    printed = out.getvalue()
+    raw = {"\r", "\x1b", "\x9b", "\x85", "\u202e", "\u2066"}
+    assert not raw & set(printed)
+    assert not any(line.startswith("FAKE") for line in printed.splitlines())

@@ -1,14 +1,16 @@
-"""jinja2's immutable sandbox with size and loop bounds, so a template (from a plan, an
-inventory value or ``-e``) cannot exhaust the controller's memory or time.
+"""The one jinja2 environment class for everything rendered from input: plans, variables
+(inventory, ``-e``) and site templates (``site_template``, our own templates): jinja2's immutable
+sandbox with size and loop bounds, so a template cannot exhaust the controller's memory or time.
 
 The sandbox stops attribute escapes but not resource use: ``'%999999999s' % 'x'``,
-``'{:>999999999}'.format('x')``, ``'x'|center(999999999)``, ``s ~ s ~ s`` or two nested
-``range(100000)`` loops each build gigabytes or run for hours. Here every operator and filter
-that can build a large string or list checks the size of its result *before* building it
-(:data:`MAX_SIZE` characters or items), ``~`` is a checked join, ``range`` counts the items it
-hands out per render (:data:`MAX_ITERATIONS`), and the output of a template is cut off past
-:data:`MAX_OUTPUT`. A breach is a :class:`~jinja2.exceptions.SecurityError`, reported as a
-template failure.
+``'{:>999999999}'.format('x')``, ``'x'|center(999999999)``, ``s ~ s ~ s``, two nested
+``range(100000)`` loops or a loop over a list of millions each build gigabytes or run for hours.
+Here every operator and filter that can build a large string or list checks the size of its
+result *before* building it (:data:`MAX_SIZE` characters or items), ``~`` is a checked join,
+``range`` and every ``{% for %}`` count the items they hand out per render
+(:data:`MAX_ITERATIONS`), and the output of a template is cut off past :data:`MAX_OUTPUT`. A
+breach is a :class:`~jinja2.exceptions.SecurityError`, reported as a template failure.
+Shared by every layer (it imports only jinja2).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 MAX_SIZE = 1_000_000  # largest string or list one operation may build
 MAX_OUTPUT = 4 * MAX_SIZE  # largest text one template may render
-MAX_ITERATIONS = 1_000_000  # range() items handed out per render
+MAX_ITERATIONS = 1_000_000  # loop and range() items handed out per render
 
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
 _NUMBER = re.compile(r"\d+")
@@ -50,7 +52,7 @@ def _spend() -> None:
     left = getattr(_budget, "left", MAX_ITERATIONS) - 1
     _budget.left = left
     if left < 0:
-        raise SecurityError(f"loops ran more than {MAX_ITERATIONS} range() items")
+        raise SecurityError(f"loops ran more than {MAX_ITERATIONS} items in one render")
 
 
 class CountedRange(Sequence[int]):
@@ -230,6 +232,16 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 _check_join(args[0], owner)
         return super().call(__context, __obj, *args, **kwargs)
 
+    def bounded_iter(self, iterable: Any) -> Iterator[Any]:
+        """A ``{% for %}`` loop's items, each spending the render's budget (a ``range`` spends
+        its own)."""
+        if isinstance(iterable, CountedRange) or isinstance(iterable, jinja2.Undefined):
+            yield from iterable
+            return
+        for item in iterable:  # bounded: the budget stops it
+            _spend()
+            yield item
+
     def bounded_concat(self, parts: Iterable[Any]) -> str:
         """``a ~ b ~ ...``: joined only if the result stays within :data:`MAX_SIZE`."""
         texts = [str(p) for p in parts]
@@ -238,7 +250,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 class BoundedCodeGenerator(CodeGenerator):
-    """Compiles ``~`` to :meth:`BoundedSandbox.bounded_concat` (our templates never escape)."""
+    """Compiles ``~`` to :meth:`BoundedSandbox.bounded_concat` (our templates never escape)
+    and the iterable of every ``{% for %}`` to :meth:`BoundedSandbox.bounded_iter`."""
+
+    def visit_For(self, node: jinja2.nodes.For, frame: Frame) -> None:
+        wrap = jinja2.nodes.EnvironmentAttribute("bounded_iter", lineno=node.lineno)
+        node.iter = jinja2.nodes.Call(wrap, [node.iter], [], None, None, lineno=node.lineno)
+        super().visit_For(node, frame)
 
     def visit_Concat(self, node: jinja2.nodes.Concat, frame: Frame) -> None:
         self.write("environment.bounded_concat((")
