@@ -56,7 +56,7 @@ rm_any() {  # rm -rf the arguments that exist (no process when none does)
 }
 rm_any "$ROOT"/.origin-agent-tmp-* "$J"/new "$J"/.origin-agent-tmp-* __CLEAN_FILE_DIRS__ 2>/dev/null
 # $J and $J/new 0700 (made or set: one process); $ROOT made only when missing
-if ! ERR=$({ [ -d "$ROOT" ] || mkdir -p "$ROOT"; } && install -d -m 0700 "$J" "$J/new" 2>&1); then
+if ! ERR=$({ { [ -d "$ROOT" ] || mkdir -p "$ROOT"; } && install -d -m 0700 "$J" "$J/new"; } 2>&1); then
   result write_failed "$(printf '%s\n' "$ERR" | tail -n 1)"; exit 0
 fi
 : > "$J/new/journal"
