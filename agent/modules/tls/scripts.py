@@ -61,7 +61,8 @@ if ! ERR=$({ { [ -d "$ROOT" ] || mkdir -p "$ROOT"; } && install -d -m 0700 "$J" 
 fi
 : > "$J/new/journal"
 P="$ROOT/__PAYLOAD__"
-# The payload unpacks as $P/{v,f,n}: v (the version, 0755) and n are renamed into place.
+# The payload unpacks as $P/{v,f,n,current}: v (the version, 0755), n and current (a link to the
+# version) are renamed into place.
 if ! tar -x -p -f - -C "$ROOT" --no-same-owner 2>"$J/new/err" || [ ! -d "$P" ]; then
   rm -rf "$P"; result write_failed "$(grep -v 'Exiting with failure' "$J/new/err" | tail -n 1)"; exit 0
 fi
@@ -102,7 +103,7 @@ echo @@step written
 if [ -n "$VER" ]; then
   PREV=$OLD CUR=$VER
   { if [ -n "$PREV" ]; then journal link "$ROOT/current" "$PREV"; else backup "$ROOT/current" file; fi &&
-    put_link "$ROOT/current" "$VER"; } 2>"$J/new/err" || fail write_failed "$(tail -n 1 "$J/new/err")"
+    mv -fT "$P/current" "$ROOT/current"; } 2>"$J/new/err" || fail write_failed "$(tail -n 1 "$J/new/err")"
 else
   PREV="" CUR=$OLD
 fi
