@@ -38,6 +38,7 @@ class Session:
 
     runs: list[Run] = field(default_factory=list)
     trips: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    procs: dict[int, dict[str, int]] = field(default_factory=dict)  # on one origin, per run
     first_deploy: dict[int, float] = field(default_factory=dict)
     origin_cli: str = ""
     ansible_runs: int = 3
@@ -104,8 +105,9 @@ def table(summary: dict[int, dict[str, Any]], tools: Sequence[str], session: Ses
     lines += [
         "",
         "| N | origin-agent / floor | no-op / floor rotation | Ansible / origin-agent | "
-        "round trips per host: rotation, no-op |",
-        "|---|---|---|---|---|",
+        "round trips per host: rotation, no-op | controller CPU per host: origin-agent, floor "
+        "(ratio) | origin processes per run (nginx host; apache2 host) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for n, row in summary.items():
         oa, fl = row.get("origin-agent", {}).get("wall"), row.get("floor", {}).get("wall")
@@ -119,8 +121,29 @@ def table(summary: dict[int, dict[str, Any]], tools: Sequence[str], session: Ses
             )
             or "n/a"
         )
-        lines.append(f"| {n} | {ratio(oa, fl)} | {ratio(nop, fl)} | {ratio(an, oa)} | {rt} |")
+        lines.append(
+            f"| {n} | {ratio(oa, fl)} | {ratio(nop, fl)} | {ratio(an, oa)} | {rt} | "
+            f"{per_host_cpu(row, n)} | {procs_text(session.procs.get(n, {}))} |"
+        )
     return "\n".join(lines)
+
+
+def per_host_cpu(row: dict[str, Any], n: int) -> str:
+    """Median controller CPU per host, origin-agent's rotation and the floor's, and their ratio."""
+    oa, fl = row.get("origin-agent", {}).get("cpu"), row.get("floor", {}).get("cpu")
+    if oa is None or fl is None:
+        return "n/a"
+    return f"{oa / n * 1000:.1f} ms, {fl / n * 1000:.1f} ms ({ratio(oa, fl)})"
+
+
+def procs_text(procs: dict[str, int]) -> str:
+    """``rotation R, no-op O`` for the nginx host, then the apache2 host."""
+    parts = [
+        f"rotation {procs.get('rotation ' + s, 'n/a')}, no-op {procs.get('no-op ' + s, 'n/a')}"
+        for s in ("nginx", "apache")
+        if f"rotation {s}" in procs
+    ]
+    return "; ".join(parts) or "n/a"
 
 
 def machine() -> str:
@@ -256,6 +279,9 @@ def method_text(tools: Sequence[str], session: Session) -> str:
 - round trips: origin-agent's `Connection.counters` (commands + SFTP operations after the
   connection is up), highest over the hosts, from an instrumented run (`bench/count_trips.py`).
   The floor makes 1 per host by construction; the controller's TLS handshakes are not counted.
+- controller CPU per host: the median controller CPU of a run divided by N.
+- origin processes: successful `execve` calls under one lab host's sshd during a CLI run limited
+  to that host (`bench/origin_procs.py`, strace), for the first nginx and the first apache2 host.
 - floor: `bench/floor.py`, plain paramiko + cryptography, a thread per host, one connection and
   one remote command per host, then a handshake (see its docstring).
 - Ansible: `bench/ansible/rotate.yml` with community.crypto (key, CSR, certificate made on the

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import proc, served
+from bench import origin_procs, proc, served
 from bench.labcpu import lab_cpu_seconds
 from bench.results import Run, Session, complete, summarize, targets, write_results
 from bench.tools import (
@@ -89,6 +89,9 @@ def bench_size(
         session.first_deploy[n] = m.wall
         log(f"N={n}: first deployment {m.wall:.2f}s")
         session.trips[n] = count_trips(inv, n, env, lab_dir, session.how)
+        if session.how == "run":
+            session.procs[n] = origin_procs.measure(lab, inv, env)
+            log(f"N={n}: processes on one origin per run: {session.procs[n]}")
         fps = served.fingerprints(targets)
         for r in range(1, runs + 1):
             for tool in tools:

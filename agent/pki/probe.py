@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -36,7 +38,15 @@ from agent.pki.plainhttp import (
 )
 from agent.secret import Secret
 
-__all__ = ["ClientCertificate", "HttpAnswer", "Outcome", "Served", "probe", "probe_http"]
+__all__ = [
+    "ClientCertificate",
+    "HttpAnswer",
+    "Outcome",
+    "Served",
+    "probe",
+    "probe_http",
+    "served_leaf",
+]
 
 _VERSIONS = {"TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
 _CERT_REQUEST_STATE = b"read server certificate request"
@@ -140,7 +150,34 @@ def _call(
     raise TimeoutError
 
 
+def _on_info(conn: SSL.Connection, where: int, ret: int) -> None:
+    """The server asked for a client certificate: noted on the probe that owns ``conn``."""
+    talk = conn.get_app_data()
+    if isinstance(talk, _Handshake) and _CERT_REQUEST_STATE in conn.get_state_string():
+        talk.requested.append(True)
+
+
+_shared: dict[tuple[str | None, str | None], SSL.Context] = {}
+_shared_lock = threading.Lock()
+
+
 def _context(
+    client_cert: ClientCertificate | None, min_version: str | None, max_version: str | None
+) -> SSL.Context:
+    """The context of one probe. Without a client certificate it is shared by every probe
+    with the same versions (making one costs more than the handshake's own client side)."""
+    if client_cert is None:
+        with _shared_lock:
+            ctx = _shared.get((min_version, max_version))
+            if ctx is None:
+                ctx = _shared[(min_version, max_version)] = _new_context(
+                    None, min_version, max_version
+                )
+        return ctx
+    return _new_context(client_cert, min_version, max_version)
+
+
+def _new_context(
     client_cert: ClientCertificate | None, min_version: str | None, max_version: str | None
 ) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
@@ -153,7 +190,36 @@ def _context(
         key = serialization.load_pem_private_key(client_cert.key_pem.reveal_bytes(), password=None)
         ctx.use_certificate(certs[0])
         ctx.use_privatekey(key)  # type: ignore[arg-type]
+    ctx.set_info_callback(_on_info)
     return ctx
+
+
+_leaf_context: ssl.SSLContext | None = None
+
+
+def served_leaf(address: str, port: int, sni: str | None, *, timeout: float) -> bytes | None:
+    """The leaf certificate (DER) served to ``sni``, from one handshake made with the standard
+    library and one shared context: no chain, no client-certificate request, no HTTP. Enough
+    for a repeated look at which certificate is served; ``None`` when no handshake completed
+    (then :func:`probe` tells why)."""
+    global _leaf_context
+    with _shared_lock:
+        if _leaf_context is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            _leaf_context = ctx
+        ctx = _leaf_context
+    server_hostname = sni if sni and not is_ip(sni) else None
+    try:
+        with (
+            socket.create_connection((address, port), timeout=timeout) as sock,
+            ctx.wrap_socket(sock, server_hostname=server_hostname) as tls,
+        ):
+            return tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError, ValueError, UnicodeError):
+        return None
 
 
 def probe(
@@ -190,6 +256,7 @@ def probe(
             return talk.served("ok")
         return talk.request()
     finally:
+        conn.set_app_data(None)
         sock.close()
 
 
@@ -211,12 +278,8 @@ class _Handshake:
         self.conn: SSL.Connection | None = None
 
     def open(self, ctx: SSL.Context) -> SSL.Connection:
-        def on_info(conn: SSL.Connection, where: int, ret: int) -> None:
-            if _CERT_REQUEST_STATE in conn.get_state_string():
-                self.requested.append(True)
-
-        ctx.set_info_callback(on_info)
         conn = SSL.Connection(ctx, self.sock)
+        conn.set_app_data(self)  # for _on_info
         if self.sni and not is_ip(self.sni):  # RFC 6066: no IP literals in SNI
             conn.set_tlsext_host_name(self.sni.encode("idna"))
         conn.set_connect_state()

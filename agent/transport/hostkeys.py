@@ -7,13 +7,17 @@ key that differs from the recorded one is always refused, naming both fingerprin
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
+from paramiko.pkey import UnknownKeyType
 
 from agent.errors import HostKeyError
 
@@ -35,17 +39,57 @@ def default_known_hosts() -> str:
     return str(Path.home() / ".ssh" / "known_hosts")
 
 
-_parsed: dict[str, tuple[tuple[int, int, int, int], paramiko.HostKeys]] = {}
+@dataclass(frozen=True)
+class _Recorded:
+    """One known_hosts file, read in one pass: the entries of each plain name, and the
+    hashed entries (``|1|salt|hash``), which only hashing the asked-for name can match. Keys
+    stay text (type, base64) until a connection asks for its own."""
+
+    by_name: dict[str, list[tuple[str, str]]]
+    hashed: list[tuple[str, str, str]]  # (hashed name, key type, base64)
+
+    def entries(self, name: str) -> list[tuple[str, str]]:
+        found = list(self.by_name.get(name, ()))
+        for hashed, key_type, data in self.hashed:
+            try:
+                mine = paramiko.HostKeys.hash_host(name, hashed)
+            except (AssertionError, binascii.Error, IndexError, ValueError):
+                continue  # a malformed salt matches nothing
+            if hmac.compare_digest(mine, hashed):
+                found.append((key_type, data))
+        return found
+
+
+def _read_known_hosts(path: str) -> _Recorded:
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    hashed: list[tuple[str, str, str]] = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) < 3 or fields[0].startswith(("#", "@")):
+                continue  # comments, markers (@cert-authority, @revoked: paramiko skips them)
+            names, key_type, data = fields[:3]
+            for host in names.split(","):
+                if host.startswith("|1|"):
+                    hashed.append((host, key_type, data))
+                elif host:
+                    by_name.setdefault(host, []).append((key_type, data))
+    return _Recorded(by_name, hashed)
+
+
+_parsed: dict[str, tuple[tuple[int, int, int, int], _Recorded]] = {}
 _parsed_lock = threading.Lock()
 
 
 def add_recorded_keys(into: paramiko.HostKeys, path: str, name: str) -> None:
     """Add to ``into`` the known_hosts entries for ``name`` (as :func:`known_hosts_name` spells
-    it), from ``path`` parsed once per version of the file.
+    it), from ``path`` read once per version of the file (size, mtime, inode).
 
-    paramiko's own ``HostKeys.load`` compares every line with every earlier one, so loading a
-    fleet's known_hosts for each of N connections costs O(N^3); this parses it once (again
-    only when the file changes: size, mtime, inode) and gives each connection its own entries.
+    paramiko's own ``HostKeys.load`` compares every line with every earlier one and its
+    ``lookup`` walks every entry, so loading a fleet's known_hosts for each of N connections
+    costs O(N^3); this reads the file once, indexed by name, and builds only the asked-for
+    host's keys. As with paramiko, the first key of each type recorded for a name counts, and
+    lines it cannot use (an unknown key type, bad base64) are skipped.
     """
     try:
         st = os.stat(path)
@@ -55,11 +99,16 @@ def add_recorded_keys(into: paramiko.HostKeys, path: str, name: str) -> None:
     with _parsed_lock:
         cached = _parsed.get(path)
         if cached is None or cached[0] != version:
-            parsed = paramiko.HostKeys()
-            parsed.load(path)
-            cached = _parsed[path] = (version, parsed)
-    for key_type, key in (cached[1].lookup(name) or {}).items():
-        into.add(name, key_type, key)
+            cached = _parsed[path] = (version, _read_known_hosts(path))
+    seen: set[str] = set()
+    for key_type, data in cached[1].entries(name):
+        try:
+            key = paramiko.PKey.from_type_string(key_type, base64.b64decode(data, validate=True))
+        except (paramiko.SSHException, UnknownKeyType, binascii.Error, ValueError):
+            continue
+        if key.get_name() not in seen:
+            seen.add(key.get_name())
+            into.add(name, key.get_name(), key)
 
 
 class StrictPolicy(paramiko.MissingHostKeyPolicy):

@@ -16,7 +16,10 @@ import paramiko
 from agent.errors import CommandError
 from agent.transport.common import as_text, display
 
-_POLL = 0.05  # upper bound on one wait for channel events (seconds)
+_POLL = 0.5
+"""Upper bound on one wait (seconds). Output, EOF and close wake the wait at once (the
+channel's pipe), and so does the exit status once the output ended; only a deadline needs the
+bound."""
 
 
 class _Conversation:
@@ -117,7 +120,10 @@ def converse(
                 )
         if talk.started and talk.pending:
             wait = min(wait, 0.005)
-        select.select([fd], [], [], wait)
+        if chan.eof_received:  # the pipe stays readable now: wait for the exit status
+            chan.status_event.wait(wait)
+        else:
+            select.select([fd], [], [], wait)
     code = chan.recv_exit_status()
     if not talk.started:
         text = as_text(bytes(talk.err)).replace(talk.prompt.decode(), "\n")

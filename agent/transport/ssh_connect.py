@@ -16,13 +16,12 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paramiko
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from agent.errors import ConnectError, HostKeyError
 from agent.transport.hostkeys import (
@@ -33,6 +32,7 @@ from agent.transport.hostkeys import (
     default_known_hosts,
     known_hosts_name,
 )
+from agent.transport.keyfiles import load_keys
 from agent.transport.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,27 @@ log = logging.getLogger(__name__)
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ConnectionSpec)}
 REFUSED_RETRIES = 3  # attempts when the port actively refuses (sshd restarting)
 REFUSED_DELAY = 0.3  # seconds before the second attempt; doubled after
+IDLE_WAIT = 2.0
+"""Seconds the reader thread of an established session waits on its socket before it looks
+again whether the session was closed. paramiko wakes it every 0.1 s; data wakes it at once
+either way, so only a fleet's worth of idle wake-ups (200 sessions: 2,000 a second) is saved."""
+
+
+def _new_transport(
+    sock: socket.socket | paramiko.Channel | paramiko.ProxyCommand | str | tuple[str, int],
+    *,
+    gss_kex: bool,
+    gss_deleg_creds: bool,
+    disabled_algorithms: Mapping[str, Iterable[str]] | None,
+) -> paramiko.Transport:
+    """paramiko's transport with AES-GCM preferred: one AEAD call per packet instead of AES-CTR
+    and a separate HMAC (OpenSSH servers offer both; the others stay as fallbacks). GSS-API
+    key exchange is never asked for here."""
+    transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
+    options = transport.get_security_options()
+    ciphers = tuple(options.ciphers)
+    options.ciphers = tuple(sorted(ciphers, key=lambda c: "-gcm@" not in c))
+    return transport
 
 
 @dataclass(frozen=True)
@@ -140,42 +161,6 @@ def tcp_connect(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def load_keys(name: str, paths: tuple[str, ...]) -> list[paramiko.PKey]:
-    """Load private keys (ed25519, ecdsa, rsa); missing IdentityFiles from ssh config are
-    skipped like OpenSSH does, an explicit one that cannot be read is an error."""
-    keys: list[paramiko.PKey] = []
-    for path in paths:
-        if not os.path.exists(path):
-            raise ConnectError(f"key file {path} does not exist", host=name)
-        try:
-            keys.append(_load_key(path))
-        except (paramiko.SSHException, OSError, ValueError, TypeError) as err:
-            raise ConnectError(
-                f"cannot load key file {path}: {type(err).__name__}",
-                host=name,
-                hint="encrypted keys must be loaded in ssh-agent",
-            ) from err
-    return keys
-
-
-def _load_key(path: str) -> paramiko.PKey:
-    """Load one private key; when paramiko's own parser rejects a valid OpenSSH-format ECDSA
-    or RSA key (it does for some ECDSA keys), build the key from cryptography's parse."""
-    try:
-        return paramiko.PKey.from_path(path)
-    except paramiko.SSHException:
-        data = Path(path).read_bytes()
-        try:
-            loaded: object = serialization.load_ssh_private_key(data, password=None)
-        except ValueError:
-            loaded = serialization.load_pem_private_key(data, password=None)
-        if isinstance(loaded, ec.EllipticCurvePrivateKey):
-            return paramiko.ECDSAKey(vals=(loaded, loaded.public_key()))
-        if isinstance(loaded, rsa.RSAPrivateKey):
-            return paramiko.RSAKey(key=loaded)
-        raise
 
 
 def password_from_env(name: str, env_name: str | None, field: str = "password_env") -> str | None:
@@ -319,7 +304,9 @@ def _connect_one(
             channel_timeout=timeout,
             allow_agent=agent_ok and not keys,
             look_for_keys=not keys and password is None,
+            transport_factory=_new_transport,
         )
+        _idle_wait(client)
     except BaseException as err:
         client.close()
         sock.close()
@@ -334,6 +321,13 @@ def _connect_one(
         raise
     log.debug("%s: connected to %s@%s:%d", name, target.user, target.hostname, target.port)
     return client
+
+
+def _idle_wait(client: paramiko.SSHClient) -> None:
+    """Let the session's reader thread sleep :data:`IDLE_WAIT` between its checks."""
+    transport = client.get_transport()
+    if transport is not None and isinstance(transport.sock, socket.socket):
+        transport.sock.settimeout(IDLE_WAIT)
 
 
 def _connect_error(name: str, target: Target, timeout: float, err: Exception) -> ConnectError:

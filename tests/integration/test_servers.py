@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from agent.lab import Lab, LabHost
 from agent.pki.modes import evaluate
 from agent.pki.pins import spki_pin
-from agent.pki.probe import ClientCertificate, probe, probe_http
+from agent.pki.probe import ClientCertificate, probe, probe_http, served_leaf
 from agent.secret import Secret
 from agent.servers.base import ServerAdapter, adapter_for
 from agent.servers.site import SiteSpec
@@ -260,6 +260,19 @@ def test_probe_sees_the_deployed_chain_and_it_is_strict(origin: Origin) -> None:
         now=datetime.now(UTC),
     )
     assert verdict.mode == "strict", verdict.reasons
+    # the light look of a verification's repeated handshakes sees the same leaf
+    assert served_leaf(origin.address, origin.https_port, NAME, timeout=5) == served.leaf_der
+
+
+def test_the_light_look_at_the_leaf_says_none_when_nothing_is_served() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)  # the kernel accepts; nobody ever answers
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        assert served_leaf("127.0.0.1", port, NAME, timeout=0.5) is None
+        assert time.monotonic() - started < 2
+    assert served_leaf("127.0.0.1", port, NAME, timeout=0.5) is None  # refused
 
 
 def _versions(origin: Origin, sni: str = NAME) -> dict[str, str]:

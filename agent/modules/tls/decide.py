@@ -8,6 +8,7 @@ of controller files come in as arguments, so every decision is a scenario test
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -195,6 +196,11 @@ def leaf_info(fullchain: str | None) -> CertInfo | None:
     """The served leaf of a fullchain PEM (``None``: none, or not a certificate)."""
     if not fullchain:
         return None
+    return _leaf_info(fullchain)
+
+
+@functools.lru_cache(maxsize=512)  # a step asks twice per host (decision, then result data)
+def _leaf_info(fullchain: str) -> CertInfo | None:
     try:
         return inspect_certificate(load_certificates(fullchain)[0])
     except (AgentError, ValueError, IndexError):

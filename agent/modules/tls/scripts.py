@@ -11,7 +11,7 @@ J=__J__
 ROOT=__ROOT__
 result() { printf '@@result %s\n' "$*"; }
 take_lock() {  # one transaction at a time per site, whoever runs it; the holder is named
-  mkdir -p "${J%/*}" 2>/dev/null
+  [ -d "${J%/*}" ] || mkdir -p "${J%/*}" 2>/dev/null
   if ! { exec 9>>"$J.lock"; } 2>/dev/null; then result write_failed "cannot open $J.lock"; exit 0; fi
   if command -v flock >/dev/null 2>&1 && ! flock -w __LOCK_WAIT__ 9; then
     H=; read -r H < "$J.holder" 2>/dev/null
@@ -55,13 +55,14 @@ rm_any() {  # rm -rf the arguments that exist (no process when none does)
   for p; do if [ -e "$p" ] || [ -L "$p" ]; then rm -rf -- "$@"; return; fi; done
 }
 rm_any "$ROOT"/.origin-agent-tmp-* "$J"/new "$J"/.origin-agent-tmp-* __CLEAN_FILE_DIRS__ 2>/dev/null
-if ! ERR=$(mkdir -p "$J/new" "$ROOT" 2>&1); then
+# $J and $J/new 0700 (made or set: one process); $ROOT made only when missing
+if ! ERR=$({ { [ -d "$ROOT" ] || mkdir -p "$ROOT"; } && install -d -m 0700 "$J" "$J/new"; } 2>&1); then
   result write_failed "$(printf '%s\n' "$ERR" | tail -n 1)"; exit 0
 fi
-chmod 0700 "$J"
 : > "$J/new/journal"
 P="$ROOT/__PAYLOAD__"
-# The payload unpacks as $P/{v,f,n}: v (the version, 0755) and n are renamed into place.
+# The payload unpacks as $P/{v,f,n,current}: v (the version, 0755), n and current (a link to the
+# version) are renamed into place.
 if ! tar -x -p -f - -C "$ROOT" --no-same-owner 2>"$J/new/err" || [ ! -d "$P" ]; then
   rm -rf "$P"; result write_failed "$(grep -v 'Exiting with failure' "$J/new/err" | tail -n 1)"; exit 0
 fi
@@ -88,7 +89,11 @@ fail() {  # status, message: undo everything, bring the server back
   if [ "__RELOAD_ON_FAIL__" = yes ]; then reload_or_start; fi
   result "$1" "$2"; exit 0
 }
-OLD=$(readlink "$ROOT/current" 2>/dev/null || true)
+# current as the gather saw it (no process) when it still leads there, else read again
+OLD=__SEEN__
+if [ -z "$OLD" ] || [ ! -L "$ROOT/current" ] || [ ! "$ROOT/current" -ef "$ROOT/$OLD" ]; then
+  OLD=$(readlink "$ROOT/current" 2>/dev/null || true)
+fi
 if [ -n "$VER" ]; then
   mv -T "$P/v" "$ROOT/$VER" 2>"$J/new/err" || fail write_failed "$(tail -n 1 "$J/new/err")"
   journal newdir "$ROOT/$VER" -
@@ -98,7 +103,7 @@ echo @@step written
 if [ -n "$VER" ]; then
   PREV=$OLD CUR=$VER
   { if [ -n "$PREV" ]; then journal link "$ROOT/current" "$PREV"; else backup "$ROOT/current" file; fi &&
-    put_link "$ROOT/current" "$VER"; } 2>"$J/new/err" || fail write_failed "$(tail -n 1 "$J/new/err")"
+    mv -fT "$P/current" "$ROOT/current"; } 2>"$J/new/err" || fail write_failed "$(tail -n 1 "$J/new/err")"
 else
   PREV="" CUR=$OLD
 fi
@@ -119,19 +124,22 @@ fi
 echo @@step reloaded
 __NEXT__
 printf '%s\n' __TOKEN__ > "$J/new/token"
-rm -rf "$P" "$J/last" __CONSUME_NEXT__
-mv -T "$J/new" "$J/last"
-# Keep the newest __KEEP__ versions (names sort by time) and always the current and previous one.
+# Keep the newest __KEEP__ versions (names sort by time) and always the current and previous one;
+# the excess goes in the same rm as the payload's remains and the previous journal.
 set --
 for v in "$ROOT"/[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z-?*; do
   case "${v##*/}" in *Z-*[!0-9a-f]*) ;; *) [ -d "$v" ] && set -- "$@" "$v" ;; esac
 done
-EXCESS=$(($# - __KEEP__))
-for v; do
-  [ "$EXCESS" -gt 0 ] || break
-  EXCESS=$((EXCESS - 1))
-  case "${v##*/}" in "$CUR"|"$PREV") ;; *) rm -rf -- "$v" ;; esac
+I=$# EXCESS=$(($# - __KEEP__))
+while [ "$I" -gt 0 ]; do  # the oldest EXCESS versions, but never CUR or PREV, stay in "$@"
+  v=$1; shift; I=$((I - 1))
+  if [ "$EXCESS" -gt 0 ]; then
+    EXCESS=$((EXCESS - 1))
+    case "${v##*/}" in "$CUR"|"$PREV") ;; *) set -- "$@" "$v" ;; esac
+  fi
 done
+rm -rf -- "$P" "$J/last" __CONSUME_NEXT__ "$@"
+mv -T "$J/new" "$J/last"
 __PROBES__
 result ok "${VER:--}" "${PREV:--}"
 """

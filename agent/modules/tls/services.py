@@ -22,6 +22,7 @@ from agent.registry import suggestion
 _lock = threading.Lock()
 _issuers: dict[str, Issuer] = {}
 _trust: dict[str, str] = {}
+_trust_lock = threading.Lock()  # held while one thread reads a trust: the others wait for it
 _store: Any = None
 _state_dir: str | None = None
 _base_dir: str = "."
@@ -134,12 +135,19 @@ def trust_anchors(config: Mapping[str, Any], built: Issuer) -> str:
     Raises:
         IssuerError: a ``trust:`` file cannot be read or holds no certificate.
     """
-    resolved = _resolve(config)
     key = issuer_id(config)
     with _lock:
         cached = _trust.get(key)
     if cached is not None:  # read once per run, not once per host
         return cached
+    with _trust_lock:  # the hosts of a batch all ask at once: one of them reads
+        with _lock:
+            cached = _trust.get(key)
+        return cached if cached is not None else _read_trust(config, built, key)
+
+
+def _read_trust(config: Mapping[str, Any], built: Issuer, key: str) -> str:
+    resolved = _resolve(config)
     backend = str(config.get("backend"))
     trust = resolved.get("trust")
     files = [trust] if isinstance(trust, str) else trust

@@ -235,7 +235,8 @@ class Transaction:
 
 def payload(txn: Transaction) -> bytes:
     """The tar sent on stdin, all under the transaction's payload directory: ``v/<file>`` (the
-    certificate version, a 0755 directory), ``f/<n>`` (files) and ``n/<file>`` (the next key)."""
+    certificate version, a 0755 directory), ``f/<n>`` (files), ``n/<file>`` (the next key) and
+    ``current`` (a symlink to the new version)."""
     if txn.pending:
         raise ValidationError(f"{txn.name}: the new certificate is not issued yet")
     top = txn.payload_dir
@@ -255,4 +256,10 @@ def payload(txn: Transaction) -> bytes:
             info.size = len(data)
             info.mode = mode
             tar.addfile(info, io.BytesIO(data))
+        if txn.version:  # the new ``current``, renamed over the old one (no ln on the origin)
+            info = tarfile.TarInfo(f"{top}/current")
+            info.type = tarfile.SYMTYPE
+            info.linkname = txn.version
+            info.mode = 0o777
+            tar.addfile(info)
     return buf.getvalue()

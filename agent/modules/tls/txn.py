@@ -141,6 +141,7 @@ def apply_script(txn: Transaction) -> str:
         scripts.APPLY,
         {
             "__VER__": shlex.quote(txn.version or ""),
+            "__SEEN__": shlex.quote(txn.previous_version or ""),
             "__PAYLOAD__": txn.payload_dir,
             "__CLEAN_FILE_DIRS__": clean,
             "__STEPS__": "\n".join(steps),

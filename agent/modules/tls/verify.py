@@ -17,7 +17,7 @@ from agent.modules.tls.txn import Outcome
 from agent.pki import sclient
 from agent.pki.inspect import CertInfo
 from agent.pki.modes import MODES, ModeVerdict, evaluate
-from agent.pki.probe import Served, probe
+from agent.pki.probe import Served, probe, served_leaf
 from agent.transport.base import Connection
 
 STEADY = 3  # consecutive handshakes that must see the deployed certificate
@@ -124,16 +124,20 @@ def _steady(
     address: str, port: int, name: str, expect: str | None, deadline: float
 ) -> tuple[Served, str | None]:
     """Handshakes until ``expect`` (or, when None, any certificate) is served STEADY times in a
-    row; a reload leaves old workers answering for a moment."""
+    row; a reload leaves old workers answering for a moment. Only the confirming handshake is a
+    full :func:`probe` (chain, client-certificate request, ``GET /``); the ones before it just
+    look at the leaf (:func:`served_leaf`), and one that does not show what is wanted is made
+    again as a full probe, which says what is served instead."""
     streak = 0
     while True:
-        served = probe(  # only the confirming handshake also asks GET / (client-cert check)
-            address,
-            port,
-            name,
-            timeout=max(1.0, min(5.0, deadline - time.monotonic())),
-            http_request=streak == STEADY - 1,
-        )
+        budget = max(1.0, min(5.0, deadline - time.monotonic()))
+        if streak < STEADY - 1:
+            leaf = served_leaf(address, port, name, timeout=budget)
+            got = None if leaf is None else hashlib.sha256(leaf).hexdigest()
+            if got is not None and (expect is None or got == expect):
+                streak += 1
+                continue
+        served = probe(address, port, name, timeout=budget, http_request=streak == STEADY - 1)
         fp = fingerprint(served)
         streak = streak + 1 if (fp is not None if expect is None else fp == expect) else 0
         if streak >= STEADY:

@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from agent.errors import InventoryError
-from agent.inventory import load
+from agent.inventory import load, yamlload
 from agent.plan.vars import Scope
 
 pytestmark = pytest.mark.hostile
@@ -53,3 +55,28 @@ def test_a_fifo_in_group_vars_is_refused_not_waited_on(tmp_path: Path) -> None:
         str(exc.value)
         == f"{tmp_path}/group_vars/all: not a regular file (a FIFO, device or directory)"
     )
+
+
+def _shape(node: Node) -> object:
+    """A node tree as plain data: tag, position and value (children in order); a scalar's
+    quoting style too (libyaml spells a plain scalar's style "" where PyYAML says None)."""
+    where = (node.tag, node.start_mark.line, node.start_mark.column)
+    if isinstance(node, ScalarNode):
+        return (*where, node.value, node.style or None)
+    if isinstance(node, MappingNode):
+        return (*where, [(_shape(k), _shape(v)) for k, v in node.value])
+    return (*where, [_shape(child) for child in node.value])
+
+
+def test_libyaml_composes_the_same_nodes_as_the_python_parser() -> None:
+    text = (
+        "all:\n  vars:\n    port: 22\n    on: yes\n    when: 2026-12-05\n    é: 'ünï'\n"
+        "    base: &b {a: [1, 2.5, null, ~], b: !unsafe '{{ x }}'}\n    again: *b\n"
+        "  children:\n    web:\n      hosts:\n        h1: {ansible_host: 127.0.1.1}\n"
+        "        h2:\n          tls_names:\n          - a.test\n          - |\n            text\n"
+    )
+    fast = yamlload._compose_fast(text)
+    slow = yaml.compose(text, Loader=yamlload._Loader)  # noqa: S506 - a SafeLoader
+    assert fast is not None and slow is not None
+    assert _shape(fast) == _shape(slow)
+    assert yamlload._compose_fast("a: [1\n") is None  # rejected: the Python parser reports it

@@ -50,7 +50,7 @@ def test_only_the_two_next_key_files_are_accepted() -> None:
 def test_the_script_replaces_next_restorably_instead_of_deleting_it() -> None:
     files = next_key_files(PrivateKey.generate("ec256"))
     with_next = txn.apply_script(txn.Transaction(SITE, SERVER, consume_next=True, next_files=files))
-    removes_next = 'rm -rf "$P" "$J/last" "$ROOT/next"'
+    removes_next = 'rm -rf -- "$P" "$J/last" "$ROOT/next"'
     assert "journal nextdir" in with_next and removes_next not in with_next
     assert with_next.index("journal nextdir") < with_next.index('mv -T "$J/new" "$J/last"')
     consume_only = txn.apply_script(txn.Transaction(SITE, SERVER, consume_next=True))

@@ -176,6 +176,8 @@ def test_the_script_quotes_every_value_and_the_key_travels_only_in_the_payload()
     with tarfile.open(fileobj=io.BytesIO(txn.payload(t))) as tar:
         member = tar.getmember(f"{txn.PAYLOAD_DIR}/v/privkey.pem")
         assert member.mode == 0o600 and tar.extractfile(member).read() == key  # type: ignore[union-attr]
+        link = tar.getmember(f"{txn.PAYLOAD_DIR}/current")  # renamed over NAME/current
+        assert link.issym() and link.linkname == t.version
 
 
 def test_outcomes_are_read_from_the_last_result_line() -> None:

@@ -226,3 +226,34 @@ def test_a_rollback_never_undoes_a_later_transaction(tmp_path: Path) -> None:
     undone = subprocess.run(txn.shell_argv(mine), capture_output=True, timeout=60)
     assert txn.parse_outcome(undone.stdout.decode()).ok
     assert paths["site"].read_bytes() == b"new site\n"  # back to what ours wrote
+
+
+@pytest.mark.parametrize("seen", [OLD, "20261001T120000Z-00000bbbbbbb", None])
+def test_the_journal_holds_the_link_as_it_is_whatever_the_gather_saw(
+    tmp_path: Path, seen: str | None
+) -> None:
+    paths = origin(tmp_path)
+    (paths["cert_root"] / "a" / "20261001T120000Z-00000bbbbbbb").mkdir()  # what a stale gather saw
+    t = transaction(tmp_path, paths, previous_version=seen)
+    outcome = run(t)
+    assert outcome.ok and outcome.detail == (VERSION, OLD)
+    script = txn.rollback_script(
+        "a", t.server, cert_root=t.cert_root, txn_root=t.txn_root, lock_wait=1
+    )
+    done = subprocess.run(txn.shell_argv(script), capture_output=True, timeout=60)
+    assert txn.parse_outcome(done.stdout.decode()).ok
+    assert os.readlink(paths["cert_root"] / "a" / "current") == OLD
+
+
+def test_old_versions_are_pruned_but_never_the_current_or_previous_one(tmp_path: Path) -> None:
+    paths = origin(tmp_path)  # current -> OLD, the oldest but one
+    site = paths["cert_root"] / "a"
+    older = ["20261001T120000Z-00000aaaaaa1", "20261002T120000Z-00000aaaaaa2"]
+    newer = ["20261110T120000Z-00000aaaaaa3", "20261111T120000Z-00000aaaaaa4"]
+    for name in (*older, *newer, "20261003T120000Z-not-a-version", "leftover"):
+        (site / name).mkdir()
+    assert run(transaction(tmp_path, paths, keep_versions=2)).ok
+    kept = sorted(p.name for p in site.iterdir() if p.is_dir() and not p.is_symlink())
+    # the newest two (the new one and the newest old one), the previous one (OLD), and
+    # whatever is not named like a version
+    assert kept == sorted([VERSION, newer[1], OLD, "20261003T120000Z-not-a-version", "leftover"])

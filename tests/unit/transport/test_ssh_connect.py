@@ -3,6 +3,7 @@ environment passwords, the connect factory."""
 
 from __future__ import annotations
 
+import socket
 import stat
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from agent.errors import ConnectError
 from agent.inventory.model import ConnectionSpec
-from agent.transport import connect
+from agent.transport import connect, hostkeys, ssh_connect
 from agent.transport.common import sudo_argv
 from agent.transport.hostkeys import add_recorded_keys, append_known_host, known_hosts_name
 from agent.transport.local import LocalConnection
@@ -110,10 +111,8 @@ def test_each_connection_gets_only_its_own_entries_parsed_once_per_file_version(
         f"127.0.1.6 {other.get_name()} {other.get_base64()}\n"
     )
     loads: list[str] = []
-    real_load = paramiko.HostKeys.load
-    monkeypatch.setattr(
-        paramiko.HostKeys, "load", lambda self, p: (loads.append(p), real_load(self, p))[1]
-    )
+    real_read = hostkeys._read_known_hosts
+    monkeypatch.setattr(hostkeys, "_read_known_hosts", lambda p: (loads.append(p), real_read(p))[1])
     for _ in range(3):
         got = paramiko.HostKeys()
         add_recorded_keys(got, str(path), known_hosts_name("127.0.1.5", 2222))
@@ -131,6 +130,34 @@ def test_each_connection_gets_only_its_own_entries_parsed_once_per_file_version(
     again = paramiko.HostKeys()
     add_recorded_keys(again, str(path), "127.0.1.5")
     assert again.lookup("127.0.1.5") == {other.get_name(): other} and len(loads) == 2
+
+
+def test_recorded_keys_read_like_paramiko_first_key_of_each_type_and_bad_lines_skipped(
+    tmp_path: Path,
+) -> None:
+    first = paramiko.ECDSAKey.generate()
+    second = paramiko.ECDSAKey.generate()
+    ed = paramiko.Ed25519Key.from_private_key_file(str(_keyfile(tmp_path)))
+    path = tmp_path / "known_hosts"
+    good = (
+        f"other,h\t{first.get_name()} {first.get_base64()} comment\n"
+        f"h {second.get_name()} {second.get_base64()}\n"
+        f"h {ed.get_name()} {ed.get_base64()}\n"
+    )
+    path.write_text(good)
+    want = paramiko.HostKeys(str(path)).lookup("h")  # paramiko's own reading of the file
+    assert want == {first.get_name(): first, ed.get_name(): ed}
+    path.write_text(
+        "# a comment\n\n"
+        f"@cert-authority h {second.get_name()} {second.get_base64()}\n"
+        f"h ssh-unknown-type {second.get_base64()}\n"
+        f"h {second.get_name()} not*base64\n"
+        "h\n"
+        f"|1|bad|salt {second.get_name()} {second.get_base64()}\n" + good
+    )
+    got = paramiko.HostKeys()
+    add_recorded_keys(got, str(path), "h")
+    assert got.lookup("h") == want
 
 
 def _keyfile(tmp_path: Path) -> Path:
@@ -176,3 +203,25 @@ def test_connect_gives_local_for_connection_local_and_implicit_localhost() -> No
     )
     with pytest.raises(ConnectError, match="unknown connection type 'winrm'"):
         connect(ConnectionSpec(name="x", address="x", connection="winrm"))
+
+
+def test_sessions_prefer_aes_gcm_and_keep_the_other_ciphers_as_fallbacks() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        transport = ssh_connect._new_transport(
+            a, gss_kex=False, gss_deleg_creds=False, disabled_algorithms=None
+        )
+        ciphers = transport.get_security_options().ciphers
+    assert ciphers[:2] == ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+    assert set(ciphers) == set(paramiko.Transport._preferred_ciphers)  # type: ignore[attr-defined]
+
+
+def test_a_private_key_file_is_parsed_once_per_version(tmp_path: Path) -> None:
+    path = _keyfile(tmp_path)
+    first = ssh_connect.load_keys("h1", (str(path),))[0]
+    assert ssh_connect.load_keys("h2", (str(path),))[0] is first  # the same object: not parsed
+    path.unlink()
+    path.with_suffix(".pub").unlink()
+    replaced = _keyfile(tmp_path)  # a new key at the same path: read again
+    again = ssh_connect.load_keys("h3", (str(replaced),))[0]
+    assert again is not first and again.asbytes() != first.asbytes()
