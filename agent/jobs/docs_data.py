@@ -13,7 +13,7 @@ from dataclasses import MISSING, dataclass, fields
 
 from agent.commands.promote import EXIT_BLOCKED
 from agent.commands.status import EXIT_THRESHOLD
-from agent.errors import AgentError, RunLockedError, UsageError
+from agent.errors import AgentError, BrokerError, RunLockedError, UsageError
 from agent.inventory.connection import ALIASES
 from agent.jobs.followup import NOTIFY_VAR
 from agent.jobs.promote import ZONE_VARS
@@ -122,6 +122,7 @@ def exit_codes() -> tuple[tuple[int, str], ...]:
         ),
         (EXIT_BLOCKED, "`promote` was blocked: an origin of the zone does not verify"),
         (RunLockedError.exit_code, "another run holds the inventory's lock (the holder is named)"),
+        (BrokerError.exit_code, "the fleet's broker (Redis) is unreachable or was lost mid-run"),
         (130, "interrupted (Ctrl-C)"),
     )
 
