@@ -78,7 +78,13 @@ def make_app(broker: str | None, task_timeout: float = DEFAULT_TASK_TIMEOUT) -> 
     url = broker or UNSET
     app = Celery("origin_agent", broker=url, backend=None if broker is None else url)
     vt = int(visibility_timeout(task_timeout)) + 1
-    transport = {"visibility_timeout": vt}
+    # a dead worker's unacknowledged tasks are looked for every 5 s (kombu's default scans
+    # every 100 s); they are redelivered once older than the visibility timeout
+    transport: dict[str, Any] = {
+        "visibility_timeout": vt,
+        "unacked_restore_interval": 5,
+        "unacked_restore_throttle": 1,
+    }
     if url.startswith("rediss://"):  # TLS: the server's certificate is checked (the system's
         # CAs, or ?ssl_ca_certs=PATH in the URL)
         tls = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
@@ -92,10 +98,11 @@ def make_app(broker: str | None, task_timeout: float = DEFAULT_TASK_TIMEOUT) -> 
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_track_started=True,
+        result_extended=True,  # which worker finished a task (the arguments hold no secret)
         task_default_queue="origin-agent",
         task_time_limit=int(task_timeout),
         broker_transport_options=transport,
-        result_backend_transport_options=transport,
+        result_backend_transport_options={"visibility_timeout": vt},
         result_expires=7 * 86400,  # a run can be resumed for a week
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
