@@ -77,6 +77,10 @@ class RunBook(Protocol):
 
     def sent(self, run_id: str) -> set[str]: ...
 
+    def states(self, task_ids: list[str]) -> dict[str, tuple[str, Any]]:
+        """Each task's Celery state and result (``PENDING``, None: nothing stored yet)."""
+        ...
+
 
 class RedisRunBook:
     """:class:`RunBook` in Redis: ``origin-agent:run:ID`` (JSON) and ``...:sent`` (a set),
@@ -102,6 +106,15 @@ class RedisRunBook:
 
     def sent(self, run_id: str) -> set[str]:
         return {m.decode() for m in self.client.smembers(KEY.format(run_id=run_id) + ":sent")}
+
+    def states(self, task_ids: list[str]) -> dict[str, tuple[str, Any]]:
+        """One MGET of the tasks' result metas (Celery's redis backend keys)."""
+        metas = self.client.mget([f"celery-task-meta-{t}" for t in task_ids])
+        out: dict[str, tuple[str, Any]] = {}
+        for task_id, raw in zip(task_ids, metas, strict=True):
+            meta = json.loads(raw) if raw else {}
+            out[task_id] = (str(meta.get("status", "PENDING")), meta.get("result"))
+        return out
 
 
 @contextmanager
@@ -193,46 +206,53 @@ class CeleryExecutor:
             body["registered"] = {n: wire.redact(runner.states[n].registered) for n in part.hosts}
             tasks.append((f"{self.run_id}-b{self.batches}-s{number}", part, body))
         with broker_guard(self.request.broker, self.run_id):
-            pending = {tid: self._send(tid, part, body) for tid, part, body in tasks}
-            self._wait(runner, pending, {tid: part for tid, part, _ in tasks})
+            for tid, part, body in tasks:
+                self._send(tid, part, body)
+            self._wait(runner, {tid: part for tid, part, _ in tasks})
 
-    def _send(self, task_id: str, part: wire.Slice, body: dict[str, Any]) -> Any:
-        from celery.result import AsyncResult
-
+    def _send(self, task_id: str, part: wire.Slice, body: dict[str, Any]) -> None:
         if task_id in self._sent:  # resuming: sent by the interrupted controller
-            return AsyncResult(task_id, app=self.app)
+            return
         message = wire.decode(wire.encode(body))
         self.book.mark_sent(self.run_id, task_id)
         self._sent.add(task_id)
-        return self.app.tasks[TASK_NAME].apply_async(
-            args=[message], task_id=task_id, queue=part.queue
-        )
+        # the registered task's apply_async (send_task ignores task_always_eager); its
+        # AsyncResult is dropped at once: states are read with one MGET per poll
+        self.app.tasks[TASK_NAME].apply_async(args=[message], task_id=task_id, queue=part.queue)
 
-    def _wait(
-        self, runner: Runner[Any], pending: dict[str, Any], parts: dict[str, wire.Slice]
-    ) -> None:
+    def _wait(self, runner: Runner[Any], parts: dict[str, wire.Slice]) -> None:
         """Fold each task's result as it comes; a task stalled (no state change for the
         visibility timeout plus the task timeout) fails its hosts."""
-        seen = {tid: "" for tid in pending}
+        pending = list(parts)
+        seen = dict.fromkeys(pending, "")
         progress = time.monotonic()
         while pending:
-            for tid, result in list(pending.items()):
-                status = result.state
+            for tid, (status, result) in self.book.states(pending).items():
                 if status != seen[tid]:
                     seen[tid], progress = status, time.monotonic()
                 if status == "SUCCESS":
-                    fold_outcome(runner, parts[tid].hosts, result.result)
+                    fold_outcome(runner, parts[tid].hosts, result)
                 elif status in ("FAILURE", "REVOKED"):
-                    fold_failure(runner, parts[tid].hosts, f"worker task failed: {result.result}")
+                    fold_failure(runner, parts[tid].hosts, f"worker task failed: {_why(result)}")
                 else:
                     continue
-                del pending[tid]
+                pending.remove(tid)
             if pending and time.monotonic() - progress > self.stall:
                 for tid in pending:
                     fold_failure(runner, parts[tid].hosts, "no worker finished its task in time")
                 return
             if pending:
                 time.sleep(POLL_SECONDS)
+
+
+def _why(result: Any) -> str:
+    """One line for a failed task's stored exception."""
+    if isinstance(result, dict):
+        message = result.get("exc_message", "")
+        if isinstance(message, list):
+            message = " ".join(str(m) for m in message)
+        return f"{result.get('exc_type', 'error')}: {message}"
+    return str(result)
 
 
 def open_fleet(request: FleetRequest) -> tuple[CeleryExecutor, datetime]:
@@ -248,6 +268,11 @@ def open_fleet(request: FleetRequest) -> tuple[CeleryExecutor, datetime]:
         inventory=tuple(os.path.abspath(s) if os.path.exists(s) else s for s in request.inventory),
     )
     app = make_app(request.broker, request.task_timeout)
+    # the controller does not wait out a lost broker: one retry, then BrokerError's one line
+    # (not Celery's log line per retry)
+    options = dict(app.conf.result_backend_transport_options)
+    app.conf.result_backend_transport_options = {**options, "retry_policy": {"max_retries": 1}}
+    logging.getLogger("celery.backends.redis").setLevel(logging.CRITICAL)
     run_id = request.resume or uuid.uuid4().hex[:12]
     now = datetime.now(UTC)
     if request.resume is not None:

@@ -5,6 +5,7 @@ holds, for the secret scan."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -227,3 +229,17 @@ def dump(client: redis.Redis) -> tuple[int, bytes]:
         else:
             raise AssertionError(f"unexpected Redis type {kind} for {key!r}")
     return keys, b"\n".join(out)
+
+
+def started_task(server: RedisServer, part: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The result meta (with the worker's pid and hostname) of the first fleet task whose id
+    holds ``part`` (e.g. ``-b2-``: the second batch) once a worker has STARTED it."""
+    client = server.client()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for key in client.scan_iter(match="celery-task-meta-*"):
+            meta = json.loads(client.get(key) or b"{}")
+            if meta.get("status") == "STARTED" and part in meta.get("task_id", ""):
+                return dict(meta)
+        time.sleep(0.05)
+    raise AssertionError(f"no task {part} was STARTED in {timeout:g} s")

@@ -30,6 +30,7 @@ from tests.integration.fleet_kit import (
     Workers,
     dump,
     redis_server,
+    started_task,
     workers,
 )
 from tests.integration.reliability.fleet import (
@@ -163,19 +164,6 @@ def test_a_failing_canary_stops_a_celery_run_as_it_stops_a_local_one(fleet: Flee
     assert summary == "rotation: 0 rotated, 0 unchanged, 1 failed, 0 unreachable, 99 not run"
 
 
-def started_task(server: RedisServer, timeout: float = 60.0) -> dict[str, Any]:
-    """The first fleet task a worker has STARTED, from its result meta (pid, hostname)."""
-    client = server.client()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for key in client.scan_iter(match="celery-task-meta-*"):
-            meta = json.loads(client.get(key) or b"{}")
-            if meta.get("status") == "STARTED" and "-b2-" in meta.get("task_id", ""):
-                return dict(meta)
-        time.sleep(0.05)
-    raise AssertionError("no task of the second batch was STARTED")
-
-
 def versions_since(host: LabHost, stamp: str) -> int:
     """Certificate versions made on the host since ``stamp`` (YYYYmmddTHHMMSSZ): one per
     transaction that switched and reloaded (the newest three are kept)."""
@@ -199,7 +187,7 @@ def test_a_worker_killed_mid_task_has_its_task_redelivered_and_every_host_ends_s
     with subprocess.Popen(
         cli_argv(*argv), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as run:
-        meta = started_task(fleet.redis)
+        meta = started_task(fleet.redis, "-b2-")
         victim = fleet.workers.owner_of(int(meta["result"]["pid"]))
         assert victim is not None
         fleet.workers.kill(victim)

@@ -4,6 +4,7 @@ plan or inventory that differs from the controller's; certificate records are fo
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,9 +43,11 @@ PLAN = """\
 
 
 class MemoryRunBook:
-    """The run book in a dict (no Redis in a unit test)."""
+    """The run book in a dict and task states from the app's result backend (Celery's own
+    in-memory one here: no Redis in a unit test)."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: Any) -> None:
+        self.app = app
         self.runs: dict[str, dict[str, Any]] = {}
         self.sent_ids: dict[str, set[str]] = {}
 
@@ -62,6 +65,10 @@ class MemoryRunBook:
 
     def sent(self, run_id: str) -> set[str]:
         return set(self.sent_ids.get(run_id, set()))
+
+    def states(self, task_ids: list[str]) -> dict[str, tuple[str, Any]]:
+        metas = {t: self.app.backend.get_task_meta(t) for t in task_ids}
+        return {t: (m["status"], m["result"]) for t, m in metas.items()}
 
 
 @pytest.fixture
@@ -111,9 +118,15 @@ def run(plan: str, inv: str, executor: BatchExecutor | None) -> tuple[RunResult,
 
 def eager(plan: str, inv: str, **kw: Any) -> CeleryExecutor:
     app = make_app("redis://127.0.0.1:1/0", 30)
-    app.conf.update(task_always_eager=True, task_eager_propagates=False)
+    app.conf.update(
+        task_always_eager=True,
+        task_eager_propagates=False,
+        task_store_eager_result=True,
+        result_backend="cache+memory://",
+    )
     request = FleetRequest(broker="redis://127.0.0.1:1/0", plan=plan, inventory=(inv,), **kw)
-    executor = CeleryExecutor(request, app, "unit", NOW, MemoryRunBook())
+    run_id = uuid.uuid4().hex[:12]  # Celery's in-memory result cache is per process
+    executor = CeleryExecutor(request, app, run_id, NOW, MemoryRunBook(app))
     executor.start()
     return executor
 
@@ -137,8 +150,8 @@ def test_celery_run_gives_the_local_recap_and_events_and_stops_after_a_failing_b
     # canary h1, then h2-h4 (h3 fails): h5 and h6 never ran, on either executor
     assert [h.host for h in fleet.hosts if h.not_run] == ["h5", "h6"]
     # slices per queue, one host each: 1 (canary) + 3 in the second batch
-    sent = executor.book.sent("unit")
-    assert sent == {"unit-b1-s0", "unit-b2-s0", "unit-b2-s1", "unit-b2-s2"}
+    sent = executor.book.sent(executor.run_id)
+    assert sent == {f"{executor.run_id}-{t}" for t in ("b1-s0", "b2-s0", "b2-s1", "b2-s2")}
 
 
 def test_registered_results_follow_a_host_into_the_next_play(
