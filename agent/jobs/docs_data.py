@@ -88,6 +88,16 @@ _PLAN_VARIABLES = (
 )
 
 
+_FLEET_VARIABLES = (
+    Variable(
+        "worker_queue",
+        "string",
+        "origin-agent",
+        "Celery queue whose workers run this host (`--executor celery`; `worker -Q`)",
+    ),
+)
+
+
 def connection_variables() -> tuple[Variable, ...]:
     """How to reach a host: our names with the Ansible names accepted the same."""
     defaults = {f.name: f.default for f in fields(ConnectionSpec)}
@@ -106,6 +116,7 @@ def variable_groups() -> tuple[tuple[str, tuple[Variable, ...]], ...]:
         ("Connection", connection_variables()),
         ("TLS step, status, pins, promote, alerts", _TLS_VARIABLES),
         ("Read by the shipped plans (plans/*.yml)", _PLAN_VARIABLES),
+        ("Fleet runs (--executor celery)", _FLEET_VARIABLES),
     )
 
 
