@@ -135,3 +135,51 @@ def test_losing_the_broker_mid_run_exits_6_with_one_line_and_nothing_half_switch
     assert all(unswitched_or_consistent(h) for h in fleet.lab.hosts)
     for worker in fleet.workers.procs:  # no broker to say goodbye to: stopped by PID now
         fleet.workers.kill(worker)
+
+
+def test_lab_up_with_workers_runs_a_celery_rotation_and_lab_down_stops_them(
+    tmp_path: Path,
+) -> None:
+    lab_dir = tmp_path / "lab"
+    env = cli_env(str(tmp_path / "state"))
+    env.pop("ORIGIN_AGENT_BROKER", None)
+    first = str(PRIVATE_FIRST + HOSTS)  # beside the module's lab
+    up = subprocess.run(
+        cli_argv("lab", "--dir", str(lab_dir), "up", "2", "--first", first, "--workers", "1"),
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        assert up.returncode == 0, up.stderr.decode()[-2000:]
+        assert "redis://:***@127.0.0.1:" in up.stdout.decode()
+        broker = (lab_dir / "broker.env").read_text().strip().split("=", 1)[1]
+        assert broker.encode() not in up.stdout + up.stderr
+        assert (lab_dir / "broker.env").stat().st_mode & 0o777 == 0o600
+        started = json.loads((lab_dir / "fleet.json").read_text())
+        assert [s["name"] for s in started] == ["redis-server", "worker0"]
+        rotate = subprocess.run(
+            cli_argv("rotate", "-i", str(lab_dir / "inventory.yml"), "--executor", "celery"),
+            env={**env, "ORIGIN_AGENT_BROKER": broker},
+            capture_output=True,
+            timeout=120,
+        )
+        assert rotate.returncode == 0, rotate.stderr.decode()[-2000:]
+        assert "rotation: 2 rotated" in rotate.stdout.decode()
+    finally:
+        down = subprocess.run(
+            cli_argv("lab", "--dir", str(lab_dir), "down"),
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+    assert down.returncode == 0, down.stderr.decode()
+    assert not any(alive(s["pid"]) for s in started)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for this test process, the lab's subreaper, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
