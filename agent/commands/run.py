@@ -357,6 +357,7 @@ def _fleet(request: PlanRun, run_options: RunOptions) -> tuple[RunOptions, Any]:
             task_timeout=request.task_timeout,
             hosts_per_task=request.hosts_per_task,
             resume=request.resume,
+            limit=request.limit,
         )
     )
     return dataclasses.replace(run_options, now=now), executor

@@ -17,6 +17,7 @@ origin), so nothing is left half-switched; the run can be resumed once the broke
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -61,6 +62,7 @@ class FleetRequest:
     task_timeout: float = 600.0
     hosts_per_task: int = wire.DEFAULT_HOSTS_PER_TASK
     resume: str | None = None
+    limit: str | None = None
 
 
 class RunBook(Protocol):
@@ -185,6 +187,7 @@ class CeleryExecutor:
             self.book.ping()
             if self.request.resume is None:
                 record = {k: self._base[k] for k in ("plan", "plan_sha256", "inventory", "now")}
+                record["settings"] = settings_digest(self.request)
                 self.book.record(self.run_id, record)
                 return
             self._sent = self.book.sent(self.run_id)
@@ -255,6 +258,21 @@ def _why(result: Any) -> str:
     return str(result)
 
 
+def settings_digest(request: FleetRequest) -> str:
+    """What else decides a run's batches and tasks: a resumed run must have the same."""
+    settings = {
+        "limit": request.limit,
+        "check": request.check,
+        "diff": request.diff,
+        "tags": sorted(request.tags),
+        "skip_tags": sorted(request.skip_tags),
+        "extra_vars": request.extra_vars,
+        "hosts_per_task": request.hosts_per_task,
+    }
+    text = json.dumps(settings, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def open_fleet(request: FleetRequest) -> tuple[CeleryExecutor, datetime]:
     """The executor of a fleet run (new, or ``request.resume``) and the run's clock.
 
@@ -305,6 +323,12 @@ def _resumed_clock(app: Any, request: FleetRequest) -> datetime:
     if not same:
         raise UsageError(
             f"run {run_id} was another plan or inventory (or the plan changed since)",
+            where="--resume",
+        )
+    if record.get("settings") != settings_digest(request):
+        raise UsageError(
+            f"run {run_id} was started with other options (-e, --limit, tags, --check, --diff "
+            "or --hosts-per-task): resume it with the same ones",
             where="--resume",
         )
     return datetime.fromisoformat(record["now"])
