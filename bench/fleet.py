@@ -51,6 +51,17 @@ def tree_cpu(pids: list[int]) -> float:
     return ticks / _HZ
 
 
+def wait_workers(url: str, count: int, timeout: float = 120.0) -> None:
+    """Until every worker answers a ping (a loaded machine takes a while to start them)."""
+    from agent.fleet.app import make_app
+
+    app = make_app(url)
+    deadline = time.monotonic() + timeout
+    while len(app.control.ping(timeout=1.0)) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{count} workers did not answer in {timeout:g} s")
+
+
 def rotate(lab: Lab, env: dict[str, str], n: int, *extra: str) -> proc.Measured:
     argv = [sys.executable, "-m", "agent", "rotate", "-i", lab.inventory_path, "--force"]
     return proc.run([*argv, *extra], env=env, cwd=str(REPO), timeout=1800)
@@ -66,7 +77,7 @@ def celery_row(lab: Lab, env: dict[str, str], n: int, workers: int) -> Row:
     url, started = lab_fleet.start(fleet_dir, workers, concurrency=2)
     try:
         pids = [s.pid for s in started if s.name != "redis-server"]
-        time.sleep(3.0)  # the workers connect
+        wait_workers(url, workers)
         before = tree_cpu(pids)
         run = rotate(
             lab, {**env, "ORIGIN_AGENT_BROKER": url}, n, "--executor", "celery", "--forks", "10"
