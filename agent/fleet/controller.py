@@ -221,7 +221,12 @@ class CeleryExecutor:
         self._sent.add(task_id)
         # the registered task's apply_async (send_task ignores task_always_eager); its
         # AsyncResult is dropped at once: states are read with one MGET per poll
-        self.app.tasks[TASK_NAME].apply_async(args=[message], task_id=task_id, queue=part.queue)
+        self.app.tasks[TASK_NAME].apply_async(
+            args=[message],
+            task_id=task_id,
+            queue=part.queue,
+            time_limit=int(self.request.task_timeout),  # the controller's --task-timeout
+        )
 
     def _wait(self, runner: Runner[Any], parts: dict[str, wire.Slice]) -> None:
         """Fold each task's result as it comes; a task stalled (no state change for the
