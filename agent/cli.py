@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "ca",
     "lab",
     "timer",
+    "worker",
     "doc",
 )
 
@@ -60,7 +61,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             "graceful reloads and verification, agentless over SSH."
         ),
         epilog="Exit codes: 0 success, 1 failure (a host failed or bad input), 2 usage error, "
-        "3 some hosts unreachable ('origin-agent doc exit-codes' lists every one). Run "
+        "3 some hosts unreachable, 5 another run holds the lock, 6 the fleet's broker is "
+        "unreachable or lost ('origin-agent doc exit-codes' lists every one). Run "
         "'origin-agent COMMAND --help' for details, 'origin-agent doc' for the reference.",
     )
     parser.add_argument("--version", action="version", version=f"origin-agent {__version__}")

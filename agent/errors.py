@@ -136,3 +136,10 @@ class RunLockedError(StateError):
     """Another run holds the controller lock for this inventory and state store (exit 5)."""
 
     exit_code = 5
+
+
+class BrokerError(AgentError):
+    """The fleet's broker (Redis) is unreachable, was lost mid-run, or is misconfigured
+    (exit 6); the URL's password is never shown."""
+
+    exit_code = 6

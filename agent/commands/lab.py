@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.lab import Lab, default_dir, faults
+from agent.commands.argtypes import int_range
+from agent.lab import Lab, default_dir, faults, fleet
 
 
 def register(sub: Any) -> None:
@@ -70,6 +71,19 @@ def _add_up(lsub: Any) -> argparse.ArgumentParser:
         metavar="K",
         help="number of the first host (originK at 127.0.1.K); default 1",
     )
+    up.add_argument(
+        "--redis",
+        action="store_true",
+        help="also start a local redis-server (random password, in DIR/broker.env) for "
+        "--executor celery",
+    )
+    up.add_argument(
+        "--workers",
+        type=int_range(0, 16),
+        default=0,
+        metavar="W",
+        help="also start W 'origin-agent worker' processes on that Redis (implies --redis)",
+    )
     up.set_defaults(func=_up)
     return up  # type: ignore[no-any-return]
 
@@ -104,8 +118,28 @@ def _up(args: argparse.Namespace) -> int:
     print(
         f"look around: ssh -i {lab.key_file} -o UserKnownHostsFile={lab.known_hosts} root@{lab.hosts[0].address}"
     )
+    if args.redis or args.workers:
+        _fleet_up(lab, args.workers)
     print("stop it:     origin-agent lab down")
     return 0
+
+
+def _fleet_up(lab: Lab, workers: int) -> None:
+    """Redis and workers beside the lab; stopped (and the lab too) if they cannot start."""
+    try:
+        url, started = fleet.start(lab.dir, workers)
+    except BaseException:
+        fleet.stop(lab.dir)
+        lab.down()
+        raise
+    from agent.fleet.app import safe_url
+
+    env = fleet.broker_file(lab.dir)
+    print(f"fleet: {safe_url(url)} and {workers} workers (PIDs in {lab.dir}/fleet.json)")
+    print(
+        f"rotate on the workers: set -a; . {env}; set +a; "
+        f"origin-agent rotate -i {lab.inventory_path} --executor celery"
+    )
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -134,7 +168,8 @@ def _inventory(args: argparse.Namespace) -> int:
 
 def _down(args: argparse.Namespace) -> int:
     lab = Lab.load(args.dir)
-    stopped = lab.down()
+    stopped = fleet.stop(lab.dir)
+    stopped += lab.down()
     print(f"lab down: {len(lab.hosts)} hosts, {stopped} processes stopped, {lab.dir} removed")
     return 0
 

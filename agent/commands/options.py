@@ -11,6 +11,7 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 
@@ -132,6 +133,59 @@ def add_plan_run_options(parser: argparse.ArgumentParser) -> None:
     )
     add_state_dir(parser)
     add_wait(parser)
+    add_executor(parser)
+
+
+HOSTS_PER_TASK = int_range(1, 1000)
+
+
+def add_executor(parser: argparse.ArgumentParser) -> None:
+    """``--executor local|celery`` and the fleet's options (agent.fleet)."""
+    group = parser.add_argument_group("fleet (--executor celery: Celery workers on Redis)")
+    group.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default="local",
+        help="who runs a batch's hosts: threads here (local, the default) or Celery workers "
+        "(celery; start them with 'origin-agent worker')",
+    )
+    add_broker(group)
+    add_task_timeout(group)
+    group.add_argument(
+        "--hosts-per-task",
+        type=HOSTS_PER_TASK,
+        default=10,
+        metavar="N",
+        help="hosts per task (default 10; a task should take seconds, not milliseconds)",
+    )
+    group.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="finish an interrupted fleet run from what the result backend holds (the same "
+        "command and files; the run id is printed when it starts)",
+    )
+
+
+def add_broker(parser: Any) -> None:
+    """``--broker URL``: the fleet's Redis (broker and result backend)."""
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="Redis broker and result backend, redis://[:PASSWORD@]HOST:PORT/DB or rediss:// "
+        "(default $ORIGIN_AGENT_BROKER; the password is never printed)",
+    )
+
+
+def add_task_timeout(parser: Any) -> None:
+    """``--task-timeout S``: the longest one fleet task may run."""
+    parser.add_argument(
+        "--task-timeout",
+        type=seconds,
+        default=600.0,
+        metavar="S",
+        help="longest a worker may spend on one task (default 600; the same on controller and "
+        "workers); the broker redelivers a task a dead worker held after S plus max(10 s, 10%%)",
+    )
 
 
 def add_wait(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ bundled plan through :func:`run_bundled`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import shlex
 import sys
@@ -18,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from agent.commands import options
 from agent.errors import InventoryError, UsageError
 from agent.report.events import Event, Reporter
+
+if TYPE_CHECKING:
+    from agent.runner.engine import RunOptions
 from agent.resources import data_dir
 
 if TYPE_CHECKING:
@@ -29,7 +33,8 @@ EPILOG = """\
 Exit codes: 0 every host ok (or changed); 1 some host failed, the run was stopped by a failure
 threshold, or the input is bad (plan, inventory, -e); 2 usage error; 3 some host was
 unreachable and none failed (a run with both failed and unreachable hosts exits 1); 5 another
-run holds the lock of this inventory and state store (it is named; see --wait).
+run holds the lock of this inventory and state store (it is named; see --wait); 6 the fleet's
+broker (--executor celery) is unreachable or was lost mid-run (resume with --resume RUN_ID).
 
 Extra variables: -e key=value (a string; several pairs may be given space-separated, shell
 quoted, when every word is a pair; else the whole text after '=' is the value),
@@ -87,6 +92,11 @@ class PlanRun:
     accept_new_host_keys: bool = False
     state_dir: str | None = None
     wait: float = 0.0  # seconds to wait for another run's lock (check mode takes none)
+    executor: str = "local"  # or "celery": agent.fleet
+    broker: str | None = None
+    task_timeout: float = 600.0
+    hosts_per_task: int = 10
+    resume: str | None = None
 
     @classmethod
     def from_args(
@@ -110,6 +120,11 @@ class PlanRun:
             accept_new_host_keys=args.accept_new_host_keys,
             state_dir=args.state_dir,
             wait=args.wait or 0.0,
+            executor=args.executor,
+            broker=args.broker,
+            task_timeout=args.task_timeout,
+            hosts_per_task=args.hosts_per_task,
+            resume=args.resume,
         )
 
 
@@ -316,7 +331,7 @@ def _execute(request: PlanRun, observer: Reporter | None) -> int:
             extra_vars=request.extra_vars,
         )
         try:
-            result = Runner(plan, select, connect, reporter, run_options).run()
+            result = Runner(plan, select, connect, reporter, *_fleet(request, run_options)).run()
         finally:
             reporter.close()
         if not specs:
@@ -332,3 +347,39 @@ def _execute(request: PlanRun, observer: Reporter | None) -> int:
             sys.stderr.write(f"origin-agent: {len(many.errors)} problems; nothing was run\n")
         return 1
     return result.exit_code
+
+
+def _fleet(request: PlanRun, run_options: RunOptions) -> tuple[RunOptions, Any]:
+    """The run's options and batch executor: ``--executor celery`` sends batches to Celery
+    workers (on the fleet run's clock); local keeps both as they are (None: threads here).
+
+    Raises:
+        BrokerError: no broker, or it cannot be reached (exit 6).
+        UsageError: fleet options without ``--executor celery``.
+    """
+    if request.executor != "celery":
+        if request.resume or request.broker:
+            raise UsageError("--broker and --resume need --executor celery")
+        return run_options, None
+    from agent.fleet.app import broker_from
+    from agent.fleet.controller import FleetRequest, open_fleet
+
+    executor, now = open_fleet(
+        FleetRequest(
+            broker=broker_from(request.broker),
+            plan=request.plan,
+            inventory=request.inventory,
+            check=request.check,
+            diff=request.diff,
+            forks=request.forks,
+            tags=request.tags,
+            skip_tags=request.skip_tags,
+            extra_vars=dict(request.extra_vars),
+            accept_new_host_keys=request.accept_new_host_keys,
+            task_timeout=request.task_timeout,
+            hosts_per_task=request.hosts_per_task,
+            resume=request.resume,
+            limit=request.limit,
+        )
+    )
+    return dataclasses.replace(run_options, now=now), executor

@@ -13,7 +13,7 @@ from dataclasses import MISSING, dataclass, fields
 
 from agent.commands.promote import EXIT_BLOCKED
 from agent.commands.status import EXIT_THRESHOLD
-from agent.errors import AgentError, RunLockedError, UsageError
+from agent.errors import AgentError, BrokerError, RunLockedError, UsageError
 from agent.inventory.connection import ALIASES
 from agent.jobs.followup import NOTIFY_VAR
 from agent.jobs.promote import ZONE_VARS
@@ -88,6 +88,16 @@ _PLAN_VARIABLES = (
 )
 
 
+_FLEET_VARIABLES = (
+    Variable(
+        "worker_queue",
+        "string",
+        "origin-agent",
+        "Celery queue whose workers run this host (`--executor celery`; `worker -Q`)",
+    ),
+)
+
+
 def connection_variables() -> tuple[Variable, ...]:
     """How to reach a host: our names with the Ansible names accepted the same."""
     defaults = {f.name: f.default for f in fields(ConnectionSpec)}
@@ -106,6 +116,7 @@ def variable_groups() -> tuple[tuple[str, tuple[Variable, ...]], ...]:
         ("Connection", connection_variables()),
         ("TLS step, status, pins, promote, alerts", _TLS_VARIABLES),
         ("Read by the shipped plans (plans/*.yml)", _PLAN_VARIABLES),
+        ("Fleet runs (--executor celery)", _FLEET_VARIABLES),
     )
 
 
@@ -122,6 +133,7 @@ def exit_codes() -> tuple[tuple[int, str], ...]:
         ),
         (EXIT_BLOCKED, "`promote` was blocked: an origin of the zone does not verify"),
         (RunLockedError.exit_code, "another run holds the inventory's lock (the holder is named)"),
+        (BrokerError.exit_code, "the fleet's broker (Redis) is unreachable or was lost mid-run"),
         (130, "interrupted (Ctrl-C)"),
     )
 

@@ -8,6 +8,10 @@ Hosts that failed or were unreachable take no part in later plays. Each host get
 connection for the whole run, opened on first use and closed at the end.
 
 Before anything runs, the whole plan is checked for every host (:func:`check_plan`).
+
+Who runs a batch's hosts is the runner's :class:`BatchExecutor`: :class:`LocalExecutor` (the
+default) runs them in this process's threads; ``agent.fleet`` sends them to Celery workers. The
+batches, thresholds and events are the runner's whatever the executor.
 """
 
 from __future__ import annotations
@@ -81,6 +85,26 @@ class RunResult:
         return next(h for h in self.hosts if h.host == name)
 
 
+class BatchExecutor(Protocol):
+    """Runs one batch's hosts for the runner and leaves each host's outcome in
+    ``runner.states`` (emitting its events through ``runner.emit``); returns when every host of
+    the batch has finished. A host's failure is a result; an error raised (e.g. the broker is
+    gone) ends the run."""
+
+    def run_batch(
+        self, runner: Runner[Any], play: Play, batch: list[Any], opts: HostRunOptions
+    ) -> None: ...
+
+
+class LocalExecutor:
+    """A thread per host (up to ``forks``) in this process: today's runner."""
+
+    def run_batch(
+        self, runner: Runner[Any], play: Play, batch: list[Any], opts: HostRunOptions
+    ) -> None:
+        runner.run_local(play, batch, opts)
+
+
 class Runner(Generic[Host]):
     """One run of one plan. Create, then call :meth:`run` once.
 
@@ -90,6 +114,7 @@ class Runner(Generic[Host]):
         connect: opens the connection to a host; raises ConnectError when it cannot.
         reporter: receives the events.
         options: check/diff/forks/tags/extra vars.
+        executor: who runs a batch's hosts (default: threads here, :class:`LocalExecutor`).
     """
 
     def __init__(
@@ -99,6 +124,7 @@ class Runner(Generic[Host]):
         connect: Callable[[Host], Connection],
         reporter: Reporter,
         options: RunOptions = RunOptions(),
+        executor: BatchExecutor | None = None,
     ) -> None:
         if options.forks < 1:
             raise AgentError("forks must be at least 1")
@@ -107,6 +133,8 @@ class Runner(Generic[Host]):
         self.connect = connect
         self.reporter = reporter
         self.options = options
+        self.executor: BatchExecutor = executor or LocalExecutor()
+        self.now: datetime = options.now or datetime.now(UTC)
         self.selection = Selection(options.tags, options.skip_tags)
         self.states: dict[str, HostState] = {}
         self._lock = threading.Lock()
@@ -179,7 +207,7 @@ class Runner(Generic[Host]):
             InventoryError: a play's host pattern is wrong (nothing ran).
         """
         started = time.monotonic()
-        now = self.options.now or datetime.now(UTC)
+        now = self.now
         selected = self.check()
         everyone: dict[str, Host] = {}
         for hosts in selected.values():
@@ -238,7 +266,7 @@ class Runner(Generic[Host]):
                 )
             )
             before = {h.name: self.states[h.name].done for h in batch}
-            self._batch(play, batch, opts)
+            self.executor.run_batch(self, play, batch, opts)
             failed = sum(1 for h in batch if self.states[h.name].done and not before[h.name])
             threshold = play.fail_threshold
             if threshold is not None and failed and failed * 100.0 / len(batch) > threshold:
@@ -255,7 +283,8 @@ class Runner(Generic[Host]):
                 return False
         return True
 
-    def _batch(self, play: Play, batch: list[Host], opts: HostRunOptions) -> None:
+    def run_local(self, play: Play, batch: list[Host], opts: HostRunOptions) -> None:
+        """Run ``batch`` in this process's threads (:class:`LocalExecutor`)."""
         workers = min(self.options.forks, len(batch)) or 1
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="host") as pool:
             futures = [pool.submit(self._host, play, host, opts) for host in batch]

@@ -10,11 +10,13 @@ AGENT = Path(__file__).resolve().parents[2] / "agent"
 
 # Top to bottom, as in DESIGN.md, except that the runner sits above the plan layer: DESIGN
 # lists them in the order data flows (a plan is loaded, then run), while the runner imports the
-# plan's model and variable rendering to run it. `commands`, `jobs` and `lab` are the CLI's;
+# plan's model and variable rendering to run it; `fleet` (the Celery executor and its worker
+# task) drives the runner and the modules from above them. `commands`, `jobs` and `lab` are the CLI's;
 # `errors`, `secret`, `validate`, `sandbox` and `resources` (where the shipped files are) are shared
 # by every layer.
 LAYERS = [
     "cli",
+    "fleet",
     "inventory",
     "runner",
     "plan",

@@ -1,0 +1,1 @@
+"""A fleet rotation sliced over Celery workers on Redis (``--executor celery``)."""
