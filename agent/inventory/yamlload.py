@@ -93,7 +93,31 @@ def _compose_fast(text: str) -> Node | None:
         node: Node | None = yaml.compose(text, Loader=_FastLoader)  # noqa: S506 - safe
     except (yaml.YAMLError, RecursionError, ValueError, TypeError):
         return None
+    if node is not None and _deeper_than(node, FAST_DEPTH):
+        return None  # the Python parser decides (it refuses what nests too deep for it)
     return node
+
+
+FAST_DEPTH = 100  # levels of nesting libyaml's tree may have; the Python parser takes 400
+
+
+def _deeper_than(root: Node, limit: int) -> bool:
+    """Whether ``root`` nests more than ``limit`` levels (walked without recursion, each node
+    once: an alias is the same node)."""
+    seen: set[int] = set()
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if id(node) in seen or isinstance(node, ScalarNode):
+            continue
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            stack += [(child, depth + 1) for child in node.value]
+        elif isinstance(node, MappingNode):
+            stack += [(part, depth + 1) for pair in node.value for part in pair]
+    return False
 
 
 def compose(text: str, path: str, problems: Problems) -> Node | None:

@@ -9,6 +9,10 @@ handshake state callback). It then sends one ``GET /``: TLS 1.3 servers that *re
 certificate say so only after the handshake (an alert, or nginx's HTTP 400
 "No required SSL certificate was sent").
 
+:func:`served_leaf` only looks at the served leaf (standard library, one shared context): the
+cheap repeated look of a verification. Contexts are shared between probes; neither kind resumes
+a TLS session, so every handshake shows the certificate actually served.
+
 :func:`probe_http` asks plain HTTP (port 80: the ACME path, the redirect, or Flexible mode).
 Every step is bounded by ``timeout`` (one deadline per connection).
 """

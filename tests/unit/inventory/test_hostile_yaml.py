@@ -80,3 +80,15 @@ def test_libyaml_composes_the_same_nodes_as_the_python_parser() -> None:
     assert fast is not None and slow is not None
     assert _shape(fast) == _shape(slow)
     assert yamlload._compose_fast("a: [1\n") is None  # rejected: the Python parser reports it
+    deep = "a: " + "[" * 150 + "]" * 150 + "\n"  # nests deeper than the fast path takes
+    assert yamlload._compose_fast(deep) is None
+    assert yamlload._compose_fast("a: " + "[" * 50 + "]" * 50 + "\n") is not None
+
+
+def test_nesting_too_deep_for_the_python_parser_is_still_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    inv = tmp_path / "inv.yml"
+    inv.write_text("all:\n  vars:\n    v: " + "[" * 600 + "]" * 600 + "\n")
+    with pytest.raises(InventoryError, match="nesting too deep"):
+        load([str(inv)])
