@@ -4,7 +4,9 @@ with exit 6 and one line, and no origin is left half-switched."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import subprocess
 import time
@@ -178,7 +180,9 @@ def test_lab_up_with_workers_runs_a_celery_rotation_and_lab_down_stops_them(
 
 
 def alive(pid: int) -> bool:
-    """Running (a zombie waiting for this test process, the lab's subreaper, is not)."""
+    """Running (a zombie waiting for this test process, the lab's subreaper, is reaped)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
