@@ -380,6 +380,7 @@ def _fleet(request: PlanRun, run_options: RunOptions) -> tuple[RunOptions, Any]:
             hosts_per_task=request.hosts_per_task,
             resume=request.resume,
             limit=request.limit,
-        )
+        ),
+        options.load_inventory(request.inventory).hosts.values(),  # each worker_queue checked
     )
     return dataclasses.replace(run_options, now=now), executor

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -278,13 +278,16 @@ def settings_digest(request: FleetRequest) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def open_fleet(request: FleetRequest) -> tuple[CeleryExecutor, datetime]:
-    """The executor of a fleet run (new, or ``request.resume``) and the run's clock.
+def open_fleet(request: FleetRequest, hosts: Iterable[Any] = ()) -> tuple[CeleryExecutor, datetime]:
+    """The executor of a fleet run (new, or ``request.resume``) and the run's clock; every
+    one of ``hosts`` (the inventory's) must name a valid ``worker_queue`` before anything runs.
 
     Raises:
         BrokerError: the broker is unreachable; UsageError: the run to resume is unknown or
             was another plan or inventory.
     """
+    for host in hosts:
+        wire.queue_of(host.name, host.vars)
     request = dataclasses.replace(
         request,
         plan=os.path.abspath(request.plan),

@@ -35,13 +35,24 @@ class RedisServer:
     port: int
     pid: int
     proc: subprocess.Popen[bytes]
+    ca: str | None = None  # TLS (rediss://): the CA of the server's certificate
 
     @property
     def url(self) -> str:
-        return f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
+        if self.ca is None:
+            return f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
+        return f"rediss://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, password=REDIS_PASSWORD)
+        if self.ca is None:
+            return redis.Redis(host="127.0.0.1", port=self.port, password=REDIS_PASSWORD)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=REDIS_PASSWORD,
+            ssl=True,
+            ssl_ca_certs=self.ca,
+        )
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -49,17 +60,38 @@ class RedisServer:
             self.proc.wait(timeout=10)
 
 
+def _tls_files(directory: Path) -> tuple[list[str], str]:
+    """A CA and a server certificate for 127.0.0.1; redis-server's TLS arguments and the CA."""
+    from tests.tlscerts import fresh, make_ca, make_leaf
+
+    ca = make_ca("fleet test CA", start=fresh())
+    leaf = make_leaf(["localhost"], issuer=ca, ips=["127.0.0.1"], start=fresh())
+    (directory / "ca.pem").write_text(ca.cert_pem)
+    (directory / "server.pem").write_text(leaf.cert_pem)
+    (directory / "server.key").write_text(leaf.key_pem)
+    os.chmod(directory / "server.key", 0o600)
+    files = ["--tls-cert-file", str(directory / "server.pem")]
+    files += ["--tls-key-file", str(directory / "server.key")]
+    files += ["--tls-ca-cert-file", str(directory / "ca.pem"), "--tls-auth-clients", "no"]
+    return files, str(directory / "ca.pem")
+
+
 @contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
-    """A private redis-server on 127.0.0.1 (password, no persistence), stopped by its PID."""
+def redis_server(directory: Path, *, tls: bool = False) -> Iterator[RedisServer]:
+    """A private redis-server on 127.0.0.1 (password, no persistence; TLS only when ``tls``),
+    stopped by its PID."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    ports = ["--port", str(port)]
+    ca = None
+    if tls:
+        files, ca = _tls_files(directory)
+        ports = ["--port", "0", "--tls-port", str(port), *files]
     log = (directory / "redis.log").open("wb")
     proc = subprocess.Popen(
         [
             "redis-server",
-            "--port",
-            str(port),
+            *ports,
             "--bind",
             "127.0.0.1",
             "--requirepass",
@@ -74,7 +106,7 @@ def redis_server(directory: Path) -> Iterator[RedisServer]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = RedisServer(port, proc.pid, proc)
+    server = RedisServer(port, proc.pid, proc, ca)
     try:
         deadline = time.monotonic() + 10
         while True:

@@ -4,7 +4,9 @@ with exit 6 and one line, and no origin is left half-switched."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import subprocess
 import time
@@ -178,8 +180,39 @@ def test_lab_up_with_workers_runs_a_celery_rotation_and_lab_down_stops_them(
 
 
 def alive(pid: int) -> bool:
-    """Running (a zombie waiting for this test process, the lab's subreaper, is not)."""
+    """Running (a zombie waiting for this test process, the lab's subreaper, is reaped)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_rediss_broker_runs_a_fleet_and_an_unverified_server_is_refused(
+    tmp_path: Path,
+) -> None:
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(
+        "all:\n  vars: {ansible_connection: local}\n"
+        f"  hosts:\n    a: {{out: {tmp_path}/a}}\n    b: {{out: {tmp_path}/b}}\n"
+    )
+    plan = tmp_path / "plan.yml"
+    plan.write_text(
+        '- hosts: all\n  tasks:\n    - copy: {dest: "{{ out }}", content: "{{ inventory_hostname }}"}\n'
+    )
+    state = str(tmp_path / "state")
+    argv = ["run", str(plan), "-i", str(inventory), "--executor", "celery", "--json"]
+    with redis_server(tmp_path / "redis", tls=True) as server:
+        with workers(server.url, tmp_path / "workers", 1, TASK_TIMEOUT):
+            env = cli_env(state, ORIGIN_AGENT_BROKER=server.url)
+            done = subprocess.run(cli_argv(*argv), env=env, capture_output=True, timeout=120)
+            assert done.returncode == 0, done.stderr.decode()[-2000:]
+            assert (tmp_path / "a").read_text() == "a" and (tmp_path / "b").read_text() == "b"
+            plain = server.url.split("?", 1)[0]  # no CA given: the server is not trusted
+            env = cli_env(state, ORIGIN_AGENT_BROKER=plain)
+            refused = subprocess.run(cli_argv(*argv), env=env, capture_output=True, timeout=120)
+    lines = refused.stderr.decode().splitlines()
+    assert refused.returncode == 6 and len(lines) == 1, lines
+    assert "certificate verify failed" in lines[0] and "nothing was run" in lines[0]
+    assert REDIS_PASSWORD not in refused.stderr.decode() + done.stderr.decode()
