@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        # the message quotes the value given: one line, no terminal controls
+        sys.stderr.write(f"{self.prog}: error: {terminal_safe(message)}\n")
         raise SystemExit(EXIT_USAGE)
 
 

@@ -354,10 +354,17 @@ def _inv_cases() -> list[Case]:
             {"i.yml": "all:\n  vars: {x: !vault |\n    $ANSIBLE_VAULT;1.1;AES256\n    6134}\n"},
         ),
         Case(
+            "ini-duplicate-group-var",
+            ("inventory", "-i", "{d}/i.ini", "--list"),
+            1,
+            "set twice",
+            {"i.ini": "[g]\nh\n[g:vars]\ny=1\ny=2\n"},
+        ),
+        Case(
             "ini-section-typo",
             ("inventory", "-i", "{d}/i.ini", "--list"),
             1,
-            "section",
+            "unclosed section header",
             {"i.ini": "[web\nweb1\n"},
         ),
         Case(

@@ -68,6 +68,10 @@ def _address(value: Any) -> str:
         if address is not None:
             return address
         if _ADDRESS.fullmatch(value) and ".." not in value:
+            last = value.rstrip(".").rsplit(".", 1)[-1]
+            if last.isdigit() or re.fullmatch(r"0[xX][0-9A-Fa-f]*", last):
+                # '0', '127.1', '0x7f.1': no DNS name, but the resolver reads them as IPv4
+                raise ValueError("not a host name or IP address (a numeric name is not a host)")
             return value
     raise ValueError("not a host name or IP address")
 

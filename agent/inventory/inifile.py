@@ -101,6 +101,7 @@ class IniInventory:
         self.builder = builder
         self.problems = problems
         self.pending: dict[str, _Pending] = {}
+        self.group_vars_seen: set[tuple[str, str]] = set()
 
     def _where(self, line: int, col: int = 0) -> SourcePos:
         return SourcePos(self.path, line, col)
@@ -119,6 +120,14 @@ class IniInventory:
                     group, state = "", "skip"  # lines until the next section are ignored
                 else:
                     group, state = section
+                continue
+            if line.startswith("[") and "]" not in line:
+                self.problems.add(
+                    self._where(number, col),
+                    f"unclosed section header {shown(line, 40)}",
+                    hint="use [group], [group:vars] or [group:children]",
+                )
+                group, state = "", "skip"
                 continue
             if line.startswith("[") and line.endswith("]"):
                 self.problems.add(
@@ -213,6 +222,9 @@ class IniInventory:
                     f"expected key=value after host {shown(entry, 40)}, got {shown(token, 24)}",
                 )
                 return
+            if key in variables:
+                self.problems.add(where, f"variable {shown(key, 40)} is given twice on this line")
+                return
             variables[key] = parse_value(value)
         for name in names:
             if not self.builder.add_host(name, group, port, where):
@@ -228,6 +240,13 @@ class IniInventory:
                 self._where(number, col), "expected key=value (the line is not shown)"
             )
             return
+        if (group, key) in self.group_vars_seen:
+            self.problems.add(
+                self._where(number, col),
+                f"variable {shown(key, 40)} of group {group!r} is set twice in this file",
+            )
+            return
+        self.group_vars_seen.add((group, key))
         self.builder.set_group_var(group, key, parse_value(value), self._where(number, col))
 
     def _child_line(self, group: str, line: str, number: int, col: int) -> None:

@@ -19,6 +19,7 @@ from datetime import datetime
 from agent.jobs.order import natural_key
 from agent.jobs.status import MODE_LABELS, StatusRow
 from agent.pki.modes import MODES
+from agent.validate import terminal_safe
 
 COLOURS = {
     "strict": ("#e8f5e9", "#2e7d32"),
@@ -84,7 +85,7 @@ def _counts(items: Sequence[tuple[StatusRow, Verdict]]) -> str:
         if m in modes
     )
     issuer_rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{n}</td></tr>"
+        f"<tr><td>{html.escape(terminal_safe(name))}</td><td>{n}</td></tr>"
         for name, n in sorted(issuers.items(), key=lambda kv: (-kv[1], kv[0]))
     )
     return (
@@ -144,7 +145,8 @@ def _row(row: StatusRow, verdict: Verdict) -> str:
         "; ".join(row.reasons) if row.mode != "strict" else "",
     ]
     kind = "problem" if verdict.rank < 3 else "fine"
-    tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+    # escaped for HTML, and controls and bidi overrides shown as \xNN (copied text stays inert)
+    tds = "".join(f"<td>{html.escape(terminal_safe(c))}</td>" for c in cells)
     return f'<tr class="m-{html.escape(row.mode)} {kind}">{tds}</tr>'
 
 

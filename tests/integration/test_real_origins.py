@@ -20,6 +20,7 @@ from agent.lab import Lab, LabHost
 from agent.servers.adopt import unadopt_nginx
 from tests.apps import APP_BODY
 from tests.integration.test_tls_origin import name_of, run, served, task_results
+from tests.tlscerts import make_ca
 
 pytestmark = pytest.mark.integration
 
@@ -142,13 +143,26 @@ def test_a_failing_config_test_leaves_an_adopted_origin_byte_identical(
 ) -> None:
     lab = make_lab(1)
     host = lab.hosts[0]
-    operator_site(host, app)
-    garbage = tmp_path / "client-ca.pem"
-    garbage.write_text("not a certificate\n")  # nginx -t fails to load it: after our edit
+    path = operator_site(host, app)
+    # the operator's block already says ssl_verify_client: with our client CA added, nginx -t
+    # fails on the duplicate, after our edit (a client_ca that is not a certificate is now
+    # refused before anything runs)
+    text = Path(host.path(path)).read_text()
+    write(
+        host, path, text.replace("    server_name", "    ssl_verify_client off;\n    server_name")
+    )
+    client_ca = tmp_path / "client-ca.pem"
+    client_ca.write_text(make_ca("Edge Client CA").cert_pem)
     plan = tmp_path / "plan.yml"
     plan.write_text(
         yaml.safe_dump(
-            [{"name": "t", "hosts": "all", "tasks": [{"tls_origin": {"client_ca": str(garbage)}}]}]
+            [
+                {
+                    "name": "t",
+                    "hosts": "all",
+                    "tasks": [{"tls_origin": {"client_ca": str(client_ca)}}],
+                }
+            ]
         )
     )
     before = snapshot(host, "/etc/nginx", "/etc/ssl/origin-agent")

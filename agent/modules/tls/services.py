@@ -88,6 +88,11 @@ def _resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("trust", *(loader().path_keys if loader is not None else ()))
     for key in keys:
         value = out.get(key)
+        if isinstance(value, str) and any(c in value for c in "\x00\n\r"):
+            # not a path; it may be a secret pasted here: never shown
+            raise IssuerError(
+                f"{key} is not a file name (value not shown)", backend=str(config["backend"])
+            )
         if isinstance(value, str) and value and not value.startswith("/"):
             out[key] = str((Path(_base_dir) / value).resolve())
     return out
