@@ -55,10 +55,10 @@ LOOPS = [
 def test_a_site_template_looping_over_ten_million_items_stops_quickly(tmp_path: Path) -> None:
     template = tmp_path / "site.j2"
     template.write_text("{% for x in xs %}{% endfor %}\n")
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(AgentError) as err:
         templating.render_template(template, {"xs": range(10**7)})
-    assert time.monotonic() - started < 10
+    assert time.process_time() - started < 10
     assert "loops ran more than" in str(err.value) and "\n" not in str(err.value)
 
 

@@ -39,10 +39,10 @@ def test_an_alias_bomb_in_an_inventory_is_refused_quickly(tmp_path: Path) -> Non
     lines += ["  hosts:", "    h1: {}"]
     inv = tmp_path / "bomb.yml"
     inv.write_text("\n".join(lines) + "\n")
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(InventoryError, match="aliases expand to more than"):
         load([str(inv)])
-    assert time.monotonic() - started < 10
+    assert time.process_time() - started < 10
 
 
 def test_a_fifo_in_group_vars_is_refused_not_waited_on(tmp_path: Path) -> None:

@@ -58,10 +58,10 @@ def test_ansible_patterns_still_work() -> None:
     "expr", ["(a+)+$", "(a*)*b", "(a|aa)+$", "(a?a?)+$", "(\\w+\\s?)+$", "(.)\\1", "(?=a)a"]
 )
 def test_a_regex_of_a_backtracking_shape_is_refused_at_once(expr: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(PatternError) as exc:
         evaluate(INV, "~" + expr, what="--limit")
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1
     assert exc.value.exit_code == 2 and "bad expression" in str(exc.value)
 
 
@@ -74,10 +74,10 @@ def test_a_regex_with_too_many_quantifiers_or_characters_is_refused(expr: str) -
 def test_regex_matching_stops_when_its_time_budget_is_spent() -> None:
     compiled = compile_bounded(".*.*.*Y")  # cubic: slow on long names, not refused by shape
     names = ["a" * 250] * 100_000
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(RegexError, match="took more than"):
         match_all(compiled, names, budget=0.05)
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1
 
 
 def test_rotate_with_a_stray_bracket_exits_2_and_runs_nothing(

@@ -43,10 +43,10 @@ def render(text: str, **variables: object) -> object:
     ],
 )
 def test_a_template_that_would_build_gigabytes_fails_at_once(template: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(PlanError) as exc:
         render(template)
-    assert time.monotonic() - started < 2
+    assert time.process_time() - started < 2
     text = str(exc.value)
     assert text.startswith("plan.yml:3:9: template failed for host h1: SecurityError: ")
     assert "\n" not in text
@@ -56,10 +56,10 @@ def test_variables_that_fan_out_are_bounded() -> None:
     layers = {"v0": "x" * 1000}
     for n in range(1, 10):
         layers[f"v{n}"] = ("{{ v" + str(n - 1) + " }}") * 10
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(PlanError, match="SecurityError"):
         Scope("h1", [layers]).resolve("v9")
-    assert time.monotonic() - started < 2
+    assert time.process_time() - started < 2
 
 
 @pytest.mark.parametrize(
