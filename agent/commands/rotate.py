@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     followup.check_urls(args)
     watch = followup.RunWatch(summary)
     code = run_bundled(args, "rotate", args.pattern, command_vars, observer=watch)
-    (sys.stderr if args.json else sys.stdout).write(summary.line(check=args.check) + "\n")
+    if summary.outcome or code == 0:  # a run refused before any host ran has no summary
+        (sys.stderr if args.json else sys.stdout).write(summary.line(check=args.check) + "\n")
     if not args.check:
         followup.after_rotate(args, watch, summary.outcome, code)
     return code

@@ -207,3 +207,15 @@ def test_a_run_stopped_by_unreachable_hosts_alone_exits_3_and_one_with_a_failure
     assert exit_code_for([down, broken], aborted=True) == 1
     assert exit_code_for([HostResult("c")], aborted=True) == 1
     assert exit_code_for([HostResult("c")], aborted=False) == 0
+
+
+def test_rotate_refused_before_any_host_ran_prints_no_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = tmp_path / "inv.yml"
+    inv.write_text(UNREACHABLE_ORIGIN + "      web_server: lighttpd\n")
+    code = main(["rotate", "-i", str(inv), "--check"])
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "lighttpd" in captured.err and "\n" not in captured.err.strip()
+    assert "rotation" not in captured.out + captured.err  # no "0 would rotate" for a refusal
