@@ -89,11 +89,18 @@ def load_ssh_config(path: Path | None = None) -> paramiko.SSHConfig:
 
 def resolve(spec: ConnectionSpec, config: paramiko.SSHConfig) -> Target:
     """Apply ``config`` to ``spec`` with the documented precedence."""
-    entry = config.lookup(spec.address)
+    try:  # a Match exec line runs a command; a bad Port is text: either fails inside paramiko
+        entry = config.lookup(spec.address)
+        port = spec.port
+        if port == _DEFAULTS["port"] and "port" in entry:
+            port = int(entry["port"])
+    except Exception as err:  # whatever the config's evaluation raised, one line
+        why = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        raise ConnectError(
+            f"the SSH client config ({ssh_config_path()}) could not be applied: {why}",
+            host=spec.name,
+        ) from err
     hostname = str(entry.get("hostname", spec.address))
-    port = spec.port
-    if port == _DEFAULTS["port"] and "port" in entry:
-        port = int(entry["port"])
     user = spec.user
     if user == _DEFAULTS["user"] and "user" in entry:
         user = str(entry["user"])

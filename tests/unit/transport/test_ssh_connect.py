@@ -55,6 +55,15 @@ def test_proxy_jump_none_means_direct() -> None:  # first match wins, as in Open
     assert resolve(ConnectionSpec(name="a", address="web-direct"), config()).proxy_jump == ""
 
 
+def test_a_config_paramiko_cannot_apply_is_one_connect_error_naming_the_host() -> None:
+    broken = paramiko.SSHConfig.from_text("Host web-*\n  Port twenty-two\n")
+    with pytest.raises(ConnectError) as err:
+        resolve(ConnectionSpec(name="web1", address="web-1"), broken)
+    text = str(err.value)
+    assert "could not be applied: ValueError" in text and "twenty-two" in text
+    assert err.value.host == "web1" and "\n" not in text
+
+
 def test_hostname_comes_from_config_when_it_is_an_alias() -> None:
     cfg = paramiko.SSHConfig.from_text("Host short\n  HostName 10.0.0.7\n")
     target = resolve(ConnectionSpec(name="a", address="short"), cfg)
