@@ -23,6 +23,7 @@ and config directories exist, :func:`parse_detect` turns that listing into serve
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -220,13 +221,11 @@ class ServerAdapter(abc.ABC):
         Raises:
             ServerConfigError: the template fails (names the template file and line).
         """
-        return render_template(self.site_template, site.template_vars())
+        return rendered(self.site_template, site)
 
     def render_policy(self, site: SiteSpec) -> str:
         """The host-wide TLS policy file (protocols, ciphers, groups, session settings)."""
-        return render_template(
-            TEMPLATES_DIR / self.name / "tls-policy.conf.j2", site.template_vars()
-        )
+        return rendered(TEMPLATES_DIR / self.name / "tls-policy.conf.j2", site)
 
     def edit_main_config(self, text: str, site: SiteSpec) -> str:
         """Return the server's main config (``paths.main_config``; for Apache
@@ -332,6 +331,14 @@ def parse_detect(
         if paths.binary in listed and paths.conf_dir.rstrip("/") in listed:
             found.append(paths.server)
     return tuple(found)
+
+
+@functools.lru_cache(maxsize=4096)
+def rendered(template: Path, site: SiteSpec) -> str:
+    """``template`` rendered for ``site``, once: the plan's check, the module's argument check
+    and the gather each want the same text for a host (templates do not change during a run;
+    an error is not kept, the next call raises it again)."""
+    return render_template(template, site.template_vars())
 
 
 def adapter_for(

@@ -189,3 +189,22 @@ def test_missing_template_is_reported(tmp_path: Path) -> None:
         adapter_for("nginx", site_template=str(tmp_path / "nope.j2")).render_site(
             SiteSpec(name="o", server_names=("o.example.com",))
         )
+
+
+def test_a_site_is_rendered_once_per_template_and_site() -> None:
+    """The plan check, the argument check and the gather ask for the same text: the second
+    ask is served from the cache, a different site is rendered anew, and both texts match a
+    fresh render."""
+    from agent.servers.base import rendered
+    from agent.servers.templating import render_template
+
+    adapter = NginxAdapter()
+    site = make_site("intermediate", False, False, None, "127.0.1.3")
+    other = make_site("modern", True, True, None, "127.0.1.4")
+    rendered.cache_clear()
+    first = adapter.render_site(site)
+    assert adapter.render_site(site) is first
+    assert rendered.cache_info().hits == 1
+    assert adapter.render_site(other) != first
+    assert rendered.cache_info().misses == 2
+    assert first == render_template(adapter.site_template, site.template_vars())
